@@ -1,0 +1,288 @@
+"""Read an uploaded collection file (schema 11 or 18) as `CollectionContents`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adapters.ankifile import schema18
+from adapters.ankifile.sqlite_file import open_checked, table_names
+from domain.errors import CORRUPT_UPLOAD_MESSAGE, UploadRejected
+from domain.model import (
+    Card,
+    CollectionMeta,
+    ConfigEntry,
+    Grave,
+    GraveKind,
+    JsonObject,
+    Note,
+    RevlogEntry,
+    Tag,
+)
+
+T = TypeVar("T")
+SCHEMA_LEGACY = 11
+SCHEMA_CURRENT = 18
+ROW_TABLES = {"col", "notes", "cards", "revlog", "graves"}
+SCHEMA18_TABLES = ROW_TABLES | {
+    "config", "deck_config", "tags", "notetypes", "fields", "templates", "decks"
+}
+
+
+def _corrupt() -> UploadRejected:
+    return UploadRejected(CORRUPT_UPLOAD_MESSAGE)
+
+
+def as_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise _corrupt()
+
+
+def as_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if type(value) is bytes:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _corrupt() from None
+    if type(value) is int or type(value) is float:
+        return repr(value)
+    raise _corrupt()
+
+
+def _note(r: tuple[Any, ...]) -> Note:
+    return Note(id=as_int(r[0]), guid=as_text(r[1]), mid=as_int(r[2]), mod=as_int(r[3]),
+                usn=as_int(r[4]), tags=as_text(r[5]), flds=as_text(r[6]), sfld=as_text(r[7]),
+                csum=as_int(r[8]), flags=as_int(r[9]), data=as_text(r[10]))
+
+
+def _card(r: tuple[Any, ...]) -> Card:
+    i = [as_int(v) for v in r[:17]]
+    return Card(id=i[0], nid=i[1], did=i[2], ord=i[3], mod=i[4], usn=i[5], type=i[6],
+                queue=i[7], due=i[8], ivl=i[9], factor=i[10], reps=i[11], lapses=i[12],
+                left=i[13], odue=i[14], odid=i[15], flags=i[16], data=as_text(r[17]))
+
+
+def _revlog(r: tuple[Any, ...]) -> RevlogEntry:
+    return RevlogEntry(*(as_int(v) for v in r))
+
+
+def _grave(r: tuple[Any, ...]) -> Grave:
+    kind = as_int(r[1])
+    if kind not in (0, 1, 2):
+        raise _corrupt()
+    return Grave(oid=as_int(r[0]), kind=GraveKind(kind), usn=as_int(r[2]))
+
+
+class UploadedCollection:
+    """A checked upload; every accessor raises `UploadRejected` on malformed data."""
+
+    def __init__(self, path: Path) -> None:
+        self._con = open_checked(path)
+        try:
+            self._meta, self._col = self._read_col()
+        except BaseException:
+            self._con.close()
+            raise
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> UploadedCollection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def schema(self) -> int:
+        return self._meta.ver
+
+    def meta(self) -> CollectionMeta:
+        return self._meta
+
+    def notes(self) -> Iterator[Note]:
+        return self._rows(
+            "SELECT id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data FROM notes",
+            _note,
+        )
+
+    def cards(self) -> Iterator[Card]:
+        return self._rows(
+            "SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses,"
+            " left, odue, odid, flags, data FROM cards",
+            _card,
+        )
+
+    def revlog(self) -> Iterator[RevlogEntry]:
+        return self._rows(
+            "SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog", _revlog
+        )
+
+    def graves(self) -> Iterator[Grave]:
+        # Schema 11 has no key on graves, so duplicates are possible there.
+        return self._rows(
+            "SELECT oid, type, max(usn) FROM graves GROUP BY oid, type", _grave
+        )
+
+    def notetypes(self) -> Iterator[JsonObject]:
+        if self.schema == SCHEMA_LEGACY:
+            return self._legacy_objects(self._col["models"])
+        return self._guard(self._schema18_notetypes())
+
+    def decks(self) -> Iterator[JsonObject]:
+        if self.schema == SCHEMA_LEGACY:
+            return self._legacy_objects(self._col["decks"])
+        return self._rows(
+            "SELECT id, name, mtime_secs, usn, common, kind FROM decks",
+            lambda r: _object(schema18.deck_json(*_keys(r), _blob(r[4]), _blob(r[5]))),
+        )
+
+    def deck_configs(self) -> Iterator[JsonObject]:
+        if self.schema == SCHEMA_LEGACY:
+            return self._legacy_objects(self._col["dconf"])
+        return self._rows(
+            "SELECT id, name, mtime_secs, usn, config FROM deck_config",
+            lambda r: _object(schema18.deck_config_json(*_keys(r), _blob(r[4]))),
+        )
+
+    def config(self) -> Iterator[ConfigEntry]:
+        if self.schema == SCHEMA_LEGACY:
+            conf = _json_dict(self._col["conf"])
+            return iter([ConfigEntry(key=k, usn=0, mtime=0, json=json.dumps(v))
+                         for k, v in conf.items()])
+        return self._rows(
+            "SELECT KEY, usn, mtime_secs, val FROM config",
+            lambda r: ConfigEntry(key=as_text(r[0]), usn=as_int(r[1]), mtime=as_int(r[2]),
+                                  json=_json_text(r[3])),
+        )
+
+    def tags(self) -> Iterator[Tag]:
+        if self.schema == SCHEMA_LEGACY:
+            tags = _json_dict(self._col["tags"])
+            return iter([Tag(name=str(k), usn=_int_value(v)) for k, v in tags.items()])
+        return self._rows(
+            "SELECT tag, usn, collapsed FROM tags",
+            lambda r: Tag(name=as_text(r[0]), usn=as_int(r[1]), collapsed=bool(r[2])),
+        )
+
+    def _read_col(self) -> tuple[CollectionMeta, dict[str, Any]]:
+        try:
+            names = table_names(self._con)
+            row = self._con.execute(
+                "SELECT crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags"
+                " FROM col"
+            ).fetchall()
+        except sqlite3.Error:
+            raise _corrupt() from None
+        if len(row) != 1:
+            raise _corrupt()
+        r = row[0]
+        meta = CollectionMeta(*(as_int(v) for v in r[:7]))
+        required = ROW_TABLES if meta.ver == SCHEMA_LEGACY else SCHEMA18_TABLES
+        if meta.ver not in (SCHEMA_LEGACY, SCHEMA_CURRENT) or not required <= names:
+            raise _corrupt()
+        keys = ("conf", "models", "decks", "dconf", "tags")
+        return meta, dict(zip(keys, (as_text(v) for v in r[7:]), strict=True))
+
+    def _schema18_notetypes(self) -> Iterator[JsonObject]:
+        fields: dict[int, list[tuple[int, str, bytes]]] = {}
+        for ntid, ord_, name, config in self._con.execute(
+            "SELECT ntid, ord, name, config FROM fields ORDER BY ntid, ord"
+        ):
+            fields.setdefault(as_int(ntid), []).append((as_int(ord_), as_text(name),
+                                                        _blob(config)))
+        templates: dict[int, list[tuple[int, str, int, int, bytes]]] = {}
+        for ntid, ord_, name, mtime, usn, config in self._con.execute(
+            "SELECT ntid, ord, name, mtime_secs, usn, config FROM templates ORDER BY ntid, ord"
+        ):
+            templates.setdefault(as_int(ntid), []).append(
+                (as_int(ord_), as_text(name), as_int(mtime), as_int(usn), _blob(config))
+            )
+        for r in self._con.execute("SELECT id, name, mtime_secs, usn, config FROM notetypes"):
+            ntid, name, mtime, usn = _keys(r)
+            yield _object(schema18.notetype_json(
+                ntid, name, mtime, usn, _blob(r[4]), fields.get(ntid, []), templates.get(ntid, [])
+            ))
+
+    def _legacy_objects(self, text: str) -> Iterator[JsonObject]:
+        objects = _json_dict(text)
+        return iter([_object(obj) for obj in objects.values()])
+
+    def _rows(self, sql: str, convert: Callable[[tuple[Any, ...]], T]) -> Iterator[T]:
+        try:
+            for r in self._con.execute(sql):
+                yield convert(r)
+        except (sqlite3.Error, schema18.CorruptBlob, ValueError, TypeError, KeyError):
+            raise _corrupt() from None
+
+    @staticmethod
+    def _guard(items: Iterator[T]) -> Iterator[T]:
+        try:
+            yield from items
+        except (sqlite3.Error, schema18.CorruptBlob, ValueError, TypeError, KeyError):
+            raise _corrupt() from None
+
+
+def _keys(r: tuple[Any, ...]) -> tuple[int, str, int, int]:
+    """The (id, name, mtime, usn) columns every schema-18 object table starts with."""
+    return as_int(r[0]), as_text(r[1]), as_int(r[2]), as_int(r[3])
+
+
+def _blob(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if type(value) is bytes:
+        return value
+    if type(value) is str:
+        return value.encode("utf-8")
+    raise _corrupt()
+
+
+def _json_text(value: Any) -> str:
+    text = as_text(value)
+    try:
+        json.loads(text)
+    except ValueError:
+        raise _corrupt() from None
+    return text
+
+
+def _json_dict(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        raise _corrupt() from None
+    if not isinstance(value, dict):
+        raise _corrupt()
+    return value
+
+
+def _int_value(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _corrupt()
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return as_int(value)
+
+
+def _object(obj: Any) -> JsonObject:
+    """Index a schema-11 JSON object; older clients send some numbers as strings."""
+    if not isinstance(obj, dict) or "id" not in obj:
+        raise _corrupt()
+    return JsonObject(
+        id=_int_value(obj["id"]),
+        name=str(obj.get("name", "")),
+        mtime=_int_value(obj.get("mod", 0)),
+        usn=_int_value(obj.get("usn", 0)),
+        json=json.dumps(obj, ensure_ascii=False, separators=(",", ":")),
+    )

@@ -1,0 +1,118 @@
+"""Write `CollectionContents` as a schema-11 Anki collection file, which every client opens."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from domain.model import Card, ConfigEntry, Grave, JsonObject, Note, RevlogEntry
+from ports.collection import CollectionContents
+
+SCHEMA_LEGACY = 11
+BATCH = 5000
+
+# The schema-11 file format (column order is also the sync wire order).
+DDL = """
+CREATE TABLE col (id integer PRIMARY KEY, crt integer NOT NULL, mod integer NOT NULL,
+  scm integer NOT NULL, ver integer NOT NULL, dty integer NOT NULL, usn integer NOT NULL,
+  ls integer NOT NULL, conf text NOT NULL, models text NOT NULL, decks text NOT NULL,
+  dconf text NOT NULL, tags text NOT NULL);
+CREATE TABLE notes (id integer PRIMARY KEY, guid text NOT NULL, mid integer NOT NULL,
+  mod integer NOT NULL, usn integer NOT NULL, tags text NOT NULL, flds text NOT NULL,
+  sfld integer NOT NULL, csum integer NOT NULL, flags integer NOT NULL, data text NOT NULL);
+CREATE TABLE cards (id integer PRIMARY KEY, nid integer NOT NULL, did integer NOT NULL,
+  ord integer NOT NULL, mod integer NOT NULL, usn integer NOT NULL, type integer NOT NULL,
+  queue integer NOT NULL, due integer NOT NULL, ivl integer NOT NULL, factor integer NOT NULL,
+  reps integer NOT NULL, lapses integer NOT NULL, left integer NOT NULL, odue integer NOT NULL,
+  odid integer NOT NULL, flags integer NOT NULL, data text NOT NULL);
+CREATE TABLE revlog (id integer PRIMARY KEY, cid integer NOT NULL, usn integer NOT NULL,
+  ease integer NOT NULL, ivl integer NOT NULL, lastIvl integer NOT NULL,
+  factor integer NOT NULL, time integer NOT NULL, type integer NOT NULL);
+CREATE TABLE graves (usn integer NOT NULL, oid integer NOT NULL, type integer NOT NULL);
+CREATE INDEX ix_notes_usn ON notes (usn);
+CREATE INDEX ix_cards_usn ON cards (usn);
+CREATE INDEX ix_revlog_usn ON revlog (usn);
+CREATE INDEX ix_cards_nid ON cards (nid);
+CREATE INDEX ix_cards_sched ON cards (did, queue, due);
+CREATE INDEX ix_revlog_cid ON revlog (cid);
+CREATE INDEX ix_notes_csum ON notes (csum);
+"""
+
+
+def objects_json(objects: Iterable[JsonObject]) -> str:
+    """`{"<id>": <object>, ...}` assembled from the stored JSON text, not re-encoded."""
+    return "{" + ",".join(f'"{o.id}":{o.json}' for o in objects) + "}"
+
+
+def config_json(entries: Iterable[ConfigEntry]) -> str:
+    return "{" + ",".join(f"{json.dumps(e.key)}:{e.json}" for e in entries) + "}"
+
+
+def _note(n: Note) -> tuple[Any, ...]:
+    return (n.id, n.guid, n.mid, n.mod, n.usn, n.tags, n.flds, n.sfld, n.csum, n.flags, n.data)
+
+
+def _card(c: Card) -> tuple[Any, ...]:
+    return (c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor,
+            c.reps, c.lapses, c.left, c.odue, c.odid, c.flags, c.data)
+
+
+def _revlog(e: RevlogEntry) -> tuple[Any, ...]:
+    return (e.id, e.cid, e.usn, e.ease, e.ivl, e.last_ivl, e.factor, e.time, e.type)
+
+
+def _grave(g: Grave) -> tuple[Any, ...]:
+    return (g.usn, g.oid, int(g.kind))
+
+
+def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    while batch := list(islice(rows, BATCH)):
+        yield batch
+
+
+def write_collection(contents: CollectionContents, path: Path) -> None:
+    """Create a schema-11 collection file at `path` holding `contents`."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA page_size=4096")
+        con.execute("PRAGMA journal_mode=delete")
+        con.execute("BEGIN")
+        _create(con)
+        _insert_col(con, contents)
+        inserts = (
+            ("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", map(_note, contents.notes())),
+            ("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             map(_card, contents.cards())),
+            ("INSERT INTO revlog VALUES (?,?,?,?,?,?,?,?,?)", map(_revlog, contents.revlog())),
+            ("INSERT INTO graves VALUES (?,?,?)", map(_grave, contents.graves())),
+        )
+        for sql, rows in inserts:
+            for batch in _batches(rows):
+                con.executemany(sql, batch)
+        con.execute("COMMIT")
+    finally:
+        con.close()
+
+
+def _create(con: sqlite3.Connection) -> None:
+    for statement in DDL.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
+def _insert_col(con: sqlite3.Connection, contents: CollectionContents) -> None:
+    m = contents.meta()
+    models = objects_json(contents.notetypes())
+    decks = objects_json(contents.decks())
+    dconf = objects_json(contents.deck_configs())
+    conf = config_json(contents.config())
+    tags = json.dumps({t.name: t.usn for t in contents.tags()}, ensure_ascii=False)
+    con.execute(
+        "INSERT INTO col VALUES (1,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (m.crt, m.mod, m.scm, SCHEMA_LEGACY, m.dty, m.usn, m.ls, conf, models, decks, dconf,
+         tags),
+    )

@@ -1,0 +1,129 @@
+"""The sync envelope: who is calling, with which payload, and how to answer them.
+
+v11+ clients put `{"v","k","c","s"}` in an `anki-sync` header and send a zstd
+body; answers are zstd with `anki-original-size`. The legacy multipart
+transport (versions 8-10) is decoded into the same `SyncCall`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import falcon
+
+from adapters.http.zstd_stream import (
+    LimitedReader,
+    compress,
+    compress_chunks,
+    decompress_chunks,
+)
+from domain.errors import BadRequest, PayloadTooLarge
+from domain.model import SYNC_VERSION_MAX, SYNC_VERSION_MIN
+
+SYNC_HEADER = "ANKI-SYNC"
+ORIGINAL_SIZE_HEADER = "anki-original-size"
+FILE_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body: int
+    max_decompressed: int
+
+
+@dataclass(slots=True)
+class SyncCall:
+    version: int
+    host_key: str
+    session_key: str
+    client_version: str
+    _chunks: Iterator[bytes]
+    _limit: int
+
+    def payload_chunks(self) -> Iterator[bytes]:
+        """The decoded payload, streamed (for uploads)."""
+        return self._chunks
+
+    def payload(self) -> bytes:
+        """The whole decoded payload."""
+        return b"".join(self._chunks)
+
+    def json(self) -> Any:
+        """The payload parsed as JSON; an empty payload counts as `{}`."""
+        data = self.payload()
+        if not data.strip():
+            return {}
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("payload is not valid JSON") from None
+
+
+def read_call(req: falcon.Request, limits: Limits) -> SyncCall:
+    """Decode the envelope of a sync request; raise `BadRequest` or `PayloadTooLarge`."""
+    header = req.get_header(SYNC_HEADER)
+    if header is None:
+        raise BadRequest("missing anki-sync header (legacy transport is not enabled)")
+    fields = _parse_header(header)
+    if req.content_length is not None and req.content_length > limits.max_body:
+        raise PayloadTooLarge(f"request body exceeds {limits.max_body} bytes")
+    body = LimitedReader(req.stream, limits.max_body)
+    return SyncCall(
+        version=fields["v"],
+        host_key=fields["k"],
+        session_key=fields["s"],
+        client_version=fields["c"],
+        _chunks=decompress_chunks(body.chunks(), limits.max_decompressed),
+        _limit=limits.max_decompressed,
+    )
+
+
+def _parse_header(text: str) -> dict[str, Any]:
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        raise BadRequest("anki-sync header is not JSON") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("anki-sync header must be a JSON object")
+    for key, kind in (("v", int), ("k", str), ("c", str), ("s", str)):
+        value = fields.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise BadRequest(f"anki-sync header lacks a valid {key!r}")
+    if not SYNC_VERSION_MIN <= fields["v"] <= SYNC_VERSION_MAX:
+        raise BadRequest(f"unsupported sync version {fields['v']}")
+    return fields
+
+
+def write_payload(resp: falcon.Response, call: SyncCall, payload: bytes) -> None:
+    """Answer with a payload: zstd plus its original size for v11 clients."""
+    resp.status = falcon.HTTP_200
+    resp.set_header(ORIGINAL_SIZE_HEADER, str(len(payload)))
+    resp.data = compress(payload)
+
+
+def write_json(resp: falcon.Response, call: SyncCall, value: Any) -> None:
+    write_payload(resp, call, json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+def write_file(resp: falcon.Response, call: SyncCall, file: BinaryIO) -> None:
+    """Stream an open file (already unlinked) as the payload, compressing on the fly."""
+    size = os.fstat(file.fileno()).st_size
+    resp.status = falcon.HTTP_200
+    resp.set_header(ORIGINAL_SIZE_HEADER, str(size))
+    resp.stream = _closing(compress_chunks(_file_chunks(file)), file)
+
+
+def _file_chunks(file: BinaryIO) -> Iterator[bytes]:
+    while data := file.read(FILE_CHUNK):
+        yield data
+
+
+def _closing(chunks: Iterator[bytes], file: BinaryIO) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        file.close()

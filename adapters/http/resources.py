@@ -1,0 +1,119 @@
+"""Falcon resources: decode, validate, call one domain method, encode. No sync rules here."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import falcon
+
+from adapters.ankifile.reader import UploadedCollection
+from adapters.ankifile.writer import write_collection
+from adapters.http import codec, schemas
+from domain.accounts import Accounts
+from domain.errors import BadRequest, NotFound, UploadRejected
+from domain.model import UserId
+from domain.sync.server import SyncServer
+from ports.collection import CollectionContents
+
+log = logging.getLogger("ankiserv.sync")
+UPLOAD_OK = b"OK"
+
+
+@dataclass
+class SyncResource:
+    server: SyncServer
+    accounts: Accounts
+    limits: codec.Limits
+    tmp_dir: Path
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, method: str) -> None:
+        handler = self._routes().get(method)
+        if handler is None:
+            raise NotFound(f"unknown sync method {method!r}")
+        call = codec.read_call(req, self.limits)
+        handler(call, resp)
+
+    def _routes(self) -> dict[str, Callable[[codec.SyncCall, falcon.Response], None]]:
+        return {
+            "hostKey": self._host_key,
+            "meta": self._meta,
+            "upload": self._upload,
+            "download": self._download,
+        }
+
+    def _user(self, call: codec.SyncCall) -> UserId:
+        return self.accounts.authenticate(call.host_key)
+
+    def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        args = schemas.HostKeyRequestSchema().load(_object(call.json()))
+        key = self.accounts.login(args["username"], args["password"])
+        codec.write_json(resp, call, {"key": key})
+
+    def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        request = schemas.MetaRequestSchema().load(_object(call.json()))
+        codec.write_json(resp, call, schemas.dump_meta(self.server.meta(user, request)))
+
+    def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        with self._temp_file(".anki2") as (path, file):
+            for chunk in call.payload_chunks():
+                file.write(chunk)
+            file.close()
+            try:
+                with UploadedCollection(path) as upload:
+                    self.server.upload(user, upload)
+            except UploadRejected as e:
+                log.info("user %s: upload rejected: %s", user, e.message)
+                codec.write_payload(resp, call, e.message.encode("utf-8"))
+                return
+        log.info("user %s: full upload stored", user)
+        codec.write_payload(resp, call, UPLOAD_OK)
+
+    def _download(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        call.payload()  # drain the request body before answering
+        with self._temp_file(".anki2") as (path, file):
+            file.close()  # an empty file is a valid empty SQLite database
+
+            def write(contents: CollectionContents) -> None:
+                write_collection(contents, path)
+
+            self.server.download(user, write)
+            result = path.open("rb")
+        # The file is already unlinked; the open handle streams it and then it is gone.
+        log.info("user %s: full download sent", user)
+        codec.write_file(resp, call, result)
+
+    @contextlib.contextmanager
+    def _temp_file(self, suffix: str) -> Iterator[tuple[Path, IO[bytes]]]:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp_dir)
+        path = Path(name)
+        file = os.fdopen(fd, "wb")
+        try:
+            yield path, file
+        finally:
+            file.close()
+            for extra in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(str(path) + extra).unlink()
+
+
+def _object(value: object) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise BadRequest("payload must be a JSON object")
+    return value
+
+
+class HealthResource:
+    def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
+        resp.status = falcon.HTTP_200
+        resp.text = ""

@@ -1,0 +1,199 @@
+"""Core tables: one set for all users, `user_id` first in every key and index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+# Large verbatim text (note fields, JSON objects): TEXT is only 64 KiB on MySQL.
+BigText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+UserIdType = BigInteger().with_variant(Integer(), "sqlite")
+
+# Case- and accent-sensitive keys on MySQL, whose default collation folds case.
+TABLE_ARGS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+def _user_id() -> Column[int]:
+    return Column("user_id", BigInteger, nullable=False)
+
+
+def _int(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", UserIdType, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    _int("created"),
+    **TABLE_ARGS,
+)
+
+host_keys = Table(
+    "host_keys",
+    metadata,
+    _user_id(),
+    Column("key_hash", String(64), nullable=False),
+    _int("created"),
+    PrimaryKeyConstraint("user_id", "key_hash"),
+    **TABLE_ARGS,
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    _int("crt"),
+    _int("mtime"),
+    _int("scm"),
+    _int("ver"),
+    _int("dty"),
+    _int("usn"),
+    _int("ls"),
+    **TABLE_ARGS,
+)
+
+config = Table(
+    "config",
+    metadata,
+    _user_id(),
+    Column("key", String(700), nullable=False),
+    _int("usn"),
+    _int("mtime"),
+    Column("val", BigText, nullable=False),
+    PrimaryKeyConstraint("user_id", "key"),
+    Index("ix_config_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+
+def _json_object_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        _user_id(),
+        _int("id"),
+        Column("name", Text, nullable=False),
+        _int("mtime"),
+        _int("usn"),
+        Column("json", BigText, nullable=False),
+        PrimaryKeyConstraint("user_id", "id"),
+        Index(f"ix_{name}_usn", "user_id", "usn"),
+        **TABLE_ARGS,
+    )
+
+
+notetypes = _json_object_table("notetypes")
+decks = _json_object_table("decks")
+deck_configs = _json_object_table("deck_configs")
+
+tags = Table(
+    "tags",
+    metadata,
+    _user_id(),
+    Column("tag", String(700), nullable=False),
+    _int("usn"),
+    Column("collapsed", Boolean, nullable=False),
+    PrimaryKeyConstraint("user_id", "tag"),
+    Index("ix_tags_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    _user_id(),
+    _int("id"),
+    Column("guid", Text, nullable=False),
+    _int("mid"),
+    _int("mtime"),
+    _int("usn"),
+    Column("tags", BigText, nullable=False),
+    Column("flds", BigText, nullable=False),
+    Column("sfld", BigText, nullable=False),
+    _int("csum"),
+    _int("flags"),
+    Column("data", BigText, nullable=False),
+    PrimaryKeyConstraint("user_id", "id"),
+    Index("ix_notes_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+cards = Table(
+    "cards",
+    metadata,
+    _user_id(),
+    _int("id"),
+    _int("nid"),
+    _int("did"),
+    _int("ord"),
+    _int("mtime"),
+    _int("usn"),
+    _int("type"),
+    _int("queue"),
+    _int("due"),
+    _int("ivl"),
+    _int("factor"),
+    _int("reps"),
+    _int("lapses"),
+    _int("left"),
+    _int("odue"),
+    _int("odid"),
+    _int("flags"),
+    Column("data", BigText, nullable=False),
+    PrimaryKeyConstraint("user_id", "id"),
+    Index("ix_cards_usn", "user_id", "usn"),
+    Index("ix_cards_nid", "user_id", "nid"),
+    **TABLE_ARGS,
+)
+
+revlog = Table(
+    "revlog",
+    metadata,
+    _user_id(),
+    _int("id"),
+    _int("cid"),
+    _int("usn"),
+    _int("ease"),
+    _int("ivl"),
+    _int("last_ivl"),
+    _int("factor"),
+    _int("time"),
+    _int("type"),
+    PrimaryKeyConstraint("user_id", "id"),
+    Index("ix_revlog_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+graves = Table(
+    "graves",
+    metadata,
+    _user_id(),
+    _int("kind"),
+    _int("oid"),
+    _int("usn"),
+    PrimaryKeyConstraint("user_id", "kind", "oid"),
+    Index("ix_graves_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+# Every table holding part of a user's collection, in a safe deletion order.
+COLLECTION_TABLES = (revlog, cards, notes, graves, tags, config, deck_configs, decks, notetypes)

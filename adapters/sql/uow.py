@@ -1,0 +1,68 @@
+"""SqlUnitOfWork: one connection and one transaction per unit of work."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from adapters.sql import dialects
+from adapters.sql.collection_store import SqlCollectionStore
+from adapters.sql.user_store import SqlUserStore
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+        self._engine = engine
+        self._write = write
+        self._conn: Connection | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        conn = self._engine.connect()
+        try:
+            dialects.begin(conn, write=self._write)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        self._users = SqlUserStore(conn)
+        self._collections = SqlCollectionStore(conn)
+        return self
+
+    @property
+    def users(self) -> SqlUserStore:
+        return self._users
+
+    @property
+    def collections(self) -> SqlCollectionStore:
+        return self._collections
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def commit(self) -> None:
+        assert self._conn is not None, "commit outside the unit of work"
+        self._conn.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Opens `SqlUnitOfWork`s on one engine; what `SyncServer` and `Accounts` are given."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, write=write)

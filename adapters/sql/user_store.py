@@ -1,0 +1,67 @@
+"""Users and host keys in SQL."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from adapters.sql.tables import host_keys, users
+from domain.model import User, UserId
+
+
+class SqlUserStore:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, name: str, password_hash: str, created_ms: int) -> UserId:
+        result = self._conn.execute(
+            insert(users).values(name=name, password_hash=password_hash, created=created_ms)
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return UserId(int(key[0]))
+
+    def find(self, name: str) -> tuple[User, str] | None:
+        row = self._conn.execute(
+            select(users.c.user_id, users.c.name, users.c.password_hash).where(
+                users.c.name == name
+            )
+        ).first()
+        if row is None or row.name != name:
+            return None
+        return User(UserId(row.user_id), row.name), row.password_hash
+
+    def get(self, user_id: UserId) -> User | None:
+        row = self._conn.execute(
+            select(users.c.user_id, users.c.name).where(users.c.user_id == user_id)
+        ).first()
+        return None if row is None else User(UserId(row.user_id), row.name)
+
+    def all(self) -> list[User]:
+        rows = self._conn.execute(select(users.c.user_id, users.c.name).order_by(users.c.name))
+        return [User(UserId(r.user_id), r.name) for r in rows]
+
+    def set_password(self, user_id: UserId, password_hash: str) -> None:
+        self._conn.execute(
+            update(users).where(users.c.user_id == user_id).values(password_hash=password_hash)
+        )
+
+    def remove(self, user_id: UserId) -> None:
+        self.revoke_host_keys(user_id)
+        self._conn.execute(delete(users).where(users.c.user_id == user_id))
+
+    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
+        self._conn.execute(
+            insert(host_keys).values(user_id=user_id, key_hash=key_hash, created=created_ms)
+        )
+
+    def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
+        row = self._conn.execute(
+            select(host_keys.c.created).where(
+                host_keys.c.user_id == user_id, host_keys.c.key_hash == key_hash
+            )
+        ).first()
+        return row is not None
+
+    def revoke_host_keys(self, user_id: UserId) -> None:
+        self._conn.execute(delete(host_keys).where(host_keys.c.user_id == user_id))

@@ -1,0 +1,112 @@
+"""Users, passwords and host keys: who may sync, and how a device proves it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.errors import AuthFailed, NoSuchUser, UserExists
+from domain.model import User, UserId
+from domain.new_collection import new_collection
+from ports.auth import PasswordHasher
+from ports.clock import Clock, TokenSource
+from ports.stores import UnitOfWork, UnitOfWorkFactory
+
+MAX_NAME_LENGTH = 255
+
+
+def host_key_user(host_key: str) -> UserId:
+    """Return the user id a host key names (`<user id>.<secret>`), or raise `AuthFailed`."""
+    user_part, sep, secret = host_key.partition(".")
+    if not sep or not secret or not user_part.isdigit() or len(user_part) > 18:
+        raise AuthFailed("malformed host key")
+    return UserId(int(user_part))
+
+
+def normalise_name(name: str) -> str:
+    """Trim whitespace as the desktop login dialog does; reject empty and overlong names."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or "\x00" in name:
+        raise ValueError("user names must be 1 to 255 characters, without NUL")
+    return name
+
+
+@dataclass
+class Accounts:
+    """Login, host-key checks and user administration."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    clock: Clock
+    tokens: TokenSource
+
+    def login(self, name: str, password: str) -> str:
+        """Return a new host key for the user, or raise `AuthFailed`."""
+        with self.uow() as uow:
+            found = uow.users.find(name.strip())
+            if found is None:
+                self.hasher.verify_dummy(password)
+                raise AuthFailed("unknown user")
+            user, stored_hash = found
+            if not self.hasher.verify(stored_hash, password):
+                raise AuthFailed("wrong password")
+            key = f"{user.id}.{self.tokens.token()}"
+            uow.users.add_host_key(user.id, self.hasher.hash_key(key), self.clock.now_ms())
+            uow.commit()
+            return key
+
+    def check_password(self, name: str, password: str) -> bool:
+        """Return whether `password` is the user's current one."""
+        with self.uow(write=False) as uow:
+            found = uow.users.find(name.strip())
+        return found is not None and self.hasher.verify(found[1], password)
+
+    def authenticate(self, host_key: str) -> UserId:
+        """Return the user a host key belongs to, or raise `AuthFailed`."""
+        user_id = host_key_user(host_key)
+        with self.uow(write=False) as uow:
+            if not uow.users.has_host_key(user_id, self.hasher.hash_key(host_key)):
+                raise AuthFailed("unknown host key")
+        return user_id
+
+    def add_user(self, name: str, password: str) -> UserId:
+        """Create a user with an empty collection. Raises `UserExists`."""
+        name = normalise_name(name)
+        password_hash = self.hasher.hash(password)
+        now = self.clock.now_ms()
+        with self.uow() as uow:
+            if uow.users.find(name) is not None:
+                raise UserExists(name)
+            user_id = uow.users.add(name, password_hash, now)
+            uow.collections.create(user_id, new_collection(now))
+            uow.commit()
+            return user_id
+
+    def set_password(self, name: str, password: str) -> None:
+        """Change a password and log out every device. Raises `NoSuchUser`."""
+        password_hash = self.hasher.hash(password)
+        with self.uow() as uow:
+            user = self._existing(uow, name)
+            uow.users.set_password(user.id, password_hash)
+            uow.users.revoke_host_keys(user.id)
+            uow.commit()
+
+    def remove_user(self, name: str) -> UserId:
+        """Delete a user, their host keys and their whole collection. Raises `NoSuchUser`."""
+        with self.uow() as uow:
+            user = self._existing(uow, name)
+            uow.collections.remove(user.id)
+            uow.users.remove(user.id)
+            uow.commit()
+            return user.id
+
+    def users(self) -> list[User]:
+        """Return every user, ordered by name."""
+        with self.uow(write=False) as uow:
+            return uow.users.all()
+
+    @staticmethod
+    def _existing(uow: UnitOfWork, name: str) -> User:
+        found = uow.users.find(name.strip())
+        if found is None:
+            raise NoSuchUser(name)
+        return found[0]

@@ -1,0 +1,56 @@
+"""Failures the edges must tell apart. They carry facts, never HTTP status codes."""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class AuthFailed(SyncError):
+    """Unknown user, wrong password, or an invalid host key."""
+
+
+class UnsupportedVersion(SyncError):
+    """The client speaks a sync version outside the supported range."""
+
+
+class SessionConflict(SyncError):
+    """Another sync of the same user owns the session, or none is active."""
+
+
+class SyncRejected(SyncError):
+    """The request is well-formed on the wire but breaks the protocol's rules."""
+
+
+class BadRequest(SyncError):
+    """The request could not be decoded (body, compression, JSON, envelope)."""
+
+
+class PayloadTooLarge(SyncError):
+    """A request body, or what it decompresses to, exceeds the configured limit."""
+
+
+class NotFound(SyncError):
+    """No such endpoint or object."""
+
+
+class UploadRejected(SyncError):
+    """A full upload was refused; `message` is shown to the user verbatim."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UserExists(SyncError):
+    """A user with that name already exists."""
+
+
+class NoSuchUser(SyncError):
+    """No user with that name exists."""
+
+
+CORRUPT_UPLOAD_MESSAGE = (
+    "Your upload was corrupt. Please use Check Database, or restore from backup."
+)

@@ -1,0 +1,131 @@
+"""Value types for one user's Anki collection, as the server stores and syncs it.
+
+Rows mirror Anki's schema-11 columns (the order is also the sync wire order).
+Objects the server does not interpret (note types, decks, deck configs, config
+values) are kept as the JSON text they arrived in, so they survive verbatim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import NewType
+
+UserId = NewType("UserId", int)
+Usn = NewType("Usn", int)
+
+# Anki's sync protocol versions (see anki-sync-protocol.md §1.1).
+SYNC_VERSION_MIN = 8
+SYNC_VERSION_V2_SCHEDULER = 9
+SYNC_VERSION_V2_TIMEZONE = 10
+SYNC_VERSION_MAX = 11
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UserId
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionMeta:
+    """The `col` row: times in ms except `crt` (seconds)."""
+
+    crt: int
+    mod: int
+    scm: int
+    ver: int
+    dty: int
+    usn: int
+    ls: int
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    id: int
+    guid: str
+    mid: int
+    mod: int
+    usn: int
+    tags: str
+    flds: str
+    sfld: str
+    csum: int
+    flags: int
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    id: int
+    nid: int
+    did: int
+    ord: int
+    mod: int
+    usn: int
+    type: int
+    queue: int
+    due: int
+    ivl: int
+    factor: int
+    reps: int
+    lapses: int
+    left: int
+    odue: int
+    odid: int
+    flags: int
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevlogEntry:
+    id: int
+    cid: int
+    usn: int
+    ease: int
+    ivl: int
+    last_ivl: int
+    factor: int
+    time: int
+    type: int
+
+
+class GraveKind(IntEnum):
+    CARD = 0
+    NOTE = 1
+    DECK = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Grave:
+    oid: int
+    kind: GraveKind
+    usn: int
+
+
+@dataclass(frozen=True, slots=True)
+class JsonObject:
+    """A note type, deck or deck config: indexed keys plus its schema-11 JSON verbatim."""
+
+    id: int
+    name: str
+    mtime: int
+    usn: int
+    json: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    usn: int
+    collapsed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigEntry:
+    """One collection config key; `json` is the value's JSON text verbatim."""
+
+    key: str
+    usn: int
+    mtime: int
+    json: str

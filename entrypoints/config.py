@@ -1,0 +1,155 @@
+"""Settings: read once from ANKISERV_* environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "ANKISERV_"
+MIB = 1024 * 1024
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message is one line fit for an operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("./ankiserv-data")
+    database_url: str = ""
+    media_dir: Path | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 2
+    max_payload_mb: int = 100
+    log_level: str = "INFO"
+    base_path: str = "/"
+    # "name:password": created (or its password updated) when `serve` starts.
+    user: str = ""
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest compressed request body, like the official server's limit."""
+        return self.max_payload_mb * MIB
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return 3 * self.max_payload_mb * MIB
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'ankiserv.db').resolve()}"
+
+    @property
+    def effective_media_dir(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from a TOML file (ANKISERV_CONFIG) overlaid by ANKISERV_* variables."""
+        raw: dict[str, Any] = {}
+        config_file = environ.get(f"{PREFIX}CONFIG")
+        if config_file:
+            raw.update(_read_toml(Path(config_file)))
+        for f in fields(cls):
+            key = f"{PREFIX}{f.name.upper()}"
+            if key in environ:
+                raw[f.name] = environ[key]
+        return cls.from_mapping(raw)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        settings = cls()
+        for name, value in raw.items():
+            settings = replace(settings, **{name: _convert(name, value)})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"ANKISERV_PORT must be 1-65535, got {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"ANKISERV_WORKERS must be at least 1, got {self.workers}")
+        if not 1 <= self.max_payload_mb <= 4096:
+            raise ConfigError(
+                f"ANKISERV_MAX_PAYLOAD_MB must be 1-4096, got {self.max_payload_mb}"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(
+                f"ANKISERV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level}"
+            )
+        if not self.base_path.startswith("/"):
+            raise ConfigError(f"ANKISERV_BASE_PATH must start with '/', got {self.base_path!r}")
+        if self.database_url:
+            _check_database_url(self.database_url)
+        if self.user and ":" not in self.user:
+            raise ConfigError("ANKISERV_USER must look like NAME:PASSWORD")
+
+    def log_level_number(self) -> int:
+        return int(logging.getLevelName(self.log_level))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    section = data.get("ankiserv", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [ankiserv] must be a table")
+    return section
+
+
+def _convert(name: str, value: Any) -> Any:
+    env = f"{PREFIX}{name.upper()}"
+    if name in ("port", "workers", "max_payload_mb"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{env} must be an integer, got {value!r}") from None
+    if name in ("data_dir", "media_dir"):
+        return Path(str(value)).expanduser()
+    if name == "log_level":
+        return str(value).upper()
+    if name == "base_path":
+        text = str(value)
+        return text if text.endswith("/") else text + "/"
+    return str(value)
+
+
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"ANKISERV_DATABASE_URL is not a database URL: {url!r}") from None
+    if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
+        raise ConfigError(
+            f"ANKISERV_DATABASE_URL: unsupported database {backend!r} "
+            "(use sqlite, postgresql or mysql/mariadb)"
+        )
+
+
+def settings_from_environment() -> Settings:
+    return Settings.from_env(os.environ)

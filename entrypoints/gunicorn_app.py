@@ -1,0 +1,50 @@
+"""Run the WSGI app under gunicorn from `ankiserv serve`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from entrypoints.config import Settings
+
+# A full upload of a large collection can take minutes on a slow link.
+REQUEST_TIMEOUT_S = 600
+THREADS_PER_WORKER = 4
+
+
+class _Application(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, bind: str | None) -> None:
+        self._settings = settings
+        self._bind = bind
+        super().__init__()
+
+    def load_config(self) -> None:
+        host = self._settings.host
+        bind = f"[{host}]:{self._settings.port}" if ":" in host else f"{host}:{self._settings.port}"
+        options: dict[str, Any] = {
+            "bind": self._bind or bind,
+            "workers": self._settings.workers,
+            "worker_class": "gthread",
+            "threads": THREADS_PER_WORKER,
+            "timeout": REQUEST_TIMEOUT_S,
+            "graceful_timeout": 30,
+            "loglevel": self._settings.log_level.lower(),
+            "accesslog": "-",
+            "errorlog": "-",
+        }
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
+            options["control_socket_disable"] = True
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from entrypoints.wsgi import create_app
+
+        return create_app(self._settings)
+
+
+def run(settings: Settings, bind: str | None = None) -> None:
+    """Serve until stopped; `bind` overrides host and port (e.g. "fd://3")."""
+    _Application(settings, bind).run()
