@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from fractions import Fraction
@@ -155,6 +156,9 @@ _DECK_CONFIG_SECTIONS = {
 }
 _REQUIREMENT_KINDS = {1: "any", 2: "all"}
 _SERDE_MAX_DEPTH = 127  # serde_json refuses the 128th nested array/object
+_JSON_NUMBER = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:[eE]([-+]?)(\d+))?")
+_U64_MAX = (1 << 64) - 1
+_I32_MAX = (1 << 31) - 1
 
 
 # Note types
@@ -501,8 +505,8 @@ def _serde_loads(raw: bytes) -> Any:
         value = json.loads(
             raw.decode("utf-8"),
             parse_constant=_reject_constant,
-            parse_float=_serde_float,
-            parse_int=_serde_int,
+            parse_float=_serde_number,
+            parse_int=_serde_number,
         )
     except RecursionError as exc:
         raise ValueError("JSON nested too deeply") from exc
@@ -516,19 +520,72 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _serde_float(text: str) -> float:
-    value = float(text)
+def _serde_number(text: str) -> int | float:
+    """Convert a JSON number as serde_json does without its `float_roundtrip` feature.
+
+    Integers that fit i64 or u64 stay ints. Everything else becomes a double built from
+    at most a u64 of digits (later digits are dropped) and one multiplication or division
+    by a power of ten, which is not always the correctly rounded value.
+    """
+    match = _JSON_NUMBER.fullmatch(text)
+    if match is None:  # not reached: the json module only passes valid numbers
+        raise ValueError(f"invalid number {text!r}")
+    sign, whole, fraction, exp_sign, exp_digits = match.groups()
+    significand, exponent, overflowed = 0, 0, False
+    for digit in map(int, whole):
+        overflowed = overflowed or significand * 10 + digit > _U64_MAX
+        if overflowed:
+            exponent += 1
+        else:
+            significand = significand * 10 + digit
+    if fraction is None and exp_digits is None and not overflowed:
+        return _serde_integer(significand, negative=sign == "-")
+    for digit in map(int, fraction or ""):
+        if significand * 10 + digit > _U64_MAX:
+            break
+        significand, exponent = significand * 10 + digit, exponent - 1
+    if exp_digits is not None:
+        shifted = _serde_exponent(exponent, exp_sign, exp_digits, significand)
+        if shifted is None:
+            return -0.0 if sign == "-" else 0.0
+        exponent = shifted
+    value = _f64_from_parts(significand, exponent)
+    return -value if sign == "-" else value
+
+
+def _serde_integer(significand: int, *, negative: bool) -> int | float:
+    if not negative:
+        return significand
+    return -significand if 0 < significand <= 1 << 63 else -float(significand)
+
+
+def _serde_exponent(start: int, sign: str, digits: str, significand: int) -> int | None:
+    """Return the final exponent, or None when it underflows to zero."""
+    value = 0
+    for digit in map(int, digits):
+        value = value * 10 + digit
+        if value > _I32_MAX:
+            if significand != 0 and sign != "-":
+                raise ValueError("number out of range")
+            return None
+    total = start - value if sign == "-" else start + value
+    return max(-_I32_MAX - 1, min(total, _I32_MAX))
+
+
+def _f64_from_parts(significand: int, exponent: int) -> float:
+    value = float(significand)
+    while abs(exponent) > 308:
+        if value == 0.0:
+            return value
+        if exponent >= 0:
+            raise ValueError("number out of range")
+        value, exponent = value / 1e308, exponent + 308
+    if exponent < 0:
+        return value / float(f"1e{-exponent}")
+    value *= float(f"1e{exponent}")
     if math.isinf(value):
         raise ValueError("number out of range")
     return value
-
-
-def _serde_int(text: str) -> int | float:
-    # serde_json keeps integers that fit i64 or u64 and reads the rest (and -0) as f64.
-    value = int(text)
-    if -(1 << 63) <= value < (1 << 64) and not (value == 0 and text.startswith("-")):
-        return value
-    return _serde_float(text)
 
 
 def _too_deep(value: Any, budget: int) -> bool:

@@ -18,8 +18,9 @@ def normalise_url(url: str) -> str:
             parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgres":
-        parsed = parsed.set(drivername="postgresql")
+    if parsed.drivername in ("postgres", "postgresql"):
+        # SQLAlchemy 2.1 defaults to psycopg 3; ankiserv ships psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed.render_as_string(hide_password=False)
 
 

@@ -1,0 +1,113 @@
+"""Shared fixtures: hypothesis profiles and one migrated database per backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from adapters.sql import schema
+from adapters.sql.dialects import build_engine
+
+hypothesis_settings.register_profile("dev", max_examples=50, stateful_step_count=30)
+hypothesis_settings.register_profile(
+    "ci", max_examples=500, stateful_step_count=60, deadline=None
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SERVER_URLS = {"postgres": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}
+
+
+def server_url(backend: str) -> str:
+    """The admin URL of a database server, or skip (fail under CI) when it is not set."""
+    url = os.environ.get(SERVER_URLS[backend], "")
+    if not url:
+        message = f"{SERVER_URLS[backend]} is not set"
+        if IN_CI:
+            pytest.fail(message + " (CI must run every backend)")
+        pytest.skip(message)
+    return url
+
+
+def _create_database(admin_url: str) -> str:
+    """Create a fresh database on the server behind `admin_url`; return its URL."""
+    name = f"ankiserv_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(build_engine(admin_url).url)
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if url.get_backend_name() == "postgresql":
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        else:
+            conn.execute(
+                text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            )
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    admin = create_engine(make_url(build_engine(admin_url).url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if admin.dialect.name == "postgresql":
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Lazily created, migrated databases, one per backend, for the whole test session."""
+    created: dict[str, str] = {}
+    yield created
+    for backend, url in created.items():
+        if backend != "sqlite":
+            _drop_database(server_url(backend), url)
+
+
+def database_url(backend: str, urls: dict[str, str], tmp: Path) -> str:
+    if backend not in urls:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp / 'ankiserv-test.db'}"
+        else:
+            url = _create_database(server_url(backend))
+        engine = build_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
+        urls[backend] = url
+    return urls[backend]
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+
+
+@pytest.fixture(params=BACKENDS, scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def db_url(
+    backend: str, database_urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A migrated database of each backend (tests share it; users keep them apart)."""
+    return database_url(backend, database_urls, tmp_path_factory.mktemp(backend))
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = build_engine(db_url)
+    yield eng
+    eng.dispose()

@@ -1,0 +1,103 @@
+"""Run a real ankiserv (CLI + gunicorn) on a free loopback port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ANKISERV = [sys.executable, "-m", "entrypoints"]
+
+
+@dataclass
+class RunningServer:
+    url: str
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return self.url + "/"
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run an `ankiserv` command against the same database."""
+        return subprocess.run(
+            [*ANKISERV, *args], input=stdin, env=self.env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+
+    def add_user(self, name: str, password: str) -> None:
+        result = self.cli("user", "add", name, stdin=password + "\n")
+        assert result.returncode == 0, result.stderr
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANKISERV_")}
+    env.update({
+        "ANKISERV_DATA_DIR": str(data_dir),
+        "ANKISERV_DATABASE_URL": database_url,
+        "ANKISERV_LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    })
+    env.update(extra)
+    return env
+
+
+def start_server(
+    data_dir: Path, database_url: str, *, workers: int = 2, **extra_env: str
+) -> RunningServer:
+    """Start `ankiserv serve` on a socket we bound to port 0, and wait until it answers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    env = server_env(data_dir, database_url, **extra_env)
+    log_path = data_dir / "server.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*ANKISERV, "serve", "--bind", f"fd://{sock.fileno()}", "--workers", str(workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+        )
+    sock.close()
+    server = RunningServer(f"http://127.0.0.1:{port}", data_dir, database_url, process,
+                           log_path, env)
+    _wait_healthy(server)
+    return server
+
+
+def _wait_healthy(server: RunningServer, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"ankiserv exited early:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(server.url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"ankiserv did not become healthy:\n{server.log()}")
