@@ -20,6 +20,9 @@ from domain.sync.server import SyncServer
 from entrypoints.config import Settings, settings_from_environment
 
 
+WsgiApp = falcon.App[falcon.Request, falcon.Response]
+
+
 @dataclass
 class Services:
     engine: Engine
@@ -49,7 +52,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("ankiserv").setLevel(settings.log_level_number())
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool = False) -> falcon.App[falcon.Request, falcon.Response]:
+def create_app(settings: Settings | None = None, *, migrate: bool = False) -> WsgiApp:
     """Build the WSGI app; gunicorn calls this once per worker."""
     settings = settings or settings_from_environment()
     configure_logging(settings)
@@ -57,7 +60,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> fa
     return build_app(settings, services)
 
 
-def build_app(settings: Settings, services: Services) -> falcon.App[falcon.Request, falcon.Response]:
+def build_app(settings: Settings, services: Services) -> WsgiApp:
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     app.req_options.strip_url_path_trailing_slash = True
     errors.register(app)

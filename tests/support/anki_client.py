@@ -68,7 +68,9 @@ def content(col: Collection) -> dict[str, Any]:
     """What a user sees, for comparing two devices: rows and objects, not sync bookkeeping."""
     db = col.db
     return {
-        "notes": db.all("select id, guid, mid, mod, tags, flds, flags, data from notes order by id"),
+        "notes": db.all(
+            "select id, guid, mid, mod, tags, flds, flags, data from notes order by id"
+        ),
         "cards": db.all(
             "select id, nid, did, ord, mod, type, queue, due, ivl, factor, reps, lapses, left,"
             " odue, odid, flags, data from cards order by id"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from google.protobuf.descriptor import FieldDescriptor
 
 from adapters.ankifile import schema18
 from adapters.ankifile.schema18 import CorruptBlob
@@ -501,7 +502,7 @@ def test_config_value_that_is_not_json_is_rejected() -> None:
 def test_message_definitions_match_ankis() -> None:
     from adapters.ankifile import protobufs
 
-    pairs = {
+    pairs: dict[str, Any] = {
         "NotetypeConfig": NotetypePb.Config,
         "CardRequirement": NotetypePb.Config.CardRequirement,
         "FieldConfig": NotetypePb.Field.Config,
@@ -519,7 +520,8 @@ def test_message_definitions_match_ankis() -> None:
 
 
 def _shape(descriptor: Any) -> dict[int, tuple[Any, ...]]:
-    enum, int32 = 14, 5  # our enums are int32 on purpose: the same varint on the wire
+    # Our enums are int32 on purpose: the same varint on the wire.
+    enum, int32 = FieldDescriptor.TYPE_ENUM, FieldDescriptor.TYPE_INT32
     return {
         field.number: (
             field.name,
