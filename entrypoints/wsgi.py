@@ -19,7 +19,6 @@ from domain.accounts import Accounts
 from domain.sync.server import SyncServer
 from entrypoints.config import Settings, settings_from_environment
 
-
 WsgiApp = falcon.App[falcon.Request, falcon.Response]
 
 
