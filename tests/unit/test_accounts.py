@@ -1,0 +1,117 @@
+"""Login, host keys and user administration, on the in-memory adapter."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.memory.store import InMemoryStore
+from domain.accounts import Accounts, host_key_user
+from domain.errors import AuthFailed, NoSuchUser, UserExists
+from tests.support.fakes import CountingTokens, FakeClock, PlainHasher
+
+
+@pytest.fixture
+def hasher() -> PlainHasher:
+    return PlainHasher()
+
+
+@pytest.fixture
+def accounts(hasher: PlainHasher) -> Accounts:
+    return Accounts(uow=InMemoryStore(), hasher=hasher, clock=FakeClock(), tokens=CountingTokens())
+
+
+def test_login_returns_a_key_that_authenticates_the_user(accounts: Accounts) -> None:
+    user_id = accounts.add_user("alice", "pw")
+    key = accounts.login("alice", "pw")
+    assert accounts.authenticate(key) == user_id
+
+
+def test_each_login_gets_its_own_key_and_all_stay_valid(accounts: Accounts) -> None:
+    accounts.add_user("alice", "pw")
+    first, second = accounts.login("alice", "pw"), accounts.login("alice", "pw")
+    assert first != second
+    accounts.authenticate(first)
+    accounts.authenticate(second)
+
+
+def test_login_trims_the_name_but_not_the_password(accounts: Accounts) -> None:
+    accounts.add_user("alice", " pw ")
+    accounts.login("  alice\t", " pw ")
+    with pytest.raises(AuthFailed):
+        accounts.login("alice", "pw")
+
+
+def test_unknown_user_costs_one_password_verification_like_a_wrong_password(
+    accounts: Accounts, hasher: PlainHasher
+) -> None:
+    accounts.add_user("alice", "pw")
+    hasher.verifications = 0
+    with pytest.raises(AuthFailed):
+        accounts.login("bob", "pw")
+    with pytest.raises(AuthFailed):
+        accounts.login("alice", "wrong")
+    assert hasher.verifications == 2
+
+
+def test_names_are_case_sensitive(accounts: Accounts) -> None:
+    accounts.add_user("Alice", "pw")
+    with pytest.raises(AuthFailed):
+        accounts.login("alice", "pw")
+    accounts.add_user("alice", "other")
+
+
+def test_adding_an_existing_name_fails(accounts: Accounts) -> None:
+    accounts.add_user("alice", "pw")
+    with pytest.raises(UserExists):
+        accounts.add_user(" alice ", "pw2")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 256, "a\x00b"])
+def test_invalid_names_are_rejected(accounts: Accounts, name: str) -> None:
+    with pytest.raises(ValueError):
+        accounts.add_user(name, "pw")
+
+
+def test_password_change_revokes_every_key(accounts: Accounts) -> None:
+    accounts.add_user("alice", "pw")
+    key = accounts.login("alice", "pw")
+    accounts.set_password("alice", "new")
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(key)
+    with pytest.raises(AuthFailed):
+        accounts.login("alice", "pw")
+    accounts.authenticate(accounts.login("alice", "new"))
+
+
+def test_removed_user_keys_stop_working_and_name_can_be_reused(accounts: Accounts) -> None:
+    accounts.add_user("alice", "pw")
+    key = accounts.login("alice", "pw")
+    accounts.remove_user("alice")
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(key)
+    with pytest.raises(NoSuchUser):
+        accounts.remove_user("alice")
+    new_id = accounts.add_user("alice", "pw")
+    assert host_key_user(key) != new_id
+
+
+def test_key_of_one_user_does_not_work_with_another_users_id(accounts: Accounts) -> None:
+    alice = accounts.add_user("alice", "pw")
+    bob = accounts.add_user("bob", "pw")
+    key = accounts.login("alice", "pw")
+    forged = f"{bob}.{key.split('.', 1)[1]}"
+    assert host_key_user(key) == alice
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(forged)
+
+
+@pytest.mark.parametrize("key", ["", "abc", ".", "1.", ".abc", "x.abc", "-1.abc", "1" * 30 + ".a"])
+def test_malformed_keys_fail_authentication(accounts: Accounts, key: str) -> None:
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(key)
+
+
+def test_users_are_listed_by_name(accounts: Accounts) -> None:
+    for name in ("carol", "alice", "bob"):
+        accounts.add_user(name, "pw")
+    assert [u.name for u in accounts.users()] == ["alice", "bob", "carol"]
