@@ -459,5 +459,5 @@ def _reject_misplaced_fields(message: Message) -> None:
     for descriptor, value in message.ListFields():
         if descriptor.message_type is None:
             continue
-        for child in value if descriptor.is_repeated else [value]:
+        for child in [value] if isinstance(value, Message) else value:
             _reject_misplaced_fields(child)

@@ -459,8 +459,9 @@ def config_json(entries: Iterable[tuple[str, bytes]]) -> JsonObject:
     """
     result: JsonObject = {}
     for key, value in entries:
+        raw = _blob(value, f"config {key!r}")
         try:
-            result[key] = _serde_loads(value)
+            result[key] = _serde_loads(raw)
         except ValueError as exc:
             raise CorruptBlob(f"config {key!r}", exc) from exc
     return result
@@ -474,11 +475,16 @@ def tags_json(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
 # Decoding helpers
 
 
-def _decode(decode: Callable[[bytes], T], data: bytes, what: str) -> T:
+def _blob(data: bytes, what: str) -> bytes:
+    # sqlite3 returns TEXT columns as str; Anki refuses those where it expects a blob.
     if not isinstance(data, bytes):
         raise CorruptBlob(what, f"expected a blob, got {type(data).__name__}")
+    return data
+
+
+def _decode(decode: Callable[[bytes], T], data: bytes, what: str) -> T:
     try:
-        return decode(data)
+        return decode(_blob(data, what))
     except pb.DecodeError as exc:
         raise CorruptBlob(what, exc) from exc
 

@@ -45,7 +45,8 @@ class SyncServer:
     def download(self, user: UserId, write: Callable[[CollectionContents], T]) -> T:
         """Hand one consistent snapshot of the user's collection to `write`."""
         with self.uow(write=False) as uow:
-            if uow.collections.lock(user) is None:
+            if uow.collections.meta(user) is None:
+                # Never committed: a read-only unit of work only lends the defaults to `write`.
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
             return write(uow.collections.export(user))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sqlite3
 import struct
 from collections.abc import Callable, Iterator
@@ -394,7 +395,9 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Json], dic
         _insert_odd_decks(con)
         _insert_odd_deck_configs(con)
         _insert_odd_config(con)
-    with closing(_connect(path)) as con:
+    snapshot = path.with_name("schema18.anki2")
+    shutil.copy(path, snapshot)
+    with closing(_connect(snapshot)) as con:
         ours = _schema18_json(con)
     Collection(str(path)).close(downgrade=True)
     with closing(_connect(path)) as con:
@@ -423,7 +426,9 @@ def test_collection_covers_the_interesting_objects(
 ) -> None:
     theirs = both[1]
     names = {model["name"] for model in theirs["models"].values()}
-    assert {"Basic", "Cloze", "Image Occlusion", "Custom Vocab", "Odd"} <= names
+    stock = {"Basic", "Basic (and reversed card)", "Basic (optional reversed card)"}
+    stock |= {"Basic (type in the answer)", "Cloze", "Image Occlusion"}
+    assert stock | {"Custom Vocab", "Odd"} <= names
     assert {"A::B::C", "Described", "Cram", "Odd::md"} <= {
         deck["name"] for deck in theirs["decks"].values()
     }
@@ -497,6 +502,14 @@ def test_deck_without_a_kind_is_rejected() -> None:
 def test_config_value_that_is_not_json_is_rejected() -> None:
     with pytest.raises(CorruptBlob, match="config 'bad'"):
         schema18.config_json([("good", b"1"), ("bad", b"{")])
+
+
+def test_text_where_a_blob_belongs_is_rejected() -> None:
+    text: Any = "1"  # what sqlite3 returns for a TEXT value
+    with pytest.raises(CorruptBlob, match="expected a blob, got str"):
+        schema18.config_json([("key", text)])
+    with pytest.raises(CorruptBlob, match="deck config 7: expected a blob"):
+        schema18.deck_config_json(7, "c", 0, 0, text)
 
 
 def test_message_definitions_match_ankis() -> None:
