@@ -129,3 +129,34 @@ class ConfigEntry:
     usn: int
     mtime: int
     json: str
+
+
+class ObjectKind(IntEnum):
+    """Objects synced whole as schema-11 JSON in `applyChanges`."""
+
+    NOTETYPE = 0
+    DECK = 1
+    DECK_CONFIG = 2
+
+
+class RowKind(IntEnum):
+    """Rows synced in chunks."""
+
+    REVLOG = 0
+    CARD = 1
+    NOTE = 2
+
+
+Row = Note | Card | RevlogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Row counts the sanity check compares."""
+
+    cards: int
+    notes: int
+    revlog: int
+    notetypes: int
+    decks: int
+    deck_configs: int

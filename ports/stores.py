@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol
 
-from domain.model import CollectionMeta, User, UserId
+from domain.model import (
+    CollectionMeta,
+    ConfigEntry,
+    Counts,
+    Grave,
+    JsonObject,
+    ObjectKind,
+    Row,
+    RowKind,
+    Tag,
+    User,
+    UserId,
+)
 from domain.new_collection import NewCollection
 from ports.collection import CollectionContents
+from ports.sync_stores import SessionStore, StagingStore
 
 
 class UserStore(Protocol):
@@ -81,6 +96,78 @@ class CollectionStore(Protocol):
         """Delete every row of the user's collection, `col` row included."""
         ...
 
+    def update_meta(self, user: UserId, meta: CollectionMeta) -> None:
+        """Overwrite the `col` row."""
+        ...
+
+    def counts(self, user: UserId) -> Counts:
+        """Return the row counts the sanity check compares (kept up to date by writes)."""
+        ...
+
+    # Reads for the server's side of a normal sync: everything with usn >= min_usn.
+
+    def graves_since(self, user: UserId, min_usn: int) -> list[Grave]:
+        ...
+
+    def objects_since(self, user: UserId, kind: ObjectKind, min_usn: int) -> list[JsonObject]:
+        ...
+
+    def tags_since(self, user: UserId, min_usn: int) -> list[Tag]:
+        ...
+
+    def config(self, user: UserId) -> list[ConfigEntry]:
+        ...
+
+    def rows_page(
+        self, user: UserId, kind: RowKind, min_usn: int, after_id: int | None, limit: int
+    ) -> list[Row]:
+        """Rows with usn >= min_usn and id > after_id, in id order, at most `limit`."""
+        ...
+
+    # Reads and writes for merging what a client sent.
+
+    def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:
+        ...
+
+    def object_names(self, user: UserId, kind: ObjectKind) -> dict[int, str]:
+        """Return every object's name by id (note types and decks are few)."""
+        ...
+
+    def save_objects(
+        self, user: UserId, kind: ObjectKind, inserts: Sequence[JsonObject],
+        updates: Sequence[JsonObject],
+    ) -> None:
+        """Insert objects known to be absent and overwrite ones known to exist."""
+        ...
+
+    def row_versions(
+        self, user: UserId, kind: RowKind, ids: Iterable[int]
+    ) -> dict[int, tuple[int, int]]:
+        """Return (mod, usn) of the rows that exist among `ids`."""
+        ...
+
+    def save_rows(
+        self, user: UserId, kind: RowKind, inserts: Sequence[Row], updates: Sequence[Row]
+    ) -> None:
+        """Insert rows known to be absent and overwrite rows known to exist."""
+        ...
+
+    def delete(self, user: UserId, kind: RowKind | ObjectKind, ids: Iterable[int]) -> None:
+        """Delete rows or objects by id; absent ids are ignored."""
+        ...
+
+    def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
+        """Record deletions; a grave that exists gets the new usn."""
+        ...
+
+    def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
+        """Register tags that are not known yet; known tags are left as they are."""
+        ...
+
+    def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
+        """Replace the whole config map."""
+        ...
+
 
 class UnitOfWork(Protocol):
     @property
@@ -88,6 +175,16 @@ class UnitOfWork(Protocol):
 
     @property
     def collections(self) -> CollectionStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def staging(self) -> StagingStore: ...
+
+    def scratch(self) -> AbstractContextManager[None]:
+        """Undo, when the block ends, every write made inside it (a savepoint)."""
+        ...
 
     def __enter__(self) -> UnitOfWork: ...
 

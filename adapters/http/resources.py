@@ -15,7 +15,7 @@ import falcon
 
 from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import write_collection
-from adapters.http import codec, schemas
+from adapters.http import codec, schemas, sync_schemas
 from domain.accounts import Accounts
 from domain.errors import BadRequest, NotFound, UploadRejected
 from domain.model import UserId
@@ -46,7 +46,67 @@ class SyncResource:
             "meta": self._meta,
             "upload": self._upload,
             "download": self._download,
+            "start": self._start,
+            "applyGraves": self._apply_graves,
+            "applyChanges": self._apply_changes,
+            "chunk": self._chunk,
+            "applyChunk": self._apply_chunk,
+            "sanityCheck2": self._sanity_check,
+            "finish": self._finish,
+            "abort": self._abort,
         }
+
+    def _start(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        request = sync_schemas.StartRequestSchema().load(_object(call.json()))
+        graves = self.server.start(user, call.session_key, request)
+        codec.write_json(resp, call, sync_schemas.dump_graves(graves))
+
+    def _apply_graves(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        args = sync_schemas.ApplyGravesSchema().load(_object(call.json()))
+        self.server.apply_graves(user, call.session_key, args["chunk"])
+        codec.write_json(resp, call, None)
+
+    def _apply_changes(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        args = sync_schemas.ApplyChangesSchema().load(_object(call.json()))
+        ours = self.server.apply_changes(user, call.session_key, args["changes"])
+        codec.write_json(resp, call, sync_schemas.dump_changes(ours))
+
+    def _chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        _object(call.json())
+        chunk = self.server.chunk(user, call.session_key)
+        codec.write_json(resp, call, sync_schemas.dump_chunk(chunk))
+
+    def _apply_chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        args = sync_schemas.ApplyChunkSchema().load(_object(call.json()))
+        self.server.apply_chunk(user, call.session_key, args["chunk"])
+        codec.write_json(resp, call, None)
+
+    def _sanity_check(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        counts = sync_schemas.SanityRequestSchema().load(_object(call.json()))
+        result = self.server.sanity_check(user, call.session_key, counts)
+        if not result.ok:
+            log.warning("user %s: sanity check failed: client %s, server %s",
+                        user, result.client, result.server)
+        codec.write_json(resp, call, sync_schemas.dump_sanity(result))
+
+    def _finish(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        _object(call.json())
+        mod = self.server.finish(user, call.session_key)
+        log.info("user %s: normal sync finished", user)
+        codec.write_json(resp, call, mod)
+
+    def _abort(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        user = self._user(call)
+        call.payload()
+        self.server.abort(user, call.session_key)
+        codec.write_json(resp, call, None)
 
     def _user(self, call: codec.SyncCall) -> UserId:
         return self.accounts.authenticate(call.host_key)

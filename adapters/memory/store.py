@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from domain.errors import UserExists
 from domain.model import (
     Card,
     CollectionMeta,
     ConfigEntry,
+    Counts,
     Grave,
     JsonObject,
     Note,
+    ObjectKind,
     RevlogEntry,
+    Row,
+    RowKind,
     Tag,
     User,
     UserId,
 )
 from domain.new_collection import NewCollection
+from domain.sync.session import SyncSession
+from domain.sync.staging import StagedItem, StageKind
 from ports.collection import CollectionContents
 
 
@@ -44,7 +52,47 @@ class MemoryState:
     users: dict[UserId, tuple[User, str]] = field(default_factory=dict)
     host_keys: dict[UserId, set[str]] = field(default_factory=dict)
     collections: dict[UserId, StoredCollection] = field(default_factory=dict)
+    sessions: dict[UserId, SyncSession] = field(default_factory=dict)
+    staging: dict[UserId, dict[tuple[StageKind, str], StagedItem]] = field(default_factory=dict)
     next_user_id: int = 1
+
+
+class MemorySessionStore:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    def get(self, user: UserId) -> SyncSession | None:
+        return self._s.sessions.get(user)
+
+    def get_for_update(self, user: UserId) -> SyncSession | None:
+        return self._s.sessions.get(user)
+
+    def save(self, user: UserId, session: SyncSession) -> None:
+        self._s.sessions[user] = session
+
+    def delete(self, user: UserId) -> None:
+        self._s.sessions.pop(user, None)
+
+
+class MemoryStagingStore:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    def add(self, user: UserId, items: Sequence[StagedItem]) -> None:
+        staged = self._s.staging.setdefault(user, {})
+        for item in items:
+            staged[(item.kind, item.key)] = item
+
+    def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
+        staged = self._s.staging.get(user, {})
+        return iter(sorted((i for (k, _), i in staged.items() if k == kind),
+                           key=lambda i: i.key))
+
+    def keys(self, user: UserId, kind: StageKind) -> set[str]:
+        return {key for (k, key) in self._s.staging.get(user, {}) if k == kind}
+
+    def discard(self, user: UserId) -> None:
+        self._s.staging.pop(user, None)
 
 
 class MemoryUserStore:
@@ -132,6 +180,102 @@ class MemoryCollectionStore:
     def remove(self, user: UserId) -> None:
         self._s.collections.pop(user, None)
 
+    def update_meta(self, user: UserId, meta: CollectionMeta) -> None:
+        self._s.collections[user].meta = meta
+
+    def counts(self, user: UserId) -> Counts:
+        c = self._s.collections[user]
+        return Counts(len(c.cards), len(c.notes), len(c.revlog), len(c.notetypes),
+                      len(c.decks), len(c.deck_configs))
+
+    def graves_since(self, user: UserId, min_usn: int) -> list[Grave]:
+        graves = self._s.collections[user].graves.values()
+        return sorted((g for g in graves if g.usn >= min_usn), key=lambda g: g.oid)
+
+    def objects_since(self, user: UserId, kind: ObjectKind, min_usn: int) -> list[JsonObject]:
+        objects = self._objects(user, kind).values()
+        return sorted((o for o in objects if o.usn >= min_usn), key=lambda o: o.id)
+
+    def tags_since(self, user: UserId, min_usn: int) -> list[Tag]:
+        tags = self._s.collections[user].tags.values()
+        return sorted((t for t in tags if t.usn >= min_usn), key=lambda t: t.name)
+
+    def config(self, user: UserId) -> list[ConfigEntry]:
+        return sorted(self._s.collections[user].config.values(), key=lambda e: e.key)
+
+    def rows_page(
+        self, user: UserId, kind: RowKind, min_usn: int, after_id: int | None, limit: int
+    ) -> list[Row]:
+        rows = self._rows(user, kind)
+        ids = sorted(i for i, r in rows.items()
+                     if r.usn >= min_usn and (after_id is None or i > after_id))
+        return [rows[i] for i in ids[:limit]]
+
+    def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:
+        objects = self._objects(user, kind)
+        return {i: objects[i] for i in ids if i in objects}
+
+    def object_names(self, user: UserId, kind: ObjectKind) -> dict[int, str]:
+        return {i: o.name for i, o in self._objects(user, kind).items()}
+
+    def save_objects(
+        self, user: UserId, kind: ObjectKind, inserts: Sequence[JsonObject],
+        updates: Sequence[JsonObject],
+    ) -> None:
+        objects = self._objects(user, kind)
+        for obj in [*inserts, *updates]:
+            objects[obj.id] = obj
+
+    def row_versions(
+        self, user: UserId, kind: RowKind, ids: Iterable[int]
+    ) -> dict[int, tuple[int, int]]:
+        rows = self._rows(user, kind)
+        return {i: (_row_mod(rows[i]), rows[i].usn) for i in ids if i in rows}
+
+    def save_rows(
+        self, user: UserId, kind: RowKind, inserts: Sequence[Row], updates: Sequence[Row]
+    ) -> None:
+        rows = self._rows(user, kind)
+        for row in [*inserts, *updates]:
+            rows[row.id] = row
+
+    def delete(self, user: UserId, kind: RowKind | ObjectKind, ids: Iterable[int]) -> None:
+        table = self._rows(user, kind) if isinstance(kind, RowKind) else self._objects(user, kind)
+        for i in ids:
+            table.pop(i, None)
+
+    def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
+        for g in graves:
+            self._s.collections[user].graves[(int(g.kind), g.oid)] = g
+
+    def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
+        known = self._s.collections[user].tags
+        for tag in tags:
+            known.setdefault(tag.name, tag)
+
+    def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
+        self._s.collections[user].config = {e.key: e for e in entries}
+
+    def _objects(self, user: UserId, kind: ObjectKind) -> dict[int, JsonObject]:
+        c = self._s.collections[user]
+        return {ObjectKind.NOTETYPE: c.notetypes, ObjectKind.DECK: c.decks,
+                ObjectKind.DECK_CONFIG: c.deck_configs}[kind]
+
+    def _rows(self, user: UserId, kind: RowKind) -> dict[int, Any]:
+        c = self._s.collections[user]
+        rows: dict[int, Any]
+        if kind == RowKind.REVLOG:
+            rows = c.revlog
+        elif kind == RowKind.CARD:
+            rows = c.cards
+        else:
+            rows = c.notes
+        return rows
+
+
+def _row_mod(row: Row) -> int:
+    return row.id if isinstance(row, RevlogEntry) else row.mod
+
 
 @dataclass
 class MemoryExport:
@@ -183,9 +327,32 @@ class InMemoryUnitOfWork:
         if self._write:
             self._store.lock.acquire()
         self._state = copy.deepcopy(self._store.state)
-        self._users = MemoryUserStore(self._state)
-        self._collections = MemoryCollectionStore(self._state)
+        self._bind(self._state)
         return self
+
+    def _bind(self, state: MemoryState) -> None:
+        self._state = state
+        self._users = MemoryUserStore(state)
+        self._collections = MemoryCollectionStore(state)
+        self._sessions = MemorySessionStore(state)
+        self._staging = MemoryStagingStore(state)
+
+    @property
+    def sessions(self) -> MemorySessionStore:
+        return self._sessions
+
+    @property
+    def staging(self) -> MemoryStagingStore:
+        return self._staging
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        assert self._state is not None, "scratch outside the unit of work"
+        saved = copy.deepcopy(self._state)
+        try:
+            yield
+        finally:
+            self._bind(saved)
 
     @property
     def users(self) -> MemoryUserStore:

@@ -68,6 +68,9 @@ collections = Table(
     _int("dty"),
     _int("usn"),
     _int("ls"),
+    # Row counts for the sanity check, kept by every write so a sync never counts rows.
+    *(Column(f"n_{name}", BigInteger, nullable=False, server_default="0") for name in (
+        "cards", "notes", "revlog", "notetypes", "decks", "deck_configs")),
     **TABLE_ARGS,
 )
 
@@ -192,6 +195,33 @@ graves = Table(
     _int("usn"),
     PrimaryKeyConstraint("user_id", "kind", "oid"),
     Index("ix_graves_usn", "user_id", "usn"),
+    **TABLE_ARGS,
+)
+
+sync_sessions = Table(
+    "sync_sessions",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("skey", String(64), nullable=False),
+    Column("phase", Integer, nullable=False),
+    _int("server_usn"),
+    _int("client_usn"),
+    Column("client_is_newer", Boolean, nullable=False),
+    _int("touched_ms"),
+    Column("chunk_stage", Integer, nullable=False),
+    Column("chunk_after_id", BigInteger, nullable=True),
+    Column("client_done", Boolean, nullable=False),
+    **TABLE_ARGS,
+)
+
+sync_staging = Table(
+    "sync_staging",
+    metadata,
+    _user_id(),
+    Column("kind", Integer, nullable=False),
+    Column("okey", String(700), nullable=False),
+    Column("payload", BigText, nullable=False),
+    PrimaryKeyConstraint("user_id", "kind", "okey"),
     **TABLE_ARGS,
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -9,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from adapters.sql import dialects
 from adapters.sql.collection_store import SqlCollectionStore
+from adapters.sql.sync_stores import SqlSessionStore, SqlStagingStore
 from adapters.sql.user_store import SqlUserStore
 
 
@@ -28,7 +31,26 @@ class SqlUnitOfWork:
         self._conn = conn
         self._users = SqlUserStore(conn)
         self._collections = SqlCollectionStore(conn)
+        self._sessions = SqlSessionStore(conn)
+        self._staging = SqlStagingStore(conn)
         return self
+
+    @property
+    def sessions(self) -> SqlSessionStore:
+        return self._sessions
+
+    @property
+    def staging(self) -> SqlStagingStore:
+        return self._staging
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        assert self._conn is not None, "scratch outside the unit of work"
+        savepoint = self._conn.begin_nested()
+        try:
+            yield
+        finally:
+            savepoint.rollback()
 
     @property
     def users(self) -> SqlUserStore:

@@ -1,14 +1,34 @@
-"""SyncServer: one method per sync endpoint; the only core module that uses ports."""
+"""SyncServer: one method per sync endpoint; the only core module that uses ports.
+
+Every step runs in one unit of work that first locks the user's collection row,
+so the steps of one user never interleave. What the client sends is staged;
+only `finish` merges it into the live tables, in one transaction.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from domain.model import UserId
+from domain.errors import SessionConflict, SyncRejected
+from domain.model import CollectionMeta, Counts, GraveKind, ObjectKind, UserId
 from domain.new_collection import new_collection
+from domain.sync import merge, staging
+from domain.sync.apply import NotetypeShapes, apply_staged
+from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
+from domain.sync.session import Phase, SyncSession
+from domain.sync.values import (
+    Chunk,
+    Graves,
+    SanityCounts,
+    SanityResult,
+    StartRequest,
+    UnchunkedChanges,
+)
 from ports.clock import Clock
 from ports.collection import CollectionContents
 from ports.stores import UnitOfWork, UnitOfWorkFactory
@@ -21,16 +41,20 @@ class SyncServer:
     uow: UnitOfWorkFactory
     clock: Clock
 
+    # -- meta and full sync ------------------------------------------------------------
+
     def meta(self, user: UserId, request: MetaRequest) -> ServerMeta:
-        """Answer `meta` from committed state; creates the collection of a new account."""
+        """Answer `meta` from committed state; like the official server, it ends a sync
+        in progress, and it creates the collection of a new account."""
         check_version(request.version)
         with self.uow(write=False) as uow:
             col = uow.collections.meta(user)
-            if col is not None:
+            if col is not None and uow.sessions.get(user) is None:
                 return self._meta(uow, user, request)
         with self.uow() as uow:
             if uow.collections.lock(user) is None:
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
+            self._end_session(uow, user)
             answer = self._meta(uow, user, request)
             uow.commit()
             return answer
@@ -39,16 +63,181 @@ class SyncServer:
         """Replace the user's whole collection with `contents`, all or nothing."""
         with self.uow() as uow:
             uow.collections.lock(user)
+            self._end_session(uow, user)
             uow.collections.replace(user, contents)
             uow.commit()
 
     def download(self, user: UserId, write: Callable[[CollectionContents], T]) -> T:
         """Hand one consistent snapshot of the user's collection to `write`."""
+        with self.uow() as uow:
+            if uow.collections.lock(user) is not None and uow.sessions.get(user) is not None:
+                self._end_session(uow, user)
+                uow.commit()
         with self.uow(write=False) as uow:
             if uow.collections.meta(user) is None:
                 # Never committed: a read-only unit of work only lends the defaults to `write`.
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
             return write(uow.collections.export(user))
+
+    # -- normal sync -------------------------------------------------------------------
+
+    def start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
+        """Open a session (ending any other) and return the server's deletions."""
+        _require_skey(skey)
+        now = self.clock.now_ms()
+        with self.uow() as uow:
+            col = self._locked_collection(uow, user)
+            self._end_session(uow, user)
+            session = SyncSession(
+                skey=skey, phase=Phase.STARTED, server_usn=col.usn,
+                client_usn=request.client_usn, client_is_newer=request.local_is_newer,
+                touched_ms=now,
+            )
+            uow.sessions.save(user, session)
+            graves = uow.collections.graves_since(user, request.client_usn)
+            if request.legacy_graves is not None:
+                uow.staging.add(user, staging.stage_graves(request.legacy_graves))
+            uow.commit()
+        by_kind = {kind: tuple(g.oid for g in graves if g.kind == kind) for kind in GraveKind}
+        return Graves(by_kind[GraveKind.CARD], by_kind[GraveKind.NOTE], by_kind[GraveKind.DECK])
+
+    def apply_graves(self, user: UserId, skey: str, graves: Graves) -> None:
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[None, SyncSession]:
+            uow.staging.add(user, staging.stage_graves(graves))
+            return None, session
+
+        self._step(user, skey, (Phase.STARTED,), step)
+
+    def apply_changes(
+        self, user: UserId, skey: str, changes: UnchunkedChanges
+    ) -> UnchunkedChanges:
+        """Stage the client's note types, decks, presets, tags and config; return the
+        server's, computed from live tables (which the staged data has not touched)."""
+
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[UnchunkedChanges, SyncSession]:
+            _check_notetypes(uow, user, changes)
+            ours = _server_changes(uow, user, session)
+            uow.staging.add(user, staging.stage_changes(changes))
+            return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
+
+        return self._step(user, skey, (Phase.STARTED,), step)
+
+    def chunk(self, user: UserId, skey: str) -> Chunk:
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[Chunk, SyncSession]:
+            return next_chunk(uow, user, session, self.clock.now_ms())
+
+        return self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+
+    def apply_chunk(self, user: UserId, skey: str, chunk: Chunk) -> None:
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[None, SyncSession]:
+            shapes = NotetypeShapes(uow, user, staged=True)
+            for note in chunk.notes:
+                shapes.prepare(note)
+            uow.staging.add(user, staging.stage_rows(chunk.revlog, chunk.cards, chunk.notes))
+            return None, dataclasses.replace(session, client_done=chunk.done)
+
+        self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+
+    def sanity_check(self, user: UserId, skey: str, client: SanityCounts) -> SanityResult:
+        """Compare counts as they would be after `finish`, without committing anything."""
+
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[SanityResult, SyncSession]:
+            with uow.scratch():
+                apply_staged(uow, user, session, self.clock.now_ms())
+                counts = uow.collections.counts(user)
+            ours, theirs = _sanity_counts(counts), client.comparable()
+            ok = ours == theirs
+            phase = Phase.SANITY_OK if ok else Phase.SANITY_BAD
+            return SanityResult(ok, theirs, ours), dataclasses.replace(session, phase=phase)
+
+        return self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+
+    def finish(self, user: UserId, skey: str) -> int:
+        """Merge everything staged, bump the usn once, and return the new `mod`."""
+        now = self.clock.now_ms()
+
+        def step(uow: UnitOfWork, session: SyncSession) -> tuple[int, SyncSession]:
+            col = uow.collections.meta(user)
+            assert col is not None
+            if col.usn != session.server_usn:
+                raise SessionConflict("collection changed during sync")
+            apply_staged(uow, user, session, now)
+            col = uow.collections.meta(user)
+            assert col is not None
+            uow.collections.update_meta(
+                user, dataclasses.replace(col, usn=col.usn + 1, mod=now, ls=now)
+            )
+            uow.staging.discard(user)
+            uow.sessions.delete(user)
+            return now, session
+
+        return self._step(user, skey, (Phase.SANITY_OK,), step, keep=False)
+
+    def abort(self, user: UserId, skey: str) -> None:
+        """End the caller's session; a no-op for anyone else's (abort always succeeds)."""
+        with self.uow() as uow:
+            if uow.collections.lock(user) is None:
+                return
+            session = uow.sessions.get_for_update(user)
+            if session is not None and (
+                session.skey == skey or session.expired(self.clock.now_ms())
+            ):
+                self._end_session(uow, user)
+                uow.commit()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _step(
+        self,
+        user: UserId,
+        skey: str,
+        phases: tuple[Phase, ...],
+        body: Callable[[UnitOfWork, SyncSession], tuple[T, SyncSession]],
+        keep: bool = True,
+    ) -> T:
+        """Run one step on the caller's session; a failed step ends the session."""
+        _require_skey(skey)
+        try:
+            with self.uow() as uow:
+                session = self._session(uow, user, skey, phases)
+                result, session = body(uow, session)
+                if keep:
+                    session = dataclasses.replace(session, touched_ms=self.clock.now_ms())
+                    uow.sessions.save(user, session)
+                uow.commit()
+                return result
+        except SyncRejected:
+            self._drop_if_owned(user, skey)
+            raise
+
+    def _session(
+        self, uow: UnitOfWork, user: UserId, skey: str, phases: tuple[Phase, ...]
+    ) -> SyncSession:
+        self._locked_collection(uow, user)
+        session = uow.sessions.get_for_update(user)
+        if session is None or session.expired(self.clock.now_ms()):
+            raise SessionConflict("no sync in progress")
+        return session.expect(skey, *phases)
+
+    def _drop_if_owned(self, user: UserId, skey: str) -> None:
+        with self.uow() as uow:
+            uow.collections.lock(user)
+            session = uow.sessions.get_for_update(user)
+            if session is not None and session.skey == skey:
+                self._end_session(uow, user)
+                uow.commit()
+
+    @staticmethod
+    def _locked_collection(uow: UnitOfWork, user: UserId) -> CollectionMeta:
+        col = uow.collections.lock(user)
+        if col is None:
+            raise SyncRejected("no collection: a full sync is required")
+        return col
+
+    @staticmethod
+    def _end_session(uow: UnitOfWork, user: UserId) -> None:
+        uow.staging.discard(user)
+        uow.sessions.delete(user)
 
     def _meta(self, uow: UnitOfWork, user: UserId, request: MetaRequest) -> ServerMeta:
         col = uow.collections.meta(user)
@@ -65,3 +254,47 @@ class SyncServer:
             media_usn=0,
             now_ms=self.clock.now_ms(),
         )
+
+
+def _require_skey(skey: str) -> None:
+    if not skey:
+        raise SyncRejected("missing session key")
+
+
+def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -> None:
+    """Fail now, not at finish, if a note type would change shape (like the official server)."""
+    ids = [merge.as_int(nt.get("id")) for nt in changes.notetypes]
+    existing = uow.collections.objects(user, ObjectKind.NOTETYPE, ids)
+    for nt in changes.notetypes:
+        old = existing.get(merge.as_int(nt["id"]))
+        if old is not None and merge.take_incoming_object(old.mtime, merge.object_mod(nt)):
+            merge.check_notetype_shape(old.json, nt)
+
+
+def _server_changes(uow: UnitOfWork, user: UserId, session: SyncSession) -> UnchunkedChanges:
+    since = session.client_usn
+    deleted_decks = uow.staging.keys(user, staging.StageKind.GRAVE_DECK)
+
+    def objects(kind: ObjectKind) -> tuple[dict[str, Any], ...]:
+        return tuple(staging.decode_object(o.json)
+                     for o in uow.collections.objects_since(user, kind, since)
+                     if kind != ObjectKind.DECK or str(o.id) not in deleted_decks)
+
+    config = crt = None
+    if not session.client_is_newer:
+        config = {e.key: json.loads(e.json) for e in uow.collections.config(user)}
+        meta = uow.collections.meta(user)
+        crt = meta.crt if meta is not None else None
+    return UnchunkedChanges(
+        notetypes=objects(ObjectKind.NOTETYPE),
+        decks=objects(ObjectKind.DECK),
+        deck_configs=objects(ObjectKind.DECK_CONFIG),
+        tags=tuple(t.name for t in uow.collections.tags_since(user, since)),
+        config=config,
+        crt=crt,
+    )
+
+
+def _sanity_counts(counts: Counts) -> SanityCounts:
+    return SanityCounts((0, 0, 0), counts.cards, counts.notes, counts.revlog, 0,
+                        counts.notetypes, counts.decks, counts.deck_configs)

@@ -1,0 +1,184 @@
+"""Merge what a client staged into the live collection, in the protocol's order.
+
+Runs inside `finish` (committed) and inside `sanityCheck2` (undone afterwards),
+so both see exactly the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from domain.errors import SyncRejected
+from domain.model import (
+    Card,
+    ConfigEntry,
+    Grave,
+    GraveKind,
+    JsonObject,
+    Note,
+    ObjectKind,
+    Row,
+    RowKind,
+    Tag,
+    UserId,
+)
+from domain.sync import merge, staging
+from domain.sync.note_text import FIELD_SEPARATOR, sort_field_and_checksum
+from domain.sync.session import SyncSession
+from domain.sync.staging import StagedItem, StageKind
+from ports.stores import UnitOfWork
+
+BATCH = 500
+
+_GRAVES = (
+    (StageKind.GRAVE_CARD, GraveKind.CARD, RowKind.CARD),
+    (StageKind.GRAVE_NOTE, GraveKind.NOTE, RowKind.NOTE),
+    (StageKind.GRAVE_DECK, GraveKind.DECK, ObjectKind.DECK),
+)
+_OBJECTS = (
+    (StageKind.NOTETYPE, ObjectKind.NOTETYPE),
+    (StageKind.DECK, ObjectKind.DECK),
+    (StageKind.DECK_CONFIG, ObjectKind.DECK_CONFIG),
+)
+
+
+def _batches(items: Iterator[StagedItem]) -> Iterator[list[StagedItem]]:
+    while batch := list(islice(items, BATCH)):
+        yield batch
+
+
+def apply_staged(uow: UnitOfWork, user: UserId, session: SyncSession, now_ms: int) -> None:
+    """Apply every staged item, stamping `session.server_usn` on all it writes."""
+    usn = session.server_usn
+    for stage, grave_kind, target in _GRAVES:
+        for batch in _batches(uow.staging.read(user, stage)):
+            ids = [int(item.key) for item in batch]
+            uow.collections.delete(user, target, ids)
+            uow.collections.add_graves(user, [Grave(i, grave_kind, usn) for i in ids])
+    for stage, kind in _OBJECTS:
+        _apply_objects(uow, user, kind, list(uow.staging.read(user, stage)), usn)
+    tags = [Tag(item.key, usn) for item in uow.staging.read(user, StageKind.TAG)]
+    uow.collections.add_tags(user, tags)
+    _apply_config(uow, user, usn, now_ms)
+    _apply_rows(uow, user, session)
+
+
+def _apply_objects(
+    uow: UnitOfWork, user: UserId, kind: ObjectKind, items: list[StagedItem], usn: int
+) -> None:
+    incoming = [staging.decode_object(item.payload) for item in items]
+    existing = uow.collections.objects(user, kind, (merge.as_int(o["id"]) for o in incoming))
+    names = uow.collections.object_names(user, kind) if kind != ObjectKind.DECK_CONFIG else {}
+    inserts: list[JsonObject] = []
+    updates: list[JsonObject] = []
+    for obj in incoming:
+        oid = merge.as_int(obj["id"])
+        old = existing.get(oid)
+        if not merge.take_incoming_object(None if old is None else old.mtime,
+                                          merge.object_mod(obj)):
+            continue
+        if kind == ObjectKind.NOTETYPE and old is not None:
+            merge.check_notetype_shape(old.json, obj)
+        stored = _stamped(obj, usn, names, oid)
+        names[oid] = stored.name
+        (inserts if old is None else updates).append(stored)
+    uow.collections.save_objects(user, kind, inserts, updates)
+
+
+def _stamped(obj: dict[str, Any], usn: int, names: dict[int, str], oid: int) -> JsonObject:
+    obj = {**obj, "usn": usn}
+    if names:
+        taken = {name.casefold() for other, name in names.items() if other != oid}
+        obj["name"] = merge.unique_name(str(obj.get("name", "")), taken)
+    return JsonObject(id=oid, name=str(obj.get("name", "")), mtime=merge.object_mod(obj),
+                      usn=usn, json=json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+
+
+def _apply_config(uow: UnitOfWork, user: UserId, usn: int, now_ms: int) -> None:
+    for item in uow.staging.read(user, StageKind.CONFIG):
+        conf = staging.decode_object(item.payload)
+        entries = [
+            ConfigEntry(key=k, usn=usn, mtime=now_ms // 1000,
+                        json=json.dumps(v, ensure_ascii=False, separators=(",", ":")))
+            for k, v in conf.items()
+        ]
+        uow.collections.replace_config(user, entries)
+    for item in uow.staging.read(user, StageKind.CRT):
+        meta = uow.collections.meta(user)
+        assert meta is not None
+        uow.collections.update_meta(user, dataclasses.replace(meta, crt=int(item.payload)))
+
+
+def _apply_rows(uow: UnitOfWork, user: UserId, session: SyncSession) -> None:
+    usn, pending = session.server_usn, session.client_usn
+    for batch in _batches(uow.staging.read(user, StageKind.REVLOG)):
+        entries = [dataclasses.replace(staging.decode_revlog(i.payload), usn=usn) for i in batch]
+        known = uow.collections.row_versions(user, RowKind.REVLOG, (e.id for e in entries))
+        uow.collections.save_rows(
+            user, RowKind.REVLOG, [e for e in entries if e.id not in known], []
+        )
+    for batch in _batches(uow.staging.read(user, StageKind.CARD)):
+        cards = [dataclasses.replace(staging.decode_card(i.payload), usn=usn) for i in batch]
+        _merge_rows(uow, user, RowKind.CARD, cards, pending)
+    notetypes = NotetypeShapes(uow, user)
+    for batch in _batches(uow.staging.read(user, StageKind.NOTE)):
+        notes = [notetypes.prepare(dataclasses.replace(staging.decode_note(i.payload), usn=usn))
+                 for i in batch]
+        _merge_rows(uow, user, RowKind.NOTE, notes, pending)
+
+
+def _merge_rows(
+    uow: UnitOfWork, user: UserId, kind: RowKind, rows: list[Card] | list[Note], pending: int
+) -> None:
+    existing = uow.collections.row_versions(user, kind, (r.id for r in rows))
+    inserts: list[Row] = []
+    updates: list[Row] = []
+    for row in rows:
+        if merge.take_incoming_row(existing.get(row.id), row.mod, pending):
+            (inserts if row.id not in existing else updates).append(row)
+    uow.collections.save_rows(user, kind, inserts, updates)
+
+
+class NotetypeShapes:
+    """Field counts and sort fields of note types, loaded once per note type."""
+
+    def __init__(self, uow: UnitOfWork, user: UserId, staged: bool = False) -> None:
+        self._uow, self._user = uow, user
+        self._cache: dict[int, tuple[int, int]] = {}
+        if staged:
+            for item in uow.staging.read(user, StageKind.NOTETYPE):
+                obj = staging.decode_object(item.payload)
+                self._cache[merge.as_int(obj["id"])] = _shape(obj)
+
+    def shape(self, mid: int) -> tuple[int, int]:
+        if mid not in self._cache:
+            found = self._uow.collections.objects(self._user, ObjectKind.NOTETYPE, [mid])
+            if mid not in found:
+                raise SyncRejected(f"note type {mid} does not exist")
+            self._cache[mid] = _shape(json.loads(found[mid].json))
+        return self._cache[mid]
+
+    def prepare(self, note: Note) -> Note:
+        """Check the field count and recompute the sort field and checksum."""
+        field_count, sort_index = self.shape(note.mid)
+        fields = note.flds.split(FIELD_SEPARATOR)
+        if len(fields) != field_count:
+            raise SyncRejected(
+                f"note {note.id} has {len(fields)} fields, its note type {field_count}"
+            )
+        sfld, csum = sort_field_and_checksum(fields, sort_index)
+        return dataclasses.replace(note, sfld=sfld, csum=csum)
+
+
+def _shape(notetype: dict[str, Any]) -> tuple[int, int]:
+    fields = notetype.get("flds", [])
+    if not isinstance(fields, list):
+        raise SyncRejected("note type fields must be a list")
+    sort_index = notetype.get("sortf", 0)
+    return len(fields), sort_index if isinstance(sort_index, int) else 0
+
+

@@ -1,0 +1,49 @@
+"""The server's outgoing chunks: its revlog, cards and notes changed since the client's usn.
+
+Live tables do not change during a session (the client's data is only staged),
+so a keyset cursor over them is a consistent snapshot. Rows the client deleted
+in this session (staged graves) are not sent back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from domain.model import Card, Note, RevlogEntry, Row, RowKind, UserId
+from domain.sync.session import ChunkStage, SyncSession
+from domain.sync.staging import StageKind
+from domain.sync.values import CHUNK_SIZE, Chunk
+from ports.stores import UnitOfWork
+
+_STAGES = {
+    ChunkStage.REVLOG: (RowKind.REVLOG, None),
+    ChunkStage.CARDS: (RowKind.CARD, StageKind.GRAVE_CARD),
+    ChunkStage.NOTES: (RowKind.NOTE, StageKind.GRAVE_NOTE),
+}
+
+
+def next_chunk(
+    uow: UnitOfWork, user: UserId, session: SyncSession, now_ms: int
+) -> tuple[Chunk, SyncSession]:
+    """Return up to CHUNK_SIZE rows and the session with its cursor moved past them."""
+    rows: list[Row] = []
+    stage, after = session.chunk_stage, session.chunk_after_id
+    while stage != ChunkStage.DONE and len(rows) < CHUNK_SIZE:
+        kind, grave_stage = _STAGES[stage]
+        deleted = uow.staging.keys(user, grave_stage) if grave_stage is not None else set()
+        wanted = CHUNK_SIZE - len(rows)
+        page = uow.collections.rows_page(user, kind, session.client_usn, after, wanted)
+        rows.extend(r for r in page if str(r.id) not in deleted)
+        if len(page) < wanted:
+            stage, after = ChunkStage(stage + 1), None
+        else:
+            after = page[-1].id
+    chunk = Chunk(
+        done=len(rows) < CHUNK_SIZE,
+        revlog=tuple(r for r in rows if isinstance(r, RevlogEntry)),
+        cards=tuple(r for r in rows if isinstance(r, Card)),
+        notes=tuple(r for r in rows if isinstance(r, Note)),
+    )
+    moved = dataclasses.replace(session, chunk_stage=stage, chunk_after_id=after,
+                                touched_ms=now_ms)
+    return chunk, moved

@@ -1,0 +1,55 @@
+"""SyncSession: the server's side of one normal-sync conversation, kept in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from domain.errors import SessionConflict, SyncRejected
+
+# Clients give up on a request after 30-60 s of silence; a conversation idle this long is dead.
+SESSION_IDLE_MS = 15 * 60 * 1000
+
+
+class Phase(IntEnum):
+    STARTED = 1          # graves may arrive
+    CHANGES_APPLIED = 2  # chunks flow both ways
+    SANITY_OK = 3        # finish may commit
+    SANITY_BAD = 4       # only abort is left
+
+
+class ChunkStage(IntEnum):
+    """Which table the server's outgoing chunks are reading; keyset cursor in `after_id`."""
+
+    REVLOG = 0
+    CARDS = 1
+    NOTES = 2
+    DONE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSession:
+    skey: str
+    phase: Phase
+    server_usn: int
+    client_usn: int
+    client_is_newer: bool
+    touched_ms: int
+    chunk_stage: ChunkStage = ChunkStage.REVLOG
+    chunk_after_id: int | None = None
+    client_done: bool = False
+
+    def expect(self, skey: str, *phases: Phase) -> SyncSession:
+        """Return self if `skey` owns this session and it is in one of `phases`.
+
+        Raises `SessionConflict` for another device's session, `SyncRejected` for a
+        step out of order.
+        """
+        if skey != self.skey:
+            raise SessionConflict("another sync owns this collection")
+        if self.phase not in phases:
+            raise SyncRejected(f"sync step not allowed in phase {self.phase.name}")
+        return self
+
+    def expired(self, now_ms: int) -> bool:
+        return now_ms - self.touched_ms > SESSION_IDLE_MS

@@ -1,0 +1,46 @@
+"""Where a normal sync keeps its session and what the client sent before `finish`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from domain.model import UserId
+from domain.sync.session import SyncSession
+from domain.sync.staging import StagedItem, StageKind
+
+
+class SessionStore(Protocol):
+    def get(self, user: UserId) -> SyncSession | None:
+        """Return the user's session without locking it, or None."""
+        ...
+
+    def get_for_update(self, user: UserId) -> SyncSession | None:
+        """Return the user's session, locked until the unit of work ends, or None."""
+        ...
+
+    def save(self, user: UserId, session: SyncSession) -> None:
+        """Create or replace the user's one session."""
+        ...
+
+    def delete(self, user: UserId) -> None:
+        """Forget the user's session, if any."""
+        ...
+
+
+class StagingStore(Protocol):
+    def add(self, user: UserId, items: Sequence[StagedItem]) -> None:
+        """Stage items; an item with the same (kind, key) as a staged one replaces it."""
+        ...
+
+    def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
+        """Stream the staged items of one kind (any order)."""
+        ...
+
+    def keys(self, user: UserId, kind: StageKind) -> set[str]:
+        """Return the keys staged for one kind."""
+        ...
+
+    def discard(self, user: UserId) -> None:
+        """Drop everything staged for the user."""
+        ...
