@@ -1,0 +1,282 @@
+"""The normal-sync steps of SyncServer on the in-memory adapter."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from adapters.memory.store import InMemoryStore
+from domain.errors import SessionConflict, SyncRejected
+from domain.model import Card, Note, RevlogEntry, UserId
+from domain.new_collection import new_collection
+from domain.sync.server import SyncServer
+from domain.sync.values import Chunk, Graves, SanityCounts, StartRequest, UnchunkedChanges
+from tests.support.fakes import FakeClock
+
+USER = UserId(7)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> InMemoryStore:
+    store = InMemoryStore()
+    with store() as uow:
+        uow.collections.create(USER, new_collection(clock.now_ms()))
+        uow.commit()
+    return store
+
+
+@pytest.fixture
+def server(store: InMemoryStore, clock: FakeClock) -> SyncServer:
+    return SyncServer(uow=store, clock=clock)
+
+
+def notetype_id(store: InMemoryStore) -> int:
+    return next(iter(store.state.collections[USER].notetypes))
+
+
+def note(nid: int, mid: int, mod: int = 100, front: str = "front", usn: int = 0) -> Note:
+    return Note(nid, f"g{nid}", mid, mod, usn, "", f"{front}\x1fback", "", 0, 0, "")
+
+
+def card(cid: int, nid: int, mod: int = 100, usn: int = 0) -> Card:
+    return Card(cid, nid, 1, 0, mod, usn, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, "{}")
+
+
+def counts(store: InMemoryStore) -> SanityCounts:
+    c = store.state.collections[USER]
+    return SanityCounts((0, 0, 0), len(c.cards), len(c.notes), len(c.revlog), 0,
+                        len(c.notetypes), len(c.decks), len(c.deck_configs))
+
+
+def sync_up(server: SyncServer, store: InMemoryStore, chunk: Chunk, skey: str = "s1") -> int:
+    """A whole client-to-server sync sending one chunk; returns finish's mod."""
+    col = store.state.collections[USER].meta
+    server.start(USER, skey, StartRequest(col.usn, True))
+    server.apply_changes(USER, skey, UnchunkedChanges())
+    while not server.chunk(USER, skey).done:
+        pass
+    server.apply_chunk(USER, skey, chunk)
+    expected, c = counts(store), store.state.collections[USER]
+    after = SanityCounts(
+        expected.due, expected.cards + len({x.id for x in chunk.cards} - set(c.cards)),
+        expected.notes + len({n.id for n in chunk.notes} - set(c.notes)),
+        expected.revlog + len({e.id for e in chunk.revlog} - set(c.revlog)),
+        0, expected.notetypes, expected.decks, expected.deck_configs)
+    assert server.sanity_check(USER, skey, after).ok
+    return server.finish(USER, skey)
+
+
+def test_a_sync_applies_the_clients_rows_and_bumps_usn_once(
+    server: SyncServer, store: InMemoryStore, clock: FakeClock
+) -> None:
+    mid = notetype_id(store)
+    clock.tick(5000)
+    mod = sync_up(server, store, Chunk(True, (RevlogEntry(9, 2, 0, 3, 1, 0, 2500, 800, 1),),
+                                       (card(2, 1),), (note(1, mid),)))
+    col = store.state.collections[USER]
+    assert mod == clock.now_ms() and col.meta.mod == mod and col.meta.usn == 1
+    assert col.notes[1].usn == 0 and col.cards[2].usn == 0 and col.revlog[9].usn == 0
+    assert col.notes[1].sfld == "front" and col.notes[1].csum != 0
+
+
+def test_nothing_is_visible_before_finish(server: SyncServer, store: InMemoryStore) -> None:
+    before = copy.deepcopy(store.state.collections[USER])
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_graves(USER, "s", Graves(decks=(1,)))
+    server.apply_changes(USER, "s", UnchunkedChanges(tags=("x",), crt=5))
+    server.chunk(USER, "s")
+    server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
+    assert store.state.collections[USER] == before
+
+
+def test_aborting_is_idempotent(server: SyncServer, store: InMemoryStore) -> None:
+    before = copy.deepcopy(store.state.collections[USER])
+    server.start(USER, "s", StartRequest(0, True))
+    server.abort(USER, "s")
+    server.abort(USER, "s")
+    server.abort(USER, "other")
+    assert store.state.collections[USER] == before
+    assert store.state.sessions == {}
+    with pytest.raises(SessionConflict):
+        server.apply_graves(USER, "s", Graves())
+
+
+def test_abort_with_another_key_keeps_the_active_session(server: SyncServer) -> None:
+    server.start(USER, "mine", StartRequest(0, True))
+    server.abort(USER, "someone-else")
+    server.apply_graves(USER, "mine", Graves(cards=(1,)))
+
+
+def test_new_start_cancels_previous_session(server: SyncServer, store: InMemoryStore) -> None:
+    server.start(USER, "first", StartRequest(0, True))
+    server.start(USER, "second", StartRequest(0, True))
+    with pytest.raises(SessionConflict):
+        server.apply_changes(USER, "first", UnchunkedChanges())
+    server.apply_changes(USER, "second", UnchunkedChanges())
+
+
+def test_meta_ends_a_sync_in_progress(server: SyncServer) -> None:
+    from domain.sync.meta import MetaRequest
+
+    server.start(USER, "s", StartRequest(0, True))
+    server.meta(USER, MetaRequest(11, ""))
+    with pytest.raises(SessionConflict):
+        server.apply_graves(USER, "s", Graves())
+
+
+def test_failed_sanity_check_leaves_server_unchanged_and_blocks_finish(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    before = copy.deepcopy(store.state.collections[USER])
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_changes(USER, "s", UnchunkedChanges())
+    server.chunk(USER, "s")
+    server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
+    result = server.sanity_check(USER, "s", SanityCounts((0, 0, 0), 99, 1, 0, 0, 1, 1, 1))
+    assert not result.ok and result.server is not None and result.server.notes == 1
+    with pytest.raises(SyncRejected):
+        server.finish(USER, "s")
+    assert store.state.collections[USER] == before
+
+
+def test_steps_out_of_order_are_rejected_and_end_the_session(server: SyncServer) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    with pytest.raises(SyncRejected):
+        server.finish(USER, "s")
+    with pytest.raises(SessionConflict):
+        server.apply_graves(USER, "s", Graves())
+
+
+def test_missing_session_key_is_rejected(server: SyncServer) -> None:
+    with pytest.raises(SyncRejected):
+        server.start(USER, "", StartRequest(0, True))
+
+
+def test_note_of_unknown_notetype_is_rejected_and_session_dropped(server: SyncServer) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_changes(USER, "s", UnchunkedChanges())
+    with pytest.raises(SyncRejected):
+        server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, 424242),)))
+    with pytest.raises(SessionConflict):
+        server.chunk(USER, "s")
+
+
+def test_note_with_wrong_field_count_is_rejected(server: SyncServer, store: InMemoryStore) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_changes(USER, "s", UnchunkedChanges())
+    bad = Note(1, "g", notetype_id(store), 1, 0, "", "only one field", "", 0, 0, "")
+    with pytest.raises(SyncRejected):
+        server.apply_chunk(USER, "s", Chunk(True, (), (), (bad,)))
+
+
+def test_server_changes_are_computed_before_client_changes_are_applied(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    deck = {"id": 55, "name": "Client deck", "mod": 10, "usn": 0, "dyn": 0, "conf": 1}
+    ours = server.apply_changes(USER, "s", UnchunkedChanges(decks=(deck,), tags=("t",)))
+    assert all(d["id"] != 55 for d in ours.decks) and "t" not in ours.tags
+    assert ours.config is None and ours.crt is None  # the client is newer
+
+
+def test_server_sends_conf_and_crt_when_client_is_not_newer(server: SyncServer) -> None:
+    server.start(USER, "s", StartRequest(0, False))
+    ours = server.apply_changes(USER, "s", UnchunkedChanges())
+    assert ours.config is not None and ours.config["curDeck"] == 1
+    assert ours.crt is not None
+
+
+def test_graves_delete_rows_and_are_sent_to_other_devices(
+    server: SyncServer, store: InMemoryStore, clock: FakeClock
+) -> None:
+    mid = notetype_id(store)
+    sync_up(server, store, Chunk(True, (), (card(2, 1),), (note(1, mid),)))
+    usn = store.state.collections[USER].meta.usn
+    server.start(USER, "d", StartRequest(usn, True))
+    server.apply_graves(USER, "d", Graves(cards=(2,), notes=(1,)))
+    server.apply_changes(USER, "d", UnchunkedChanges())
+    assert server.chunk(USER, "d").done
+    server.apply_chunk(USER, "d", Chunk(True))
+    assert server.sanity_check(USER, "d", counts(store).comparable()).ok is False
+    server.abort(USER, "d")
+    server.start(USER, "d2", StartRequest(usn, True))
+    server.apply_graves(USER, "d2", Graves(cards=(2,), notes=(1,)))
+    server.apply_changes(USER, "d2", UnchunkedChanges())
+    server.chunk(USER, "d2")
+    server.apply_chunk(USER, "d2", Chunk(True))
+    c = counts(store)
+    after = SanityCounts(c.due, c.cards - 1, c.notes - 1, c.revlog, 0, c.notetypes, c.decks,
+                         c.deck_configs)
+    assert server.sanity_check(USER, "d2", after).ok
+    server.finish(USER, "d2")
+    col = store.state.collections[USER]
+    assert not col.notes and not col.cards
+    graves = server.start(USER, "other", StartRequest(0, False))
+    assert graves == Graves(cards=(2,), notes=(1,))
+
+
+def test_cards_tie_keeps_the_servers_pending_copy_newer_client_copy_wins(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    mid = notetype_id(store)
+    sync_up(server, store, Chunk(True, (), (), (note(1, mid, mod=100, front="server"),)))
+    # Another device last synced at usn 0, so the server's copy (usn 0) is pending for it.
+    server.start(USER, "x", StartRequest(0, True))
+    server.apply_changes(USER, "x", UnchunkedChanges())
+    sent = server.chunk(USER, "x")
+    assert [n.id for n in sent.notes] == [1]
+    server.apply_chunk(USER, "x", Chunk(True, (), (), (note(1, mid, mod=100, front="tie"),)))
+    server.sanity_check(USER, "x", counts(store).comparable())
+    server.finish(USER, "x")
+    assert store.state.collections[USER].notes[1].flds.startswith("server")
+    sync_up(server, store, Chunk(True, (), (), (note(1, mid, mod=101, front="newer"),)))
+    assert store.state.collections[USER].notes[1].flds.startswith("newer")
+
+
+def test_objects_tie_takes_the_incoming_copy_and_names_stay_unique(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    clash = {"id": 77, "name": "default", "mod": 0, "usn": 0, "dyn": 0, "conf": 1}
+    same_mod = {**json.loads(store.state.collections[USER].decks[1].json), "desc": "tie"}
+    server.apply_changes(USER, "s", UnchunkedChanges(decks=(clash, same_mod)))
+    server.chunk(USER, "s")
+    server.apply_chunk(USER, "s", Chunk(True))
+    c = counts(store)
+    server.sanity_check(USER, "s", SanityCounts(c.due, c.cards, c.notes, c.revlog, 0,
+                                                c.notetypes, c.decks + 1, c.deck_configs))
+    server.finish(USER, "s")
+    decks = store.state.collections[USER].decks
+    assert json.loads(decks[1].json)["desc"] == "tie"
+    assert decks[77].name == "default+"
+    assert json.loads(decks[77].json)["usn"] == 0
+
+
+def test_string_grave_ids_are_accepted() -> None:
+    from adapters.http.sync_schemas import GravesSchema
+
+    graves = GravesSchema().load({"cards": ["12", 13], "notes": [], "decks": ["-1"]})
+    assert graves == Graves(cards=(12, 13), decks=(-1,))
+
+
+def test_chunks_hold_at_most_250_and_done_only_when_exhausted(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    mid = notetype_id(store)
+    notes = tuple(note(i, mid) for i in range(1, 251))
+    sync_up(server, store, Chunk(True, (), (), notes))
+    server.start(USER, "r", StartRequest(0, False))
+    server.apply_changes(USER, "r", UnchunkedChanges())
+    first = server.chunk(USER, "r")
+    second = server.chunk(USER, "r")
+    third = server.chunk(USER, "r")
+    assert (len(first), first.done) == (250, False)
+    assert (len(second), second.done) == (0, True)
+    assert third.done
