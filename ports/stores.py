@@ -119,9 +119,11 @@ class CollectionStore(Protocol):
         ...
 
     def rows_page(
-        self, user: UserId, kind: RowKind, min_usn: int, after_id: int | None, limit: int
+        self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,
+        limit: int,
     ) -> list[Row]:
-        """Rows with usn >= min_usn and id > after_id, in id order, at most `limit`."""
+        """Rows with usn >= min_usn, in (usn, id) order after the (usn, id) cursor `after`,
+        at most `limit`. Ordering by usn keeps the query on the (user_id, usn) index."""
         ...
 
     # Reads and writes for merging what a client sent.

@@ -204,12 +204,13 @@ class MemoryCollectionStore:
         return sorted(self._s.collections[user].config.values(), key=lambda e: e.key)
 
     def rows_page(
-        self, user: UserId, kind: RowKind, min_usn: int, after_id: int | None, limit: int
+        self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,
+        limit: int,
     ) -> list[Row]:
         rows = self._rows(user, kind)
-        ids = sorted(i for i, r in rows.items()
-                     if r.usn >= min_usn and (after_id is None or i > after_id))
-        return [rows[i] for i in ids[:limit]]
+        keys = sorted((r.usn, i) for i, r in rows.items()
+                      if r.usn >= min_usn and (after is None or (r.usn, i) > after))
+        return [rows[i] for _, i in keys[:limit]]
 
     def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:
         objects = self._objects(user, kind)

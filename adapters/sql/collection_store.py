@@ -6,7 +6,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from adapters.sql import rows, tables
@@ -198,13 +208,16 @@ class SqlCollectionStore:
         return [rows.config_from_row(r) for r in result.mappings()]
 
     def rows_page(
-        self, user: UserId, kind: RowKind, min_usn: int, after_id: int | None, limit: int
+        self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,
+        limit: int,
     ) -> list[Row]:
         t, _, convert = ROW_TABLES[kind]
         query = select(t).where(t.c.user_id == user, t.c.usn >= min_usn)
-        if after_id is not None:
-            query = query.where(t.c.id > after_id)
-        result = self._conn.execute(query.order_by(t.c.id).limit(limit))
+        if after is not None:
+            query = query.where(
+                or_(t.c.usn > after[0], and_(t.c.usn == after[0], t.c.id > after[1]))
+            )
+        result = self._conn.execute(query.order_by(t.c.usn, t.c.id).limit(limit))
         return [convert(r) for r in result.mappings()]
 
     def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:

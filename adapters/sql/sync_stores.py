@@ -37,7 +37,9 @@ class SqlSessionStore:
             skey=r["skey"], phase=Phase(r["phase"]), server_usn=r["server_usn"],
             client_usn=r["client_usn"], client_is_newer=bool(r["client_is_newer"]),
             touched_ms=r["touched_ms"], chunk_stage=ChunkStage(r["chunk_stage"]),
-            chunk_after_id=r["chunk_after_id"], client_done=bool(r["client_done"]),
+            chunk_after=None if r["chunk_after_id"] is None
+            else (r["chunk_after_usn"], r["chunk_after_id"]),
+            client_done=bool(r["client_done"]),
         )
 
     def save(self, user: UserId, session: SyncSession) -> None:
@@ -46,7 +48,9 @@ class SqlSessionStore:
             user_id=user, skey=session.skey, phase=int(session.phase),
             server_usn=session.server_usn, client_usn=session.client_usn,
             client_is_newer=session.client_is_newer, touched_ms=session.touched_ms,
-            chunk_stage=int(session.chunk_stage), chunk_after_id=session.chunk_after_id,
+            chunk_stage=int(session.chunk_stage),
+            chunk_after_usn=None if session.chunk_after is None else session.chunk_after[0],
+            chunk_after_id=None if session.chunk_after is None else session.chunk_after[1],
             client_done=session.client_done,
         ))
 

@@ -209,6 +209,7 @@ sync_sessions = Table(
     Column("client_is_newer", Boolean, nullable=False),
     _int("touched_ms"),
     Column("chunk_stage", Integer, nullable=False),
+    Column("chunk_after_usn", BigInteger, nullable=True),
     Column("chunk_after_id", BigInteger, nullable=True),
     Column("client_done", Boolean, nullable=False),
     **TABLE_ARGS,

@@ -27,7 +27,7 @@ def next_chunk(
 ) -> tuple[Chunk, SyncSession]:
     """Return up to CHUNK_SIZE rows and the session with its cursor moved past them."""
     rows: list[Row] = []
-    stage, after = session.chunk_stage, session.chunk_after_id
+    stage, after = session.chunk_stage, session.chunk_after
     while stage != ChunkStage.DONE and len(rows) < CHUNK_SIZE:
         kind, grave_stage = _STAGES[stage]
         deleted = uow.staging.keys(user, grave_stage) if grave_stage is not None else set()
@@ -37,13 +37,13 @@ def next_chunk(
         if len(page) < wanted:
             stage, after = ChunkStage(stage + 1), None
         else:
-            after = page[-1].id
+            after = (page[-1].usn, page[-1].id)
     chunk = Chunk(
         done=len(rows) < CHUNK_SIZE,
         revlog=tuple(r for r in rows if isinstance(r, RevlogEntry)),
         cards=tuple(r for r in rows if isinstance(r, Card)),
         notes=tuple(r for r in rows if isinstance(r, Note)),
     )
-    moved = dataclasses.replace(session, chunk_stage=stage, chunk_after_id=after,
+    moved = dataclasses.replace(session, chunk_stage=stage, chunk_after=after,
                                 touched_ms=now_ms)
     return chunk, moved

@@ -19,7 +19,7 @@ class Phase(IntEnum):
 
 
 class ChunkStage(IntEnum):
-    """Which table the server's outgoing chunks are reading; keyset cursor in `after_id`."""
+    """Which table the server's outgoing chunks are reading; keyset cursor in `chunk_after`."""
 
     REVLOG = 0
     CARDS = 1
@@ -36,7 +36,7 @@ class SyncSession:
     client_is_newer: bool
     touched_ms: int
     chunk_stage: ChunkStage = ChunkStage.REVLOG
-    chunk_after_id: int | None = None
+    chunk_after: tuple[int, int] | None = None  # (usn, id) of the last row sent
     client_done: bool = False
 
     def expect(self, skey: str, *phases: Phase) -> SyncSession:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("client_is_newer", sa.Boolean(), nullable=False),
         sa.Column("touched_ms", sa.BigInteger(), nullable=False),
         sa.Column("chunk_stage", sa.Integer(), nullable=False),
+        sa.Column("chunk_after_usn", sa.BigInteger(), nullable=True),
         sa.Column("chunk_after_id", sa.BigInteger(), nullable=True),
         sa.Column("client_done", sa.Boolean(), nullable=False),
         **ARGS,
