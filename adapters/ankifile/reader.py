@@ -36,10 +36,13 @@ def _corrupt() -> UploadRejected:
     return UploadRejected(CORRUPT_UPLOAD_MESSAGE)
 
 
+INT64 = 2**63
+
+
 def as_int(value: Any) -> int:
     if type(value) is int:
         return value
-    if type(value) is float and value.is_integer():
+    if type(value) is float and value.is_integer() and -INT64 <= value < INT64:
         return int(value)
     raise _corrupt()
 
@@ -213,8 +216,10 @@ class UploadedCollection:
             ))
 
     def _legacy_objects(self, text: str) -> Iterator[JsonObject]:
-        objects = _json_dict(text)
-        return iter([_object(obj) for obj in objects.values()])
+        objects = [_object(obj) for obj in _json_dict(text).values()]
+        if len({o.id for o in objects}) != len(objects):
+            raise _corrupt()
+        return iter(objects)
 
     def _rows(self, sql: str, convert: Callable[[tuple[Any, ...]], T]) -> Iterator[T]:
         try:
@@ -250,7 +255,7 @@ def _json_text(value: Any) -> str:
     text = as_text(value)
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _corrupt() from None
     return text
 
@@ -258,7 +263,7 @@ def _json_text(value: Any) -> str:
 def _json_dict(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _corrupt() from None
     if not isinstance(value, dict):
         raise _corrupt()
@@ -268,10 +273,12 @@ def _json_dict(text: str) -> dict[str, Any]:
 def _int_value(value: Any) -> int:
     if isinstance(value, bool):
         raise _corrupt()
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and value.lstrip("-").isdigit():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int):
+        if -INT64 <= value < INT64:
+            return value
+        raise _corrupt()
     return as_int(value)
 
 

@@ -58,9 +58,30 @@ class SyncCall:
         if not data.strip():
             return {}
         try:
-            return json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+            value = json.loads(data)
+        except (ValueError, RecursionError):
             raise BadRequest("payload is not valid JSON") from None
+        check_text(value)
+        return value
+
+
+def check_text(value: Any) -> None:
+    """Reject strings that are not valid Unicode (JSON escapes can encode lone surrogates,
+    which no Anki client sends and no database can store)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BadRequest("payload holds invalid Unicode") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def read_call(req: falcon.Request, limits: Limits) -> SyncCall:
@@ -85,8 +106,9 @@ def read_call(req: falcon.Request, limits: Limits) -> SyncCall:
 def _parse_header(text: str) -> dict[str, Any]:
     try:
         fields = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("anki-sync header is not JSON") from None
+    check_text(fields)
     if not isinstance(fields, dict):
         raise BadRequest("anki-sync header must be a JSON object")
     for key, kind in (("v", int), ("k", str), ("c", str), ("s", str)):

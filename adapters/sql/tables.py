@@ -18,6 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from adapters.sql.verbatim import VerbatimText
+
 metadata = MetaData()
 
 # Large verbatim text (note fields, JSON objects): TEXT is only 64 KiB on MySQL.
@@ -78,7 +80,7 @@ config = Table(
     "config",
     metadata,
     _user_id(),
-    Column("key", String(700), nullable=False),
+    Column("key", VerbatimText(700), nullable=False),
     _int("usn"),
     _int("mtime"),
     Column("val", BigText, nullable=False),
@@ -94,7 +96,7 @@ def _json_object_table(name: str) -> Table:
         metadata,
         _user_id(),
         _int("id"),
-        Column("name", Text, nullable=False),
+        Column("name", VerbatimText(), nullable=False),
         _int("mtime"),
         _int("usn"),
         Column("json", BigText, nullable=False),
@@ -112,7 +114,7 @@ tags = Table(
     "tags",
     metadata,
     _user_id(),
-    Column("tag", String(700), nullable=False),
+    Column("tag", VerbatimText(700), nullable=False),
     _int("usn"),
     Column("collapsed", Boolean, nullable=False),
     PrimaryKeyConstraint("user_id", "tag"),
@@ -125,16 +127,16 @@ notes = Table(
     metadata,
     _user_id(),
     _int("id"),
-    Column("guid", Text, nullable=False),
+    Column("guid", VerbatimText(), nullable=False),
     _int("mid"),
     _int("mtime"),
     _int("usn"),
-    Column("tags", BigText, nullable=False),
-    Column("flds", BigText, nullable=False),
-    Column("sfld", BigText, nullable=False),
+    Column("tags", VerbatimText(big=True), nullable=False),
+    Column("flds", VerbatimText(big=True), nullable=False),
+    Column("sfld", VerbatimText(big=True), nullable=False),
     _int("csum"),
     _int("flags"),
-    Column("data", BigText, nullable=False),
+    Column("data", VerbatimText(big=True), nullable=False),
     PrimaryKeyConstraint("user_id", "id"),
     Index("ix_notes_usn", "user_id", "usn"),
     **TABLE_ARGS,
@@ -161,7 +163,7 @@ cards = Table(
     _int("odue"),
     _int("odid"),
     _int("flags"),
-    Column("data", BigText, nullable=False),
+    Column("data", VerbatimText(big=True), nullable=False),
     PrimaryKeyConstraint("user_id", "id"),
     Index("ix_cards_usn", "user_id", "usn"),
     Index("ix_cards_nid", "user_id", "nid"),
@@ -220,7 +222,7 @@ sync_staging = Table(
     metadata,
     _user_id(),
     Column("kind", Integer, nullable=False),
-    Column("okey", String(700), nullable=False),
+    Column("okey", VerbatimText(700), nullable=False),
     Column("payload", BigText, nullable=False),
     PrimaryKeyConstraint("user_id", "kind", "okey"),
     **TABLE_ARGS,

@@ -1,0 +1,164 @@
+"""Full `upload` and `download` with collection files written by `anki` 26.9.3 (§4)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.http.anki_files import (
+    CollectionFile,
+    altered,
+    copy_to,
+    describe,
+    note_count_in_anki,
+    read_col,
+    read_rows,
+    visible_objects,
+)
+from tests.http.conftest import AnkiFiles
+from tests.http.harness import Api
+from tests.http.wire import SYNC_HEADER, decode, frame, header_value
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _file(anki_files: AnkiFiles, which: str) -> CollectionFile:
+    collection: CollectionFile = getattr(anki_files, which)
+    return collection
+
+
+@pytest.mark.parametrize("which", ["alpha18", "alpha11"], ids=["schema18-wal", "schema11"])
+def test_upload_then_download_returns_the_same_rows_as_a_schema_11_file(
+    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path, which: str
+) -> None:
+    uploaded = _file(anki_files, which)
+    client = backend_api.client
+    account = backend_api.new_account()
+
+    assert client.upload(account.key, uploaded.data).text() == "OK"
+    meta = client.meta(account.key).json()
+    reply = client.download(account.key)
+
+    assert reply.payload.startswith(SQLITE_MAGIC)
+    path = tmp_path / "downloaded.anki2"
+    path.write_bytes(reply.payload)
+    assert read_col(path) == (11, meta["usn"], meta["mod"], meta["scm"])
+    assert read_col(path)[1:] == uploaded.col[1:]  # usn, mod, scm kept exactly as uploaded
+    assert read_rows(path) == uploaded.rows
+    assert note_count_in_anki(path) == uploaded.note_count
+
+
+def test_downloaded_file_uses_a_rollback_journal_not_wal(
+    sqlite_api: Api, anki_files: AnkiFiles
+) -> None:
+    # Legacy clients cannot open a WAL-mode file; bytes 18-19 must be 1, 1.
+    account = sqlite_api.new_account()
+    assert sqlite_api.client.upload(account.key, anki_files.alpha18.data).text() == "OK"
+    data = sqlite_api.client.download(account.key).payload
+    assert data[18:20] == b"\x01\x01"
+
+
+def test_upload_accepts_a_frame_with_content_size_and_chunked_framing(
+    sqlite_api: Api, anki_files: AnkiFiles, tmp_path: Path
+) -> None:
+    account = sqlite_api.new_account()
+    for content_size, chunked in ((True, False), (False, True), (True, True)):
+        reply = sqlite_api.client.upload(account.key, anki_files.beta18.data,
+                                         content_size=content_size, chunked=chunked)
+        assert reply.text() == "OK", (content_size, chunked)
+    path = tmp_path / "downloaded.anki2"
+    path.write_bytes(sqlite_api.client.download(account.key).payload)
+    assert read_rows(path) == anki_files.beta18.rows
+
+
+def test_second_upload_replaces_the_whole_first_collection(
+    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path
+) -> None:
+    client = backend_api.client
+    account = backend_api.new_account()
+    assert client.upload(account.key, anki_files.alpha18.data).text() == "OK"
+    assert client.upload(account.key, anki_files.beta18.data).text() == "OK"
+    path = tmp_path / "downloaded.anki2"
+    path.write_bytes(client.download(account.key).payload)
+    assert read_rows(path) == anki_files.beta18.rows  # no alpha rows left behind
+    assert read_col(path)[1:] == anki_files.beta18.col[1:]
+    assert note_count_in_anki(path) == anki_files.beta18.note_count
+
+
+def test_download_of_a_never_uploaded_account_opens_in_anki(
+    backend_api: Api, tmp_path: Path
+) -> None:
+    client = backend_api.client
+    account = backend_api.new_account()
+    reply = client.download(account.key)
+    path = tmp_path / "new.anki2"
+    path.write_bytes(reply.payload)
+    meta = client.meta(account.key).json()
+    assert read_col(path) == (11, meta["usn"], meta["mod"], meta["scm"])
+    assert read_rows(path) == {"notes": [], "cards": [], "revlog": []}
+    assert note_count_in_anki(path) == 0
+
+
+def test_download_before_any_meta_call_creates_the_new_collection(
+    sqlite_api: Api, tmp_path: Path
+) -> None:
+    # A first-ever request may be `download` (desktop "download from AnkiWeb").
+    account = sqlite_api.new_account()
+    path = tmp_path / "new.anki2"
+    path.write_bytes(sqlite_api.client.download(account.key).payload)
+    assert note_count_in_anki(path) == 0
+    assert sqlite_api.client.meta(account.key).json()["empty"] is True
+
+
+def test_download_accepts_legacy_empty_object_and_empty_payload(
+    sqlite_api: Api, anki_files: AnkiFiles
+) -> None:
+    # NOTE: v11 clients send {"_pad":null}; legacy-shaped callers send {} or nothing.
+    account = sqlite_api.new_account()
+    assert sqlite_api.client.upload(account.key, anki_files.beta18.data).text() == "OK"
+    expected = sqlite_api.client.download(account.key).payload
+    for payload in (b"{}", b""):
+        reply = sqlite_api.client.post("download", payload, key=account.key)
+        assert reply.payload == expected
+
+
+def test_upload_answer_is_the_bare_text_ok(sqlite_api: Api, anki_files: AnkiFiles) -> None:
+    account = sqlite_api.new_account()
+    result = sqlite_api.client.post_raw(
+        "upload", frame(anki_files.beta18.data), headers={SYNC_HEADER: header_value(account.key)}
+    )
+    assert decode(result).payload == b"OK"
+
+
+def test_downloaded_collection_shows_the_same_decks_note_types_and_notes_in_anki(
+    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path
+) -> None:
+    client = backend_api.client
+    account = backend_api.new_account()
+    assert client.upload(account.key, anki_files.alpha18.data).text() == "OK"
+    downloaded = tmp_path / "downloaded" / "collection.anki2"
+    downloaded.parent.mkdir()
+    downloaded.write_bytes(client.download(account.key).payload)
+    original = tmp_path / "original" / "collection.anki2"
+    original.parent.mkdir()
+    original.write_bytes(anki_files.alpha18.data)
+    assert visible_objects(downloaded) == visible_objects(original)
+
+
+def test_note_text_with_control_characters_round_trips_exactly(
+    backend_api: Api, backend: str, anki_files: AnkiFiles, tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    def change(con: sqlite3.Connection) -> None:
+        con.execute("UPDATE notes SET flds = ?, tags = ? WHERE id = (SELECT min(id) FROM notes)",
+                    ("nul\x00inside\x1fbell\x07 tab\t", " odd\x00tag "))
+
+    data = altered(anki_files.alpha18.data, tmp_path / "control.anki2", change)
+    expected = describe(copy_to(data, tmp_path / "expected" / "collection.anki2")).rows
+    account = backend_api.new_account()
+    assert backend_api.client.upload(account.key, data).text() == "OK"
+    path = tmp_path / "downloaded.anki2"
+    path.write_bytes(backend_api.client.download(account.key).payload)
+    assert read_rows(path) == expected
