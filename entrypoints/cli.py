@@ -11,7 +11,7 @@ from typing import Any
 
 from domain.errors import NoSuchUser, UserExists
 from entrypoints.config import ConfigError, Settings, settings_from_environment
-from entrypoints.wsgi import Services, build_services, configure_logging
+from entrypoints.services import Services, build_services, configure_logging
 
 log = logging.getLogger("ankiserv")
 

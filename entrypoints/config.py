@@ -63,10 +63,13 @@ class Settings:
         config_file = environ.get(f"{PREFIX}CONFIG")
         if config_file:
             raw.update(_read_toml(Path(config_file)))
-        for f in fields(cls):
-            key = f"{PREFIX}{f.name.upper()}"
-            if key in environ:
-                raw[f.name] = environ[key]
+        names = {f"{PREFIX}{f.name.upper()}": f.name for f in fields(cls)}
+        for key, value in environ.items():
+            if not key.startswith(PREFIX) or key == f"{PREFIX}CONFIG":
+                continue
+            if key not in names:
+                raise ConfigError(f"unknown setting {key} (known: {', '.join(sorted(names))})")
+            raw[names[key]] = value
         return cls.from_mapping(raw)
 
     @classmethod
@@ -122,10 +125,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _convert(name: str, value: Any) -> Any:
     env = f"{PREFIX}{name.upper()}"
     if name in ("port", "workers", "max_payload_mb"):
-        try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{env} must be an integer, got {value!r}") from None
+        raise ConfigError(f"{env} must be an integer, got {value!r}")
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()
     if name == "log_level":
@@ -138,17 +142,26 @@ def _convert(name: str, value: Any) -> Any:
 
 def _check_database_url(url: str) -> None:
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from adapters.sql.dialects import normalise_url
 
     try:
-        backend = make_url(url).get_backend_name()
+        parsed = make_url(normalise_url(url))
     except ArgumentError:
         raise ConfigError(f"ANKISERV_DATABASE_URL is not a database URL: {url!r}") from None
+    backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "mysql", "mariadb"):
         raise ConfigError(
             f"ANKISERV_DATABASE_URL: unsupported database {backend!r} "
             "(use sqlite, postgresql or mysql/mariadb)"
         )
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"ANKISERV_DATABASE_URL: unknown database driver {parsed.drivername!r}"
+        ) from None
 
 
 def settings_from_environment() -> Settings:

@@ -46,6 +46,8 @@ users = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     _int("created"),
+    # Ids name users in host keys and data: never hand a removed user's id out again.
+    sqlite_autoincrement=True,
     **TABLE_ARGS,
 )
 

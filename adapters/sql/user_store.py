@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.tables import host_keys, users
+from domain.errors import UserExists
 from domain.model import User, UserId
 
 
@@ -14,9 +16,15 @@ class SqlUserStore:
         self._conn = conn
 
     def add(self, name: str, password_hash: str, created_ms: int) -> UserId:
-        result = self._conn.execute(
-            insert(users).values(name=name, password_hash=password_hash, created=created_ms)
-        )
+        # A savepoint, so a lost race for the name leaves the transaction usable.
+        try:
+            with self._conn.begin_nested():
+                result = self._conn.execute(
+                    insert(users).values(name=name, password_hash=password_hash,
+                                         created=created_ms)
+                )
+        except IntegrityError:
+            raise UserExists(name) from None
         key = result.inserted_primary_key
         assert key is not None
         return UserId(int(key[0]))

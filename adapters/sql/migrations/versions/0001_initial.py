@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False, unique=True),
         sa.Column("password_hash", sa.String(255), nullable=False),
         *_ints("created"),
+        sqlite_autoincrement=True,
         **ARGS,
     )
     op.create_table(

@@ -1,0 +1,46 @@
+"""Build the database engine and the domain services (shared by the CLI and the web app)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from adapters.auth.passwords import Argon2PasswordHasher
+from adapters.sql import schema
+from adapters.sql.dialects import build_engine
+from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.system import SecretsTokenSource, SystemClock
+from domain.accounts import Accounts
+from domain.sync.server import SyncServer
+from entrypoints.config import Settings
+
+
+@dataclass
+class Services:
+    engine: Engine
+    accounts: Accounts
+    server: SyncServer
+
+
+def build_services(settings: Settings, *, migrate: bool = False) -> Services:
+    """Connect to the database and wire the domain services."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings.effective_database_url)
+    if migrate:
+        schema.upgrade(engine)
+    uow = SqlUnitOfWorkFactory(engine)
+    clock = SystemClock()
+    accounts = Accounts(
+        uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource()
+    )
+    return Services(engine=engine, accounts=accounts, server=SyncServer(uow=uow, clock=clock))
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level_number(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("ankiserv").setLevel(settings.log_level_number())

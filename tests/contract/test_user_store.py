@@ -1,0 +1,262 @@
+"""Contract of `UserStore`: users and host keys, on the memory adapter and on SQLite,
+PostgreSQL and MariaDB.
+
+The databases are shared by the whole test session, so every test makes its own names.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from domain.errors import UserExists
+from domain.model import User, UserId
+from ports.stores import UnitOfWork, UnitOfWorkFactory
+from tests.contract.contents import unique_name
+
+CREATED_MS = 1700000000000
+PHC_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+
+
+def _add(uow: UnitOfWork, name: str, password_hash: str = "hash") -> UserId:
+    return uow.users.add(name, password_hash, CREATED_MS)
+
+
+def test_added_user_is_found_by_name_and_id(uow: UnitOfWork) -> None:
+    name = unique_name()
+    user_id = _add(uow, name, PHC_HASH)
+    assert isinstance(user_id, int)
+    assert uow.users.find(name) == (User(user_id, name), PHC_HASH)
+    assert uow.users.get(user_id) == User(user_id, name)
+
+
+def test_users_get_distinct_ids(uow: UnitOfWork) -> None:
+    ids = {_add(uow, unique_name()) for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_unknown_user_is_none(uow: UnitOfWork) -> None:
+    assert uow.users.find(unique_name()) is None
+    assert uow.users.get(UserId(2**62)) is None
+
+
+def test_adding_a_taken_name_raises_user_exists(
+    uow: UnitOfWork, adapter: str, request: pytest.FixtureRequest
+) -> None:
+    name = unique_name()
+    _add(uow, name)
+    with pytest.raises(UserExists):
+        _add(uow, name)
+
+
+def test_committed_duplicate_name_is_rejected(uow_factory: UnitOfWorkFactory) -> None:
+    """Whatever the error, the unique key holds across units of work."""
+    name = unique_name()
+    with uow_factory() as uow:
+        first = _add(uow, name)
+        uow.commit()
+    with uow_factory() as uow, pytest.raises((IntegrityError, UserExists)):
+        _add(uow, name)
+    with uow_factory(write=False) as uow:
+        assert uow.users.find(name) == (User(first, name), "hash")
+
+
+@pytest.mark.parametrize(
+    ("stored", "looked_up"),
+    [
+        ("Alice", "alice"),
+        ("alice", "Alice"),
+        ("ALICE", "Alice"),
+        ("café", "cafe"),
+        ("café", "cafe\u0301"),  # NFC vs NFD
+        ("straße", "strasse"),
+        ("alice", "alice "),
+        ("alice", " alice"),
+    ],
+)
+def test_find_is_exact(uow: UnitOfWork, stored: str, looked_up: str) -> None:
+    suffix = uuid.uuid4().hex
+    user_id = _add(uow, stored + suffix)
+    assert uow.users.find(looked_up + suffix) is None
+    assert uow.users.find(stored + suffix) == (User(user_id, stored + suffix), "hash")
+
+
+def test_names_differing_only_in_case_or_accents_are_different_users(
+    uow: UnitOfWork,
+) -> None:
+    suffix = uuid.uuid4().hex
+    names = [f"Alice{suffix}", f"alice{suffix}", f"ALICE{suffix}", f"alicé{suffix}"]
+    ids = [_add(uow, name, f"hash-{i}") for i, name in enumerate(names)]
+    assert len(set(ids)) == len(names)
+    for i, (user_id, name) in enumerate(zip(ids, names, strict=True)):
+        assert uow.users.find(name) == (User(user_id, name), f"hash-{i}")
+
+
+@pytest.mark.parametrize(
+    "base",
+    ["ünïcödé", "漢字かな", "🙂", "👩‍👩‍👧 family", "Ελληνικά", "ﷺ"],
+)
+def test_unicode_and_emoji_names_round_trip(uow: UnitOfWork, base: str) -> None:
+    name = f"{base}-{uuid.uuid4().hex[:8]}"
+    user_id = _add(uow, name)
+    assert uow.users.find(name) == (User(user_id, name), "hash")
+    assert uow.users.get(user_id) == User(user_id, name)
+    assert User(user_id, name) in uow.users.all()
+
+
+def test_a_255_character_emoji_name_fits(uow: UnitOfWork) -> None:
+    name = uuid.uuid4().hex + "🙂" * (255 - 32)
+    user_id = _add(uow, name)
+    assert uow.users.get(user_id) == User(user_id, name)
+
+
+def test_all_is_ordered_by_name(uow: UnitOfWork) -> None:
+    tag = uuid.uuid4().hex
+    names = [f"{tag}-{word}" for word in ("delta", "alpha", "charlie", "bravo", "alpha2")]
+    added = {name: _add(uow, name) for name in names}
+    listed = [user for user in uow.users.all() if user.name.startswith(tag)]
+    assert listed == [User(added[name], name) for name in sorted(names)]
+
+
+def test_all_lists_every_user(uow: UnitOfWork) -> None:
+    everyone = uow.users.all()
+    new = unique_name()
+    user_id = _add(uow, new)
+    assert set(uow.users.all()) == {*everyone, User(user_id, new)}
+
+
+def test_set_password_changes_only_that_user(uow: UnitOfWork) -> None:
+    a, b = unique_name("a"), unique_name("b")
+    a_id, b_id = _add(uow, a, "old-a"), _add(uow, b, "old-b")
+    uow.users.set_password(a_id, "new-a")
+    assert uow.users.find(a) == (User(a_id, a), "new-a")
+    assert uow.users.find(b) == (User(b_id, b), "old-b")
+
+
+def test_set_password_keeps_host_keys(uow: UnitOfWork) -> None:
+    """The port leaves revoking to the caller (`Accounts.set_password` does both)."""
+    user_id = _add(uow, unique_name())
+    uow.users.add_host_key(user_id, "k" * 64, CREATED_MS)
+    uow.users.set_password(user_id, "new")
+    assert uow.users.has_host_key(user_id, "k" * 64)
+
+
+def test_remove_deletes_user_and_host_keys_only(uow: UnitOfWork) -> None:
+    gone, kept = unique_name("gone"), unique_name("kept")
+    gone_id, kept_id = _add(uow, gone), _add(uow, kept)
+    for user_id in (gone_id, kept_id):
+        uow.users.add_host_key(user_id, "same-digest", CREATED_MS)
+    uow.users.remove(gone_id)
+    assert uow.users.find(gone) is None
+    assert uow.users.get(gone_id) is None
+    assert not uow.users.has_host_key(gone_id, "same-digest")
+    assert User(gone_id, gone) not in uow.users.all()
+    assert uow.users.find(kept) == (User(kept_id, kept), "hash")
+    assert uow.users.has_host_key(kept_id, "same-digest")
+
+
+def test_removed_name_can_be_reused(uow: UnitOfWork) -> None:
+    name = unique_name()
+    old = _add(uow, name)
+    uow.users.remove(old)
+    new = _add(uow, name)
+    assert uow.users.find(name) == (User(new, name), "hash")
+
+
+def test_user_ids_are_never_reused(
+    uow_factory: UnitOfWorkFactory, adapter: str, request: pytest.FixtureRequest
+) -> None:
+    """Ids name users in host keys (`<id>.<secret>`) and per-user data, so a removed
+    user's id must not pass to the next new user."""
+    with uow_factory() as uow:
+        old = _add(uow, unique_name())
+        uow.commit()
+    with uow_factory() as uow:
+        uow.users.remove(old)
+        uow.commit()
+    with uow_factory() as uow:
+        new = _add(uow, unique_name())
+        uow.commit()
+    assert new > old
+
+
+def test_writes_are_gone_without_commit(uow_factory: UnitOfWorkFactory) -> None:
+    name = unique_name()
+    with uow_factory() as uow:
+        user_id = _add(uow, name)
+        uow.users.add_host_key(user_id, "digest", CREATED_MS)
+    with uow_factory(write=False) as uow:
+        assert uow.users.find(name) is None
+        assert not uow.users.has_host_key(user_id, "digest")
+
+
+def test_committed_writes_are_seen_by_the_next_unit_of_work(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    name = unique_name()
+    with uow_factory() as uow:
+        user_id = _add(uow, name)
+        uow.users.add_host_key(user_id, "digest", CREATED_MS)
+        uow.commit()
+    with uow_factory(write=False) as uow:
+        assert uow.users.find(name) == (User(user_id, name), "hash")
+        assert uow.users.has_host_key(user_id, "digest")
+
+
+# Host keys
+
+
+def test_host_key_is_known_after_add(uow: UnitOfWork) -> None:
+    user_id = _add(uow, unique_name())
+    digest = uuid.uuid4().hex * 2
+    assert not uow.users.has_host_key(user_id, digest)
+    uow.users.add_host_key(user_id, digest, CREATED_MS)
+    assert uow.users.has_host_key(user_id, digest)
+    assert not uow.users.has_host_key(user_id, digest.upper())
+    assert not uow.users.has_host_key(user_id, digest[:-1])
+    assert not uow.users.has_host_key(user_id, "")
+
+
+def test_a_user_may_have_several_host_keys(uow: UnitOfWork) -> None:
+    user_id = _add(uow, unique_name())
+    digests = [uuid.uuid4().hex for _ in range(3)]
+    for digest in digests:
+        uow.users.add_host_key(user_id, digest, CREATED_MS)
+    assert all(uow.users.has_host_key(user_id, d) for d in digests)
+
+
+def test_host_keys_belong_to_one_user(uow: UnitOfWork) -> None:
+    a, b = _add(uow, unique_name()), _add(uow, unique_name())
+    digest = uuid.uuid4().hex
+    uow.users.add_host_key(a, digest, CREATED_MS)
+    assert uow.users.has_host_key(a, digest)
+    assert not uow.users.has_host_key(b, digest)
+
+
+def test_the_same_digest_may_belong_to_two_users(uow: UnitOfWork) -> None:
+    a, b = _add(uow, unique_name()), _add(uow, unique_name())
+    uow.users.add_host_key(a, "shared", CREATED_MS)
+    uow.users.add_host_key(b, "shared", CREATED_MS)
+    assert uow.users.has_host_key(a, "shared")
+    assert uow.users.has_host_key(b, "shared")
+
+
+def test_revoke_forgets_every_key_of_that_user_only(uow: UnitOfWork) -> None:
+    a, b = _add(uow, unique_name()), _add(uow, unique_name())
+    for digest in ("one", "two"):
+        uow.users.add_host_key(a, digest, CREATED_MS)
+        uow.users.add_host_key(b, digest, CREATED_MS)
+    uow.users.revoke_host_keys(a)
+    assert not uow.users.has_host_key(a, "one")
+    assert not uow.users.has_host_key(a, "two")
+    assert uow.users.has_host_key(b, "one")
+    assert uow.users.has_host_key(b, "two")
+
+
+def test_revoking_without_keys_is_harmless(uow: UnitOfWork) -> None:
+    user_id = _add(uow, unique_name())
+    uow.users.revoke_host_keys(user_id)
+    uow.users.add_host_key(user_id, "after", CREATED_MS)
+    assert uow.users.has_host_key(user_id, "after")

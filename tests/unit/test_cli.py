@@ -1,0 +1,290 @@
+"""`ankiserv user ...` and `ankiserv db upgrade`, run as real processes on SQLite in temp dirs."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import subprocess
+import sys
+import termios
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, inspect
+from sqlalchemy import select as sql_select
+
+from adapters.sql import schema, tables
+from domain.errors import AuthFailed
+from entrypoints.cli import main
+from entrypoints.config import Settings
+from entrypoints.wsgi import Services, build_services
+
+ANKISERV = [sys.executable, "-m", "entrypoints"]
+TIMEOUT = 60
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    """A clean environment: no ANKISERV_* setting of the developer's leaks in."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "ANKISERV_DATA_DIR": str(data_dir),
+    }
+
+
+def run(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ANKISERV, *args], input=stdin, env=_env(data_dir), cwd=data_dir.parent,
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )
+
+
+def listed(data_dir: Path) -> list[str]:
+    result = run(data_dir, "user", "list")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data dir shared by the tests of this module; each test uses its own user names."""
+    return tmp_path_factory.mktemp("cli") / "data"
+
+
+@pytest.fixture
+def services(data_dir: Path) -> Iterator[Services]:
+    """The same database, opened in this process as the server would open it."""
+    found = build_services(Settings.from_env({"ANKISERV_DATA_DIR": str(data_dir)}), migrate=True)
+    yield found
+    found.engine.dispose()
+
+
+@pytest.fixture
+def name() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def add(data_dir: Path, name: str, password: str = "secret") -> None:
+    result = run(data_dir, "user", "add", name, stdin=password + "\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"user {name} added\n"
+    assert result.stderr == ""
+
+
+def _rows_of(services: Services, user_id: int) -> dict[str, int]:
+    with services.engine.connect() as conn:
+        return {
+            table.name: conn.execute(
+                sql_select(func.count()).select_from(table).where(table.c.user_id == user_id)
+            ).scalar_one()
+            for table in tables.metadata.sorted_tables
+        }
+
+
+def test_added_users_are_listed(data_dir: Path, services: Services) -> None:
+    """`user add` reads the password from stdin; `user list` prints one name a line."""
+    plain, fancy = f"user-{uuid.uuid4().hex[:8]}", f"Zoë 漢字 🙂 {uuid.uuid4().hex[:6]}"
+    add(data_dir, plain)
+    services.accounts.add_user(fancy, "pw")
+    names = listed(data_dir)
+    assert plain in names and fancy in names
+    assert names == [u.name for u in services.accounts.users()]
+    assert services.accounts.check_password(plain, "secret")
+
+
+def test_password_is_the_first_line_of_stdin(
+    data_dir: Path, name: str, services: Services
+) -> None:
+    result = run(data_dir, "user", "add", name, stdin=" pä ss 🙂 \r\nsecond line\n")
+    assert result.returncode == 0, result.stderr
+    assert services.accounts.check_password(name, " pä ss 🙂 ")
+    assert not services.accounts.check_password(name, "second line")
+
+
+def test_adding_an_existing_user_fails_and_keeps_the_password(
+    data_dir: Path, name: str, services: Services
+) -> None:
+    services.accounts.add_user(name, "first")
+    result = run(data_dir, "user", "add", name, stdin="second\n")
+    assert result.returncode == 1
+    assert result.stderr == f"ankiserv: user {name} already exists\n"
+    assert result.stdout == ""
+    assert services.accounts.check_password(name, "first")
+    assert [u.name for u in services.accounts.users()].count(name) == 1
+
+
+def test_passwd_changes_the_password_and_logs_out_every_device(
+    data_dir: Path, name: str, services: Services
+) -> None:
+    services.accounts.add_user(name, "old")
+    keys = [services.accounts.login(name, "old") for _ in range(2)]
+    for key in keys:
+        services.accounts.authenticate(key)
+    result = run(data_dir, "user", "passwd", name, stdin="new\n")
+    assert result.returncode == 0, result.stderr
+    for key in keys:
+        with pytest.raises(AuthFailed):
+            services.accounts.authenticate(key)
+    with pytest.raises(AuthFailed):
+        services.accounts.login(name, "old")
+    services.accounts.authenticate(services.accounts.login(name, "new"))
+
+
+def test_remove_deletes_the_user_and_all_their_data_only(
+    data_dir: Path, name: str, services: Services
+) -> None:
+    other = name + "-other"
+    user_id = services.accounts.add_user(name, "secret")
+    other_id = services.accounts.add_user(other, "secret")
+    for who in (name, other):
+        services.accounts.login(who, "secret")
+    before = _rows_of(services, user_id)
+    assert before["users"] == before["host_keys"] == before["collections"] == 1
+    assert before["notetypes"] and before["decks"] and before["config"]
+    other_before = _rows_of(services, other_id)
+
+    result = run(data_dir, "user", "remove", name)
+    assert result.returncode == 0, result.stderr
+    assert name not in [u.name for u in services.accounts.users()]
+    assert _rows_of(services, user_id) == dict.fromkeys(before, 0)
+    assert _rows_of(services, other_id) == other_before
+    with pytest.raises(AuthFailed):
+        services.accounts.login(name, "secret")
+
+
+def test_remove_of_an_unknown_user_fails(data_dir: Path, name: str) -> None:
+    result = run(data_dir, "user", "remove", name)
+    assert result.returncode == 1
+    assert result.stderr == f"ankiserv: no user named {name}\n"
+
+
+def test_empty_password_is_rejected(data_dir: Path, name: str, services: Services) -> None:
+    result = run(data_dir, "user", "add", name, stdin="\r\n")
+    assert result.returncode == 1
+    assert result.stderr == "ankiserv: the password must not be empty\n"
+    assert name not in [u.name for u in services.accounts.users()]
+
+
+def test_password_in_argv_is_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = run(data_dir, "user", "add", "bob", "hunter2", stdin="pw\n")
+    assert result.returncode == 2
+    assert "unrecognized arguments: hunter2" in result.stderr
+    assert not data_dir.exists()  # refused before touching anything
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["user", "add", "bob", "hunter2"],
+        ["user", "passwd", "bob", "hunter2"],
+        ["user", "add", "bob", "--password", "hunter2"],
+        ["user", "add", "--password=hunter2", "bob"],
+        ["user", "passwd", "-p", "hunter2", "bob"],
+    ],
+    ids=["add-positional", "passwd-positional", "add-option", "add-option-equals", "short"],
+)
+def test_no_argument_takes_a_password(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["user"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: ankiserv")
+
+
+def test_list_on_a_fresh_directory_creates_the_schema(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert listed(data_dir) == []
+    assert (data_dir / "ankiserv.db").is_file()
+    engine = build_services(Settings(data_dir=data_dir)).engine
+    try:
+        assert schema.is_current(engine)
+        assert set(tables.metadata.tables) <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_on_a_fresh_directory(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = run(data_dir, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "database schema is up to date\n"
+    engine = build_services(Settings(data_dir=data_dir)).engine
+    try:
+        assert schema.is_current(engine)
+    finally:
+        engine.dispose()
+
+
+# A real terminal: the password is asked twice and never echoed.
+
+
+def _run_on_tty(data_dir: Path, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run ankiserv with a pseudo-terminal as its controlling terminal; answer each
+    prompt in turn. Return the exit code and everything written to the terminal."""
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    # preexec_fn is the only way to give the child a controlling terminal.
+    process = subprocess.Popen(
+        [*ANKISERV, *args], stdin=slave, stdout=slave, stderr=slave, env=_env(data_dir),
+        cwd=data_dir.parent, start_new_session=True, preexec_fn=take_terminal,
+    )
+    os.close(slave)
+    output, pending = b"", list(answers)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if pending and output.count(b"assword: ") > len(answers) - len(pending):
+                    os.write(master, pending.pop(0).encode() + b"\n")
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(master)
+    return code, output.decode("utf-8", "replace")
+
+
+def test_terminal_prompts_twice_without_echo(
+    data_dir: Path, name: str, services: Services
+) -> None:
+    code, output = _run_on_tty(data_dir, ["user", "add", name], ["tty-secret", "tty-secret"])
+    assert code == 0, output
+    assert "Password:" in output and "Repeat password:" in output
+    assert "tty-secret" not in output
+    assert f"user {name} added" in output
+    assert services.accounts.check_password(name, "tty-secret")
+
+
+def test_terminal_passwords_must_match(data_dir: Path, name: str, services: Services) -> None:
+    code, output = _run_on_tty(data_dir, ["user", "add", name], ["one", "two"])
+    assert code == 1, output
+    assert "ankiserv: passwords do not match" in output
+    assert name not in [u.name for u in services.accounts.users()]
