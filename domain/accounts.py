@@ -9,6 +9,7 @@ from domain.model import User, UserId
 from domain.new_collection import new_collection
 from ports.auth import PasswordHasher
 from ports.clock import Clock, TokenSource
+from ports.media import BlobStore
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 MAX_NAME_LENGTH = 255
@@ -38,6 +39,7 @@ class Accounts:
     hasher: PasswordHasher
     clock: Clock
     tokens: TokenSource
+    blobs: BlobStore | None = None
 
     def login(self, name: str, password: str) -> str:
         """Return a new host key for the user, or raise `AuthFailed`."""
@@ -96,9 +98,12 @@ class Accounts:
         with self.uow() as uow:
             user = self._existing(uow, name)
             uow.collections.remove(user.id)
+            uow.media.remove_all(user.id)
             uow.users.remove(user.id)
             uow.commit()
-            return user.id
+        if self.blobs is not None:
+            self.blobs.remove_user(user.id)
+        return user.id
 
     def users(self) -> list[User]:
         """Return every user, ordered by name."""

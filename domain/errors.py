@@ -35,6 +35,10 @@ class NotFound(SyncError):
     """No such endpoint or object."""
 
 
+class FileMissing(SyncError):
+    """A media file asked for is unknown or deleted (the protocol has no way to skip it)."""
+
+
 class UploadRejected(SyncError):
     """A full upload was refused; `message` is shown to the user verbatim."""
 

@@ -28,6 +28,7 @@ class Settings:
     port: int = 8080
     workers: int = 2
     max_payload_mb: int = 100
+    media_max_file_mb: int = 100
     log_level: str = "INFO"
     base_path: str = "/"
     # "name:password": created (or its password updated) when `serve` starts.
@@ -93,6 +94,10 @@ class Settings:
             raise ConfigError(
                 f"ANKISERV_MAX_PAYLOAD_MB must be 1-4096, got {self.max_payload_mb}"
             )
+        if not 1 <= self.media_max_file_mb <= 4096:
+            raise ConfigError(
+                f"ANKISERV_MEDIA_MAX_FILE_MB must be 1-4096, got {self.media_max_file_mb}"
+            )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(
                 f"ANKISERV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level}"
@@ -124,7 +129,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _convert(name: str, value: Any) -> Any:
     env = f"{PREFIX}{name.upper()}"
-    if name in ("port", "workers", "max_payload_mb"):
+    if name in ("port", "workers", "max_payload_mb", "media_max_file_mb"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from adapters.auth.passwords import Argon2PasswordHasher
+from adapters.media.filesystem import FilesystemBlobStore
 from adapters.sql import schema
 from adapters.sql.dialects import build_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.system import SecretsTokenSource, SystemClock
 from domain.accounts import Accounts
+from domain.media_server import MediaServer
 from domain.sync.server import SyncServer
 from entrypoints.config import Settings
 
@@ -22,6 +24,8 @@ class Services:
     engine: Engine
     accounts: Accounts
     server: SyncServer
+    media: MediaServer
+    blobs: FilesystemBlobStore
 
 
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
@@ -32,10 +36,15 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         schema.upgrade(engine)
     uow = SqlUnitOfWorkFactory(engine)
     clock = SystemClock()
+    blobs = FilesystemBlobStore(settings.effective_media_dir)
     accounts = Accounts(
-        uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource()
+        uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
+        blobs=blobs,
     )
-    return Services(engine=engine, accounts=accounts, server=SyncServer(uow=uow, clock=clock))
+    return Services(
+        engine=engine, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
+        media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
+    )
 
 
 def configure_logging(settings: Settings) -> None:

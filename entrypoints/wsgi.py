@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from adapters.http import codec, errors
+from adapters.http.media import MediaResource
 from adapters.http.resources import HealthResource, SyncResource
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -26,7 +27,10 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
     sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir)
+    media = MediaResource(services.media, services.accounts, services.blobs, limits,
+                          settings.media_max_file_mb * 1024 * 1024, settings.tmp_dir)
     base = settings.base_path.rstrip("/")
     app.add_route(f"{base}/sync/{{method}}", sync)
+    app.add_route(f"{base}/msync/{{method}}", media)
     app.add_route(f"{base}/health", HealthResource())
     return app

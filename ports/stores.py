@@ -22,6 +22,7 @@ from domain.model import (
 )
 from domain.new_collection import NewCollection
 from ports.collection import CollectionContents
+from ports.media import MediaIndex
 from ports.sync_stores import SessionStore, StagingStore
 
 
@@ -183,6 +184,9 @@ class UnitOfWork(Protocol):
 
     @property
     def staging(self) -> StagingStore: ...
+
+    @property
+    def media(self) -> MediaIndex: ...
 
     def scratch(self) -> AbstractContextManager[None]:
         """Undo, when the block ends, every write made inside it (a savepoint)."""

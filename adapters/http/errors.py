@@ -11,6 +11,7 @@ from marshmallow import ValidationError
 from domain.errors import (
     AuthFailed,
     BadRequest,
+    FileMissing,
     NotFound,
     PayloadTooLarge,
     SessionConflict,
@@ -25,6 +26,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (AuthFailed, 403),
     (UnsupportedVersion, 501),
     (SessionConflict, 409),
+    (FileMissing, 409),
     (SyncRejected, 400),
     (BadRequest, 400),
     (ValidationError, 400),

@@ -123,7 +123,7 @@ class SyncResource:
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        with self._temp_file(".anki2") as (path, file):
+        with temp_file(self.tmp_dir, ".anki2") as (path, file):
             for chunk in call.payload_chunks():
                 file.write(chunk)
             file.close()
@@ -140,7 +140,7 @@ class SyncResource:
     def _download(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
         call.payload()  # drain the request body before answering
-        with self._temp_file(".anki2") as (path, file):
+        with temp_file(self.tmp_dir, ".anki2") as (path, file):
             file.close()  # an empty file is a valid empty SQLite database
 
             def write(contents: CollectionContents) -> None:
@@ -152,19 +152,21 @@ class SyncResource:
         log.info("user %s: full download sent", user)
         codec.write_file(resp, call, result)
 
-    @contextlib.contextmanager
-    def _temp_file(self, suffix: str) -> Iterator[tuple[Path, IO[bytes]]]:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(suffix=suffix, dir=self.tmp_dir)
-        path = Path(name)
-        file = os.fdopen(fd, "wb")
-        try:
-            yield path, file
-        finally:
-            file.close()
-            for extra in ("", "-journal", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    Path(str(path) + extra).unlink()
+
+@contextlib.contextmanager
+def temp_file(tmp_dir: Path, suffix: str) -> Iterator[tuple[Path, IO[bytes]]]:
+    """A temporary file in the data dir, removed (with SQLite's side files) at exit."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(suffix=suffix, dir=tmp_dir)
+    path = Path(name)
+    file = os.fdopen(fd, "wb")
+    try:
+        yield path, file
+    finally:
+        file.close()
+        for extra in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(path) + extra).unlink()
 
 
 def _object(value: object) -> dict[str, object]:

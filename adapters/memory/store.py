@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import UserExists
+from domain.media import MediaEntry
 from domain.model import (
     Card,
     CollectionMeta,
@@ -53,6 +54,8 @@ class MemoryState:
     host_keys: dict[UserId, set[str]] = field(default_factory=dict)
     collections: dict[UserId, StoredCollection] = field(default_factory=dict)
     sessions: dict[UserId, SyncSession] = field(default_factory=dict)
+    media: dict[UserId, dict[str, MediaEntry]] = field(default_factory=dict)
+    media_state: dict[UserId, tuple[int, int]] = field(default_factory=dict)
     staging: dict[UserId, dict[tuple[StageKind, str], StagedItem]] = field(default_factory=dict)
     next_user_id: int = 1
 
@@ -72,6 +75,37 @@ class MemorySessionStore:
 
     def delete(self, user: UserId) -> None:
         self._s.sessions.pop(user, None)
+
+
+class MemoryMediaIndex:
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    def state(self, user: UserId, *, lock: bool = False) -> tuple[int, int]:
+        return self._s.media_state.get(user, (0, 0))
+
+    def set_state(self, user: UserId, usn: int, file_count: int) -> None:
+        self._s.media_state[user] = (usn, file_count)
+
+    def changes_since(self, user: UserId, usn: int, limit: int) -> list[MediaEntry]:
+        entries = self._s.media.get(user, {}).values()
+        return sorted((e for e in entries if e.usn > usn), key=lambda e: e.usn)[:limit]
+
+    def entries(self, user: UserId, names: Iterable[str]) -> dict[str, MediaEntry]:
+        known = self._s.media.get(user, {})
+        return {n: known[n] for n in names if n in known}
+
+    def save(self, user: UserId, entries: Sequence[MediaEntry]) -> None:
+        known = self._s.media.setdefault(user, {})
+        for e in entries:
+            known[e.fname] = e
+
+    def sha1_in_use(self, user: UserId, sha1: str) -> bool:
+        return any(e.sha1 == sha1 for e in self._s.media.get(user, {}).values())
+
+    def remove_all(self, user: UserId) -> None:
+        self._s.media.pop(user, None)
+        self._s.media_state.pop(user, None)
 
 
 class MemoryStagingStore:
@@ -337,6 +371,11 @@ class InMemoryUnitOfWork:
         self._collections = MemoryCollectionStore(state)
         self._sessions = MemorySessionStore(state)
         self._staging = MemoryStagingStore(state)
+        self._media = MemoryMediaIndex(state)
+
+    @property
+    def media(self) -> MemoryMediaIndex:
+        return self._media
 
     @property
     def sessions(self) -> MemorySessionStore:

@@ -230,5 +230,28 @@ sync_staging = Table(
     **TABLE_ARGS,
 )
 
+media_files = Table(
+    "media_files",
+    metadata,
+    _user_id(),
+    Column("fname", VerbatimText(255), nullable=False),
+    Column("sha1", String(40), nullable=False),  # "" once deleted
+    _int("size"),
+    _int("usn"),
+    PrimaryKeyConstraint("user_id", "fname"),
+    Index("ix_media_files_usn", "user_id", "usn"),
+    Index("ix_media_files_sha1", "user_id", "sha1"),
+    **TABLE_ARGS,
+)
+
+media_state = Table(
+    "media_state",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    _int("usn"),
+    _int("file_count"),
+    **TABLE_ARGS,
+)
+
 # Every table holding part of a user's collection, in a safe deletion order.
 COLLECTION_TABLES = (revlog, cards, notes, graves, tags, config, deck_configs, decks, notetypes)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from adapters.sql import dialects
 from adapters.sql.collection_store import SqlCollectionStore
+from adapters.sql.media_index import SqlMediaIndex
 from adapters.sql.sync_stores import SqlSessionStore, SqlStagingStore
 from adapters.sql.user_store import SqlUserStore
 
@@ -33,7 +34,12 @@ class SqlUnitOfWork:
         self._collections = SqlCollectionStore(conn)
         self._sessions = SqlSessionStore(conn)
         self._staging = SqlStagingStore(conn)
+        self._media = SqlMediaIndex(conn)
         return self
+
+    @property
+    def media(self) -> SqlMediaIndex:
+        return self._media
 
     @property
     def sessions(self) -> SqlSessionStore:

@@ -251,7 +251,7 @@ class SyncServer:
             col,
             flags,
             empty=uow.collections.is_empty(user),
-            media_usn=0,
+            media_usn=uow.media.state(user)[0],
             now_ms=self.clock.now_ms(),
         )
 

@@ -1,0 +1,89 @@
+"""Media bytes on the filesystem, one folder per user, addressed by SHA-1.
+
+A blob is written to a temporary name in the user's folder, fsynced, and renamed
+to its SHA-1, so a crash never leaves a partial file under a real name, and
+identical files are stored once. Names the user sees live only in the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from domain.errors import PayloadTooLarge
+from domain.media import Blob
+from domain.model import UserId
+
+CHUNK = 1024 * 1024
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _user_dir(self, user: UserId) -> Path:
+        return self.root / str(int(user))
+
+    def _path(self, user: UserId, sha1: str) -> Path:
+        if not _SHA1.match(sha1):
+            raise ValueError(f"not a sha1: {sha1!r}")
+        return self._user_dir(user) / sha1[:2] / sha1
+
+    def put(self, user: UserId, source: IO[bytes], max_size: int) -> Blob:
+        folder = self._user_dir(user)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=".incoming-", dir=folder)
+        temp = Path(temp_name)
+        try:
+            digest, size = _copy(source, fd, max_size)
+            final = self._path(user, digest)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(temp, final)
+            _fsync_dir(final.parent)
+            return Blob(sha1=digest, size=size)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def open(self, user: UserId, sha1: str) -> BinaryIO | None:
+        try:
+            return self._path(user, sha1).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def delete(self, user: UserId, sha1: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(user, sha1).unlink()
+
+    def remove_user(self, user: UserId) -> None:
+        shutil.rmtree(self._user_dir(user), ignore_errors=True)
+
+
+def _copy(source: IO[bytes], fd: int, max_size: int) -> tuple[str, int]:
+    sha1 = hashlib.sha1()
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while data := source.read(CHUNK):
+            size += len(data)
+            if size > max_size:
+                raise PayloadTooLarge(f"media file larger than {max_size} bytes")
+            sha1.update(data)
+            out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return sha1.hexdigest(), size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,97 @@
+"""MediaServer: one method per media sync endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from domain.errors import FileMissing, SyncRejected
+from domain.media import (
+    CHANGES_PER_REQUEST,
+    MAX_FILES_PER_ZIP,
+    MediaEntry,
+    UploadedChange,
+    apply_change,
+    check_name,
+    download_batch,
+)
+from domain.model import UserId
+from ports.media import BlobStore
+from ports.stores import UnitOfWorkFactory
+
+SANITY_OK = "OK"
+SANITY_FAILED = "mediaSanity"
+
+
+@dataclass
+class MediaServer:
+    uow: UnitOfWorkFactory
+    blobs: BlobStore
+
+    def usn(self, user: UserId) -> int:
+        """The user's last media usn (what `begin` and `meta` report)."""
+        with self.uow(write=False) as uow:
+            return uow.media.state(user)[0]
+
+    def changes(self, user: UserId, last_usn: int) -> list[MediaEntry]:
+        """Entries changed after `last_usn`, oldest first, at most 1000."""
+        with self.uow(write=False) as uow:
+            return uow.media.changes_since(user, last_usn, CHANGES_PER_REQUEST)
+
+    def upload(self, user: UserId, changes: Sequence[UploadedChange]) -> tuple[int, int]:
+        """Register uploaded files (already in the blob store) and deletions, all at once.
+
+        Returns (entries processed, media usn afterwards). Each effective change takes
+        the next usn; identical files and repeated deletions take none.
+        """
+        if len(changes) > MAX_FILES_PER_ZIP:
+            raise SyncRejected("too many files in one upload")
+        for change in changes:
+            check_name(change.fname)
+        unreferenced: set[str] = set()
+        with self.uow() as uow:
+            uow.collections.lock(user)  # the per-user lock every writer takes first
+            usn, count = uow.media.state(user, lock=True)
+            existing = uow.media.entries(user, (c.fname for c in changes))
+            written: list[MediaEntry] = []
+            for change in changes:
+                old = existing.get(change.fname)
+                new = apply_change(old, change, usn + 1)
+                if new is None:
+                    continue
+                usn += 1
+                count += (0 if new.deleted else 1) - (0 if old is None or old.deleted else 1)
+                if old is not None and not old.deleted:
+                    unreferenced.add(old.sha1)
+                existing[change.fname] = new
+                written.append(new)
+            uow.media.save(user, written)
+            uow.media.set_state(user, usn, count)
+            unreferenced = {s for s in unreferenced if not uow.media.sha1_in_use(user, s)}
+            uow.commit()
+        for sha1 in unreferenced:
+            self.blobs.delete(user, sha1)
+        return len(changes), usn
+
+    def files_for_download(self, user: UserId, names: Sequence[str]) -> list[MediaEntry]:
+        """The entries to zip for a download request, in the order asked.
+
+        Raises `SyncRejected` for more than 25 names and `FileMissing` (409, as the
+        official server answers) for a name that is unknown or deleted.
+        """
+        if len(names) > MAX_FILES_PER_ZIP:
+            raise SyncRejected("too many files requested")
+        with self.uow(write=False) as uow:
+            entries = uow.media.entries(user, names)
+        ordered = []
+        for name in names:
+            entry = entries.get(name)
+            if entry is None or entry.deleted:
+                raise FileMissing(f"requested a file that does not exist: {name!r}")
+            ordered.append(entry)
+        return download_batch(ordered)
+
+    def sanity(self, user: UserId, local_count: int) -> str:
+        with self.uow(write=False) as uow:
+            count = uow.media.state(user)[1]
+        return SANITY_OK if count == local_count else SANITY_FAILED

@@ -1,0 +1,55 @@
+"""Media ports: the per-user index in the database, and the blob store for the bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import IO, BinaryIO, Protocol
+
+from domain.media import Blob, MediaEntry
+from domain.model import UserId
+
+
+class MediaIndex(Protocol):
+    def state(self, user: UserId, *, lock: bool = False) -> tuple[int, int]:
+        """Return (last media usn, number of present files); lock the row if asked."""
+        ...
+
+    def set_state(self, user: UserId, usn: int, file_count: int) -> None:
+        ...
+
+    def changes_since(self, user: UserId, usn: int, limit: int) -> list[MediaEntry]:
+        """Entries with usn > `usn`, ascending by usn, at most `limit`."""
+        ...
+
+    def entries(self, user: UserId, names: Iterable[str]) -> dict[str, MediaEntry]:
+        ...
+
+    def save(self, user: UserId, entries: Sequence[MediaEntry]) -> None:
+        """Insert or overwrite entries by name."""
+        ...
+
+    def sha1_in_use(self, user: UserId, sha1: str) -> bool:
+        """Whether any present file of the user has this content."""
+        ...
+
+    def remove_all(self, user: UserId) -> None:
+        ...
+
+
+class BlobStore(Protocol):
+    def put(self, user: UserId, source: IO[bytes], max_size: int) -> Blob:
+        """Store the bytes read from `source` under their SHA-1, atomically: written to a
+        temporary name, synced and renamed. Raises `PayloadTooLarge` past `max_size`."""
+        ...
+
+    def open(self, user: UserId, sha1: str) -> BinaryIO | None:
+        """Open a stored blob for reading, or None if it is missing."""
+        ...
+
+    def delete(self, user: UserId, sha1: str) -> None:
+        """Remove a blob if present."""
+        ...
+
+    def remove_user(self, user: UserId) -> None:
+        """Remove every blob of the user."""
+        ...
