@@ -6,6 +6,7 @@ import falcon
 
 from adapters.http import codec, errors
 from adapters.http.media import MediaResource
+from adapters.http.paths import PathNormaliser
 from adapters.http.resources import HealthResource, SyncResource
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -22,15 +23,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
 
 
 def build_app(settings: Settings, services: Services) -> WsgiApp:
-    app = falcon.App(media_type=falcon.MEDIA_JSON)
-    app.req_options.strip_url_path_trailing_slash = True
+    app = falcon.App(media_type=falcon.MEDIA_JSON,
+                     middleware=[PathNormaliser(settings.base_path)])
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
     sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir)
     media = MediaResource(services.media, services.accounts, services.blobs, limits,
                           settings.media_max_file_mb * 1024 * 1024, settings.tmp_dir)
-    base = settings.base_path.rstrip("/")
-    app.add_route(f"{base}/sync/{{method}}", sync)
-    app.add_route(f"{base}/msync/{{method}}", media)
-    app.add_route(f"{base}/health", HealthResource())
+    app.add_route("/sync/{method}", sync)
+    app.add_route("/msync/{method}", media)
+    app.add_route("/health", HealthResource())
     return app

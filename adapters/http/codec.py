@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import falcon
 
+from adapters.http import legacy
 from adapters.http.zstd_stream import (
     LimitedReader,
     compress,
@@ -26,6 +27,7 @@ from domain.model import SYNC_VERSION_MAX, SYNC_VERSION_MIN
 
 SYNC_HEADER = "ANKI-SYNC"
 ORIGINAL_SIZE_HEADER = "anki-original-size"
+OCTET_STREAM = "application/octet-stream"
 FILE_CHUNK = 256 * 1024
 
 
@@ -43,6 +45,7 @@ class SyncCall:
     client_version: str
     _chunks: Iterator[bytes]
     _limit: int
+    legacy: bool = False
 
     def payload_chunks(self) -> Iterator[bytes]:
         """The decoded payload, streamed (for uploads)."""
@@ -88,7 +91,7 @@ def read_call(req: falcon.Request, limits: Limits) -> SyncCall:
     """Decode the envelope of a sync request; raise `BadRequest` or `PayloadTooLarge`."""
     header = req.get_header(SYNC_HEADER)
     if header is None:
-        raise BadRequest("missing anki-sync header (legacy transport is not enabled)")
+        return _read_legacy_call(req, limits)
     fields = _parse_header(header)
     if req.content_length is not None and req.content_length > limits.max_body:
         raise PayloadTooLarge(f"request body exceeds {limits.max_body} bytes")
@@ -101,6 +104,21 @@ def read_call(req: falcon.Request, limits: Limits) -> SyncCall:
         _chunks=decompress_chunks(body.chunks(), limits.max_decompressed),
         _limit=limits.max_decompressed,
     )
+
+
+def _read_legacy_call(req: falcon.Request, limits: Limits) -> SyncCall:
+    if req.method == "GET":
+        # NOTE: Rust media code of 2.1.22-2.1.56 starts with GET msync/begin?k=&v=.
+        key, version = req.get_param("k") or "", req.get_param("v") or ""
+        payload = json.dumps({"v": version}).encode("utf-8")
+        return SyncCall(legacy.LEGACY_VERSION, key, "", version, iter([payload]),
+                        limits.max_decompressed, legacy=True)
+    form = legacy.read_form(req, limits.max_body)
+    fields = form.fields
+    # NOTE: legacy media calls authenticate with `sk`, which `begin` set to the host key.
+    key = fields.get("k") or fields.get("sk") or ""
+    return SyncCall(legacy.LEGACY_VERSION, key, fields.get("s", ""), fields.get("v", ""),
+                    form.chunks(limits.max_decompressed), limits.max_decompressed, legacy=True)
 
 
 def _parse_header(text: str) -> dict[str, Any]:
@@ -123,6 +141,11 @@ def _parse_header(text: str) -> dict[str, Any]:
 def write_payload(resp: falcon.Response, call: SyncCall, payload: bytes) -> None:
     """Answer with a payload: zstd plus its original size for v11 clients."""
     resp.status = falcon.HTTP_200
+    if call.legacy:
+        # Legacy clients get the bare payload (they never decode zstd).
+        resp.content_type = OCTET_STREAM
+        resp.data = payload
+        return
     resp.set_header(ORIGINAL_SIZE_HEADER, str(len(payload)))
     resp.data = compress(payload)
 
@@ -135,6 +158,11 @@ def write_file(resp: falcon.Response, call: SyncCall, file: BinaryIO) -> None:
     """Stream an open file (already unlinked) as the payload, compressing on the fly."""
     size = os.fstat(file.fileno()).st_size
     resp.status = falcon.HTTP_200
+    if call.legacy:
+        resp.content_type = OCTET_STREAM
+        resp.content_length = size
+        resp.stream = _closing(_file_chunks(file), file)
+        return
     resp.set_header(ORIGINAL_SIZE_HEADER, str(size))
     resp.stream = _closing(compress_chunks(_file_chunks(file)), file)
 

@@ -65,6 +65,12 @@ class MediaResource:
         user = self.accounts.authenticate(call.host_key)
         handler(user, call, resp)
 
+    def on_get(self, req: falcon.Request, resp: falcon.Response, method: str) -> None:
+        # NOTE: only legacy Rust media code (2.1.22-2.1.56) uses GET, for begin.
+        if method != "begin":
+            raise NotFound(f"GET is not allowed for media method {method!r}")
+        self.on_post(req, resp, method)
+
     def _routes(self) -> dict[str, Callable[[UserId, codec.SyncCall, falcon.Response], None]]:
         return {
             "begin": self._begin,
@@ -75,7 +81,11 @@ class MediaResource:
         }
 
     def _begin(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = BeginSchema().load(_object(call.json()))
+        payload = _object(call.json())
+        if call.legacy and "v" not in payload:
+            # NOTE: Python-era clients (<= 2.1.21) send the version as a form field.
+            payload["v"] = call.client_version
+        args = BeginSchema().load(payload)
         if not args["client_version"]:
             raise BadRequest("missing client version")
         # NOTE: legacy clients send `sk` back as their media credentials; like the

@@ -27,7 +27,9 @@ class LimitedReader:
         self._limit = limit
         self.count = 0
 
-    def read(self, size: int = READ_SIZE) -> bytes:
+    def read(self, size: int | None = READ_SIZE, /) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(READ_SIZE), b""))
         data = self._stream.read(size)
         self.count += len(data)
         if self.count > self._limit:
