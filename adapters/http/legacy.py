@@ -60,8 +60,12 @@ def read_form(req: falcon.Request, max_body: int) -> LegacyForm:
     options.max_body_part_count = 16
     options.max_body_part_buffer_size = MAX_FIELD_BYTES
     form = LegacyForm()
+    # Chunked bodies have no length: let the parser read up to the limit, which the
+    # LimitedReader enforces.
+    length = req.content_length if req.content_length is not None else max_body + 1
+    stream = LimitedReader(req.stream, max_body)
     try:
-        for part in MultipartForm(LimitedReader(req.stream, max_body), boundary, None, options):
+        for part in MultipartForm(stream, boundary, length, options):
             if part.name == "data":
                 shutil.copyfileobj(part.stream, form.data, READ_SIZE)
             elif part.name in TEXT_FIELDS:
