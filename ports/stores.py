@@ -23,6 +23,7 @@ from domain.model import (
 from domain.new_collection import NewCollection
 from ports.collection import CollectionContents
 from ports.media import MediaIndex
+from ports.queries import CollectionQueries
 from ports.sync_stores import SessionStore, StagingStore
 
 
@@ -171,6 +172,10 @@ class CollectionStore(Protocol):
         """Replace the whole config map."""
         ...
 
+    def put_config(self, user: UserId, entry: ConfigEntry) -> None:
+        """Set one config key."""
+        ...
+
 
 class UnitOfWork(Protocol):
     @property
@@ -187,6 +192,9 @@ class UnitOfWork(Protocol):
 
     @property
     def media(self) -> MediaIndex: ...
+
+    @property
+    def queries(self) -> CollectionQueries: ...
 
     def scratch(self) -> AbstractContextManager[None]:
         """Undo, when the block ends, every write made inside it (a savepoint)."""

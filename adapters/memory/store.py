@@ -288,6 +288,9 @@ class MemoryCollectionStore:
         for tag in tags:
             known.setdefault(tag.name, tag)
 
+    def put_config(self, user: UserId, entry: ConfigEntry) -> None:
+        self._s.collections[user].config[entry.key] = entry
+
     def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
         self._s.collections[user].config = {e.key: e for e in entries}
 

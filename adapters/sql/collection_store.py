@@ -300,6 +300,11 @@ class SqlCollectionStore:
         self._insert_all(tables.tags, rows.tag_row, user,
                          [tag for tag in tags if tag.name not in known])
 
+    def put_config(self, user: UserId, entry: ConfigEntry) -> None:
+        c = tables.config.c
+        self._conn.execute(delete(tables.config).where(c.user_id == user, c.key == entry.key))
+        self._conn.execute(insert(tables.config).values(rows.config_row(user, entry)))
+
     def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
         self._conn.execute(delete(tables.config).where(tables.config.c.user_id == user))
         self._insert_all(tables.config, rows.config_row, user, entries)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from adapters.sql import dialects
 from adapters.sql.collection_store import SqlCollectionStore
 from adapters.sql.media_index import SqlMediaIndex
+from adapters.sql.queries import SqlCollectionQueries
 from adapters.sql.sync_stores import SqlSessionStore, SqlStagingStore
 from adapters.sql.user_store import SqlUserStore
 
@@ -35,7 +36,12 @@ class SqlUnitOfWork:
         self._sessions = SqlSessionStore(conn)
         self._staging = SqlStagingStore(conn)
         self._media = SqlMediaIndex(conn)
+        self._queries = SqlCollectionQueries(conn)
         return self
+
+    @property
+    def queries(self) -> SqlCollectionQueries:
+        return self._queries
 
     @property
     def media(self) -> SqlMediaIndex:

@@ -1,0 +1,439 @@
+"""CollectionApi: what the JSON API reads and writes, consistent with sync.
+
+Every write happens in one unit of work that locks the collection, refuses with
+`SyncInProgress` while a device is syncing, stamps the collection's current usn
+on everything it touches (so devices pick it up on their next normal sync),
+writes graves for deletions, and moves the collection's `mod` forward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from domain.api import templates
+from domain.errors import NotFound, SyncError, SyncRejected
+from domain.model import (
+    Card,
+    ConfigEntry,
+    Grave,
+    GraveKind,
+    JsonObject,
+    Note,
+    ObjectKind,
+    RevlogEntry,
+    RowKind,
+    Tag,
+    UserId,
+)
+from domain.new_collection import DEFAULT_DECK_CONFIG_ID, DEFAULT_DECK_ID
+from domain.sync.note_text import FIELD_SEPARATOR, sort_field_and_checksum
+from ports.clock import Clock, TokenSource
+from ports.queries import CardFilter, NoteFilter
+from ports.stores import UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+SUSPENDED = -1
+
+
+class SyncInProgress(SyncError):
+    """A device is syncing this collection; API writes wait until it is done."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewNote:
+    notetype_id: int
+    fields: dict[str, str]
+    tags: tuple[str, ...] = ()
+    deck_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    cards_by_deck: dict[int, dict[str, int]]
+    reviews_by_day: list[tuple[int, int]]
+
+
+def join_tags(tags: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(t for t in tags if t))
+    return f" {' '.join(unique)} " if unique else ""
+
+
+def split_tags(text: str) -> list[str]:
+    return text.split()
+
+
+@dataclass
+class CollectionApi:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    tokens: TokenSource
+
+    # -- reads -------------------------------------------------------------------------
+
+    def objects(self, user: UserId, kind: ObjectKind) -> list[dict[str, Any]]:
+        with self.uow(write=False) as uow:
+            return [json.loads(o.json) for o in uow.queries.all_objects(user, kind)]
+
+    def object(self, user: UserId, kind: ObjectKind, oid: int) -> dict[str, Any]:
+        with self.uow(write=False) as uow:
+            found = uow.collections.objects(user, kind, [oid]).get(oid)
+        if found is None:
+            raise NotFound(f"no {kind.name.lower()} {oid}")
+        result: dict[str, Any] = json.loads(found.json)
+        return result
+
+    def tags(self, user: UserId) -> list[str]:
+        with self.uow(write=False) as uow:
+            return [t.name for t in uow.queries.all_tags(user)]
+
+    def notes(self, user: UserId, where: NoteFilter, after: int | None, limit: int) -> list[Note]:
+        with self.uow(write=False) as uow:
+            if where.deck_ids is not None:
+                where = dataclasses.replace(
+                    where, deck_ids=tuple(_with_children(uow, user, where.deck_ids)))
+            return uow.queries.notes(user, where, after, limit)
+
+    def note(self, user: UserId, nid: int) -> tuple[Note, list[Card]]:
+        with self.uow(write=False) as uow:
+            found = uow.queries.notes(user, NoteFilter(ids=(nid,)), None, 1)
+            if not found:
+                raise NotFound(f"no note {nid}")
+            return found[0], uow.queries.cards(user, CardFilter(note_ids=(nid,)), None, 1000)
+
+    def cards(self, user: UserId, where: CardFilter, after: int | None, limit: int) -> list[Card]:
+        with self.uow(write=False) as uow:
+            return uow.queries.cards(user, where, after, limit)
+
+    def card(self, user: UserId, cid: int) -> Card:
+        found = self.cards(user, CardFilter(ids=(cid,)), None, 1)
+        if not found:
+            raise NotFound(f"no card {cid}")
+        return found[0]
+
+    def revlog(self, user: UserId, card_id: int | None, after: int | None,
+               limit: int) -> list[RevlogEntry]:
+        with self.uow(write=False) as uow:
+            return uow.queries.revlog(user, card_id, after, limit)
+
+    def stats(self, user: UserId, days: int) -> Stats:
+        since = self.clock.now_ms() - days * 86_400_000
+        names = {0: "new", 1: "learning", 2: "review", 3: "learning", 4: "learning",
+                 -1: "suspended", -2: "buried", -3: "buried"}
+        with self.uow(write=False) as uow:
+            by_deck: dict[int, dict[str, int]] = {}
+            for did, queue, count in uow.queries.card_counts(user):
+                bucket = by_deck.setdefault(did, {k: 0 for k in dict.fromkeys(names.values())})
+                bucket[names.get(queue, "other")] = bucket.get(names.get(queue, "other"), 0) + count
+            return Stats(by_deck, uow.queries.reviews_per_day(user, since))
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
+        """Run `body(uow, usn, now_ms)` under the collection lock; bump `mod`; commit."""
+        now = self.clock.now_ms()
+        with self.uow() as uow:
+            meta = uow.collections.lock(user)
+            if meta is None:
+                raise NotFound("no collection")
+            session = uow.sessions.get_for_update(user)
+            if session is not None and not session.expired(now):
+                raise SyncInProgress("a device is syncing this collection; try again shortly")
+            result = body(uow, meta.usn, now)
+            meta = uow.collections.meta(user)
+            assert meta is not None
+            uow.collections.update_meta(user, dataclasses.replace(meta, mod=max(now,
+                                                                             meta.mod + 1)))
+            uow.commit()
+            return result
+
+    def add_notes(self, user: UserId, notes: Sequence[NewNote]) -> list[int]:
+        def body(uow: UnitOfWork, usn: int, now: int) -> list[int]:
+            return [self._add_note(uow, user, new, usn, now) for new in notes]
+
+        return self._write(user, body)
+
+    def _add_note(self, uow: UnitOfWork, user: UserId, new: NewNote, usn: int, now: int) -> int:
+        notetype = _notetype(uow, user, new.notetype_id)
+        names = [f["name"] for f in notetype.get("flds", [])]
+        unknown = set(new.fields) - set(names)
+        if unknown:
+            raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
+        values = [new.fields.get(name, "") for name in names]
+        ords = templates.card_ords(notetype, dict(zip(names, values, strict=True)))
+        if not ords:
+            raise SyncRejected("the note would have no cards: fill a field its cards show")
+        deck_id = new.deck_id if new.deck_id is not None else _default_deck(uow, user, notetype)
+        _deck(uow, user, deck_id)
+        nid = _free_id(uow, user, RowKind.NOTE, now)
+        sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
+        note = Note(id=nid, guid=self.tokens.token()[:16], mid=new.notetype_id, mod=now // 1000,
+                    usn=usn, tags=join_tags(new.tags), flds=FIELD_SEPARATOR.join(values),
+                    sfld=sfld, csum=csum, flags=0, data="")
+        uow.collections.save_rows(user, RowKind.NOTE, [note], [])
+        position = _next_position(uow, user, usn, now)
+        cards = []
+        for offset, ord_ in enumerate(ords):
+            cid = _free_id(uow, user, RowKind.CARD, now + offset)
+            cards.append(Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
+                              type=0, queue=0, due=position, ivl=0, factor=0, reps=0,
+                              lapses=0, left=0, odue=0, odid=0, flags=0,
+                              data=json.dumps({"pos": position})))
+        uow.collections.save_rows(user, RowKind.CARD, cards, [])
+        uow.collections.add_tags(user, [Tag(t, usn) for t in new.tags if t])
+        return nid
+
+    def update_note(self, user: UserId, nid: int, fields: dict[str, str] | None,
+                    tags: Sequence[str] | None) -> None:
+        def body(uow: UnitOfWork, usn: int, now: int) -> None:
+            found = uow.queries.notes(user, NoteFilter(ids=(nid,)), None, 1)
+            if not found:
+                raise NotFound(f"no note {nid}")
+            note = found[0]
+            notetype = _notetype(uow, user, note.mid)
+            names = [f["name"] for f in notetype.get("flds", [])]
+            values = note.flds.split(FIELD_SEPARATOR)
+            if fields is not None:
+                unknown = set(fields) - set(names)
+                if unknown:
+                    raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
+                values = [fields.get(n, v) for n, v in zip(names, values, strict=False)]
+            sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
+            new_tags = note.tags if tags is None else join_tags(tags)
+            changed = dataclasses.replace(note, flds=FIELD_SEPARATOR.join(values), sfld=sfld,
+                                          csum=csum, tags=new_tags, mod=now // 1000, usn=usn)
+            uow.collections.save_rows(user, RowKind.NOTE, [], [changed])
+            uow.collections.add_tags(user, [Tag(t, usn) for t in split_tags(new_tags)])
+
+        self._write(user, body)
+
+    def delete_notes(self, user: UserId, note_ids: Sequence[int]) -> int:
+        """Delete notes and their cards, with graves; returns how many notes existed."""
+        def body(uow: UnitOfWork, usn: int, now: int) -> int:
+            return _delete_notes(uow, user, note_ids, usn)
+
+        return self._write(user, body)
+
+    def add_deck(self, user: UserId, name: str) -> int:
+        def body(uow: UnitOfWork, usn: int, now: int) -> int:
+            return _ensure_deck(uow, user, _deck_name(name), usn, now, must_be_new=True)
+
+        return self._write(user, body)
+
+    def rename_deck(self, user: UserId, did: int, name: str) -> None:
+        def body(uow: UnitOfWork, usn: int, now: int) -> None:
+            deck = _deck(uow, user, did)
+            old, new = deck["name"], _deck_name(name)
+            names = uow.collections.object_names(user, ObjectKind.DECK)
+            if any(n.casefold() == new.casefold() for i, n in names.items() if i != did):
+                raise SyncRejected(f"a deck named {new!r} exists")
+            parent = new.rpartition("::")[0]
+            if parent:
+                _ensure_deck(uow, user, parent, usn, now)
+            renamed = [(did, new)] + [
+                (i, new + n[len(old):]) for i, n in names.items() if n.startswith(old + "::")]
+            _save_decks(uow, user, renamed, usn, now)
+
+        self._write(user, body)
+
+    def delete_deck(self, user: UserId, did: int) -> None:
+        """Delete a deck with its subdecks and their cards (notes left without cards too)."""
+        def body(uow: UnitOfWork, usn: int, now: int) -> None:
+            if did == DEFAULT_DECK_ID:
+                raise SyncRejected("the default deck cannot be deleted")
+            _deck(uow, user, did)
+            doomed = _with_children(uow, user, (did,))
+            cards = uow.queries.cards(user, CardFilter(deck_ids=tuple(doomed)), None, 10**9)
+            _delete_cards(uow, user, [c.id for c in cards], usn)
+            orphans = uow.queries.notes_without_cards(user, {c.nid for c in cards})
+            _delete_notes(uow, user, orphans, usn)
+            uow.collections.delete(user, ObjectKind.DECK, doomed)
+            uow.collections.add_graves(user, [Grave(d, GraveKind.DECK, usn) for d in doomed])
+
+        self._write(user, body)
+
+    def move_cards(self, user: UserId, card_ids: Sequence[int], deck_id: int) -> int:
+        def body(uow: UnitOfWork, usn: int, now: int) -> int:
+            deck = _deck(uow, user, deck_id)
+            if deck.get("dyn"):
+                raise SyncRejected("cards cannot be moved into a filtered deck")
+            return _update_cards(uow, user, card_ids, usn, now, lambda c: dataclasses.replace(
+                c, did=deck_id))
+
+        return self._write(user, body)
+
+    def set_suspended(self, user: UserId, card_ids: Sequence[int], suspended: bool) -> int:
+        def change(card: Card) -> Card:
+            if suspended:
+                return dataclasses.replace(card, queue=SUSPENDED)
+            if card.queue != SUSPENDED:
+                return card
+            return dataclasses.replace(card, queue=_restored_queue(card))
+
+        def body(uow: UnitOfWork, usn: int, now: int) -> int:
+            return _update_cards(uow, user, card_ids, usn, now, change)
+
+        return self._write(user, body)
+
+    def rename_tag(self, user: UserId, old: str, new: str) -> int:
+        """Rename a tag (and its `old::` children) on every note; returns notes changed."""
+        if not new.strip() or any(ch.isspace() for ch in new):
+            raise SyncRejected("tag names must be non-empty and without spaces")
+
+        def rename(tag: str) -> str:
+            if tag.casefold() == old.casefold():
+                return new
+            if tag.casefold().startswith(old.casefold() + "::"):
+                return new + tag[len(old):]
+            return tag
+
+        def body(uow: UnitOfWork, usn: int, now: int) -> int:
+            notes = uow.queries.notes(user, NoteFilter(tag=old), None, 10**9)
+            changed = [dataclasses.replace(n, tags=join_tags(map(rename, split_tags(n.tags))),
+                                           mod=now // 1000, usn=usn) for n in notes]
+            uow.collections.save_rows(user, RowKind.NOTE, [], changed)
+            uow.collections.add_tags(user, [Tag(rename(t.name), usn) for t in
+                                            uow.queries.all_tags(user)
+                                            if rename(t.name) != t.name])
+            return len(changed)
+
+        return self._write(user, body)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _notetype(uow: UnitOfWork, user: UserId, mid: int) -> dict[str, Any]:
+    found = uow.collections.objects(user, ObjectKind.NOTETYPE, [mid]).get(mid)
+    if found is None:
+        raise NotFound(f"no note type {mid}")
+    result: dict[str, Any] = json.loads(found.json)
+    return result
+
+
+def _deck(uow: UnitOfWork, user: UserId, did: int) -> dict[str, Any]:
+    found = uow.collections.objects(user, ObjectKind.DECK, [did]).get(did)
+    if found is None:
+        raise NotFound(f"no deck {did}")
+    result: dict[str, Any] = json.loads(found.json)
+    return result
+
+
+def _default_deck(uow: UnitOfWork, user: UserId, notetype: dict[str, Any]) -> int:
+    did = notetype.get("did")
+    if isinstance(did, int) and did in uow.collections.objects(user, ObjectKind.DECK, [did]):
+        return did
+    return DEFAULT_DECK_ID
+
+
+def _free_id(uow: UnitOfWork, user: UserId, kind: RowKind, start: int) -> int:
+    """Anki ids are creation times in ms; take the first unused one from `start`."""
+    candidate = start
+    while True:
+        taken = uow.collections.row_versions(user, kind, range(candidate, candidate + 50))
+        for i in range(candidate, candidate + 50):
+            if i not in taken:
+                return i
+        candidate += 50
+
+
+def _next_position(uow: UnitOfWork, user: UserId, usn: int, now: int) -> int:
+    config = {e.key: e for e in uow.collections.config(user)}
+    entry = config.get("nextPos")
+    position = json.loads(entry.json) if entry is not None else 1
+    if not isinstance(position, int):
+        position = 1
+    uow.collections.put_config(user, ConfigEntry("nextPos", usn, now // 1000,
+                                                 json.dumps(position + 1)))
+    return position
+
+
+def _deck_name(name: str) -> str:
+    parts = [p.strip() for p in name.split("::")]
+    if not name.strip() or any(not p for p in parts):
+        raise SyncRejected("deck names must be non-empty, with non-empty '::' parts")
+    return "::".join(parts)
+
+
+def _with_children(uow: UnitOfWork, user: UserId, dids: Iterable[int]) -> list[int]:
+    names = uow.collections.object_names(user, ObjectKind.DECK)
+    result = []
+    for did in dids:
+        if did in names:
+            prefix = names[did] + "::"
+            result.append(did)
+            result.extend(i for i, n in names.items() if n.startswith(prefix))
+    return list(dict.fromkeys(result))
+
+
+def _ensure_deck(uow: UnitOfWork, user: UserId, name: str, usn: int, now: int,
+                 must_be_new: bool = False) -> int:
+    names = uow.collections.object_names(user, ObjectKind.DECK)
+    by_name = {n.casefold(): i for i, n in names.items()}
+    if name.casefold() in by_name:
+        if must_be_new:
+            raise SyncRejected(f"a deck named {name!r} exists")
+        return by_name[name.casefold()]
+    parent = name.rpartition("::")[0]
+    if parent:
+        _ensure_deck(uow, user, parent, usn, now)
+    did = max([now, *(i + 1 for i in names)])
+    deck = {"id": did, "name": name, "mod": now // 1000, "usn": usn,
+            "lrnToday": [0, 0], "revToday": [0, 0], "newToday": [0, 0], "timeToday": [0, 0],
+            "collapsed": False, "browserCollapsed": False, "desc": "", "dyn": 0,
+            "conf": DEFAULT_DECK_CONFIG_ID, "extendNew": 0, "extendRev": 0}
+    uow.collections.save_objects(user, ObjectKind.DECK, [_object(deck)], [])
+    return did
+
+
+def _save_decks(uow: UnitOfWork, user: UserId, renamed: list[tuple[int, str]], usn: int,
+                now: int) -> None:
+    existing = uow.collections.objects(user, ObjectKind.DECK, [i for i, _ in renamed])
+    updates = []
+    for did, name in renamed:
+        deck = {**json.loads(existing[did].json), "name": name, "mod": now // 1000, "usn": usn}
+        updates.append(_object(deck))
+    uow.collections.save_objects(user, ObjectKind.DECK, [], updates)
+
+
+def _object(obj: dict[str, Any]) -> JsonObject:
+    return JsonObject(id=int(obj["id"]), name=str(obj["name"]), mtime=int(obj["mod"]),
+                      usn=int(obj["usn"]), json=json.dumps(obj, ensure_ascii=False,
+                                                           separators=(",", ":")))
+
+
+def _delete_cards(uow: UnitOfWork, user: UserId, card_ids: Sequence[int], usn: int) -> None:
+    existing = uow.collections.row_versions(user, RowKind.CARD, card_ids)
+    uow.collections.delete(user, RowKind.CARD, list(existing))
+    uow.collections.add_graves(user, [Grave(c, GraveKind.CARD, usn) for c in existing])
+
+
+def _delete_notes(uow: UnitOfWork, user: UserId, note_ids: Sequence[int], usn: int) -> int:
+    existing = list(uow.collections.row_versions(user, RowKind.NOTE, note_ids))
+    if not existing:
+        return 0
+    cards = uow.queries.cards(user, CardFilter(note_ids=tuple(existing)), None, 10**9)
+    _delete_cards(uow, user, [c.id for c in cards], usn)
+    uow.collections.delete(user, RowKind.NOTE, existing)
+    uow.collections.add_graves(user, [Grave(n, GraveKind.NOTE, usn) for n in existing])
+    return len(existing)
+
+
+def _update_cards(uow: UnitOfWork, user: UserId, card_ids: Sequence[int], usn: int, now: int,
+                  change: Callable[[Card], Card]) -> int:
+    cards = uow.queries.cards(user, CardFilter(ids=tuple(card_ids)), None, len(card_ids) + 1)
+    if len(cards) != len(set(card_ids)):
+        raise NotFound("some cards do not exist")
+    changed = [dataclasses.replace(new, mod=now // 1000, usn=usn)
+               for card in cards if (new := change(card)) != card]
+    uow.collections.save_rows(user, RowKind.CARD, [], changed)
+    return len(changed)
+
+
+def _restored_queue(card: Card) -> int:
+    if card.type in (1, 3):
+        return 1 if card.due > 1_000_000_000 else 3
+    return card.type
