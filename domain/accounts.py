@@ -57,11 +57,29 @@ class Accounts:
             uow.commit()
             return key
 
+    def revoke(self, key: str) -> None:
+        """Revoke one host key or API token (they are the same kind of credential)."""
+        user_id = host_key_user(key)
+        with self.uow() as uow:
+            uow.users.revoke_host_key(user_id, self.hasher.hash_key(key))
+            uow.commit()
+
     def check_password(self, name: str, password: str) -> bool:
         """Return whether `password` is the user's current one."""
         with self.uow(write=False) as uow:
             found = uow.users.find(name.strip())
         return found is not None and self.hasher.verify(found[1], password)
+
+    def verify(self, name: str, password: str) -> UserId:
+        """Return the user with these credentials, or raise `AuthFailed` (no key issued)."""
+        with self.uow(write=False) as uow:
+            found = None if "\x00" in name else uow.users.find(name.strip())
+        if found is None:
+            self.hasher.verify_dummy(password)
+            raise AuthFailed("unknown user")
+        if not self.hasher.verify(found[1], password):
+            raise AuthFailed("wrong password")
+        return found[0].id
 
     def authenticate(self, host_key: str) -> UserId:
         """Return the user a host key belongs to, or raise `AuthFailed`."""

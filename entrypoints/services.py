@@ -14,6 +14,7 @@ from adapters.sql.dialects import build_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.system import SecretsTokenSource, SystemClock
 from domain.accounts import Accounts
+from domain.api.service import CollectionApi
 from domain.media_server import MediaServer
 from domain.sync.server import SyncServer
 from entrypoints.config import Settings
@@ -26,6 +27,7 @@ class Services:
     server: SyncServer
     media: MediaServer
     blobs: FilesystemBlobStore
+    api: CollectionApi
 
 
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
@@ -44,6 +46,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     return Services(
         engine=engine, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
         media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
+        api=CollectionApi(uow=uow, clock=clock, tokens=SecretsTokenSource()),
     )
 
 

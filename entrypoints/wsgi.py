@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from adapters.http import codec, errors
+from adapters.http import api, codec, djankiserv, errors, openapi
 from adapters.http.media import MediaResource
 from adapters.http.paths import PathNormaliser
 from adapters.http.resources import HealthResource, SyncResource
@@ -33,4 +33,6 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app.add_route("/sync/{method}", sync)
     app.add_route("/msync/{method}", media)
     app.add_route("/health", HealthResource())
+    api.add_routes(app, services.accounts, services.api, openapi.openapi)
+    djankiserv.add_routes(app, api.Auth(services.accounts), services.api)
     return app

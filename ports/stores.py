@@ -64,6 +64,10 @@ class UserStore(Protocol):
         """Forget every host key of the user."""
         ...
 
+    def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
+        """Forget one host key."""
+        ...
+
 
 class CollectionStore(Protocol):
     def create(self, user: UserId, collection: NewCollection) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 import falcon
 from marshmallow import ValidationError
 
+from domain.api.service import SyncInProgress
 from domain.errors import (
     AuthFailed,
     BadRequest,
@@ -27,6 +29,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnsupportedVersion, 501),
     (SessionConflict, 409),
     (FileMissing, 409),
+    (SyncInProgress, 409),
     (SyncRejected, 400),
     (BadRequest, 400),
     (ValidationError, 400),
@@ -42,6 +45,22 @@ def status_for(error: Exception) -> int:
     return 500
 
 
+API_PREFIXES = ("/api/", "/djs/dapi/")
+
+
+def _is_api(req: falcon.Request) -> bool:
+    return req.path.startswith(API_PREFIXES)
+
+
+def _json(resp: falcon.Response, status: int, description: str) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps({"title": falcon.code_to_http_status(status)[4:],
+                            "description": description})
+    if status == 401:
+        resp.set_header("WWW-Authenticate", 'Bearer, Basic realm="ankiserv"')
+
+
 def _plain(resp: falcon.Response, status: int) -> None:
     # Clients read only the status; the official server sends the bare code too.
     resp.status = status
@@ -54,6 +73,10 @@ def handle_expected(
 ) -> None:
     status = status_for(error)
     log.info("%s %s -> %d: %s", req.method, req.path, status, error)
+    if _is_api(req):
+        # The API tells a missing login (401) from a forbidden one; sync clients need 403.
+        _json(resp, 401 if isinstance(error, AuthFailed) else status, _describe(error))
+        return
     _plain(resp, status)
 
 
@@ -61,10 +84,22 @@ def handle_unexpected(
     req: falcon.Request, resp: falcon.Response, error: Exception, _params: Any
 ) -> None:
     if isinstance(error, falcon.HTTPError):
+        if _is_api(req):
+            _json(resp, error.status_code, error.description or error.title or "")
+            return
         _plain(resp, error.status_code)
         return
     log.exception("%s %s -> 500", req.method, req.path)
+    if _is_api(req):
+        _json(resp, 500, "internal error")
+        return
     _plain(resp, 500)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return json.dumps(error.messages)
+    return str(error)
 
 
 def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:

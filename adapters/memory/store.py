@@ -165,6 +165,9 @@ class MemoryUserStore:
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
         return key_hash in self._s.host_keys.get(user_id, set())
 
+    def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
+        self._s.host_keys.get(user_id, set()).discard(key_hash)
+
     def revoke_host_keys(self, user_id: UserId) -> None:
         self._s.host_keys.pop(user_id, None)
 

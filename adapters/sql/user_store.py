@@ -71,5 +71,9 @@ class SqlUserStore:
         ).first()
         return row is not None
 
+    def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
+        self._conn.execute(delete(host_keys).where(
+            host_keys.c.user_id == user_id, host_keys.c.key_hash == key_hash))
+
     def revoke_host_keys(self, user_id: UserId) -> None:
         self._conn.execute(delete(host_keys).where(host_keys.c.user_id == user_id))

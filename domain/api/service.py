@@ -380,6 +380,7 @@ def _ensure_deck(uow: UnitOfWork, user: UserId, name: str, usn: int, now: int,
     parent = name.rpartition("::")[0]
     if parent:
         _ensure_deck(uow, user, parent, usn, now)
+        names = uow.collections.object_names(user, ObjectKind.DECK)
     did = max([now, *(i + 1 for i in names)])
     deck = {"id": did, "name": name, "mod": now // 1000, "usn": usn,
             "lrnToday": [0, 0], "revToday": [0, 0], "newToday": [0, 0], "timeToday": [0, 0],
