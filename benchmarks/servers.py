@@ -1,0 +1,140 @@
+"""Start the servers a benchmark compares: ankiserv (SQLite or PostgreSQL) and the official one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from entrypoints.config import Settings
+from entrypoints.services import build_services
+from tests.support.server import start_server
+
+BENCH_USERS = 40
+PASSWORD = "bench-pass"
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    users: list[str] = field(default_factory=list)
+    cleanup: list[str] = field(default_factory=list)
+
+    @property
+    def endpoint(self) -> str:
+        return self.url + "/"
+
+    def pids(self) -> list[int]:
+        """The server process and its children (gunicorn workers)."""
+        pids = [self.process.pid]
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    stat = (proc / "stat").read_text().split(") ")[1].split()
+                except OSError:
+                    continue
+                if int(stat[1]) == self.process.pid:
+                    pids.append(int(proc.name))
+        return pids
+
+    def rss_bytes(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for url in self.cleanup:
+            _drop_database(url)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"server at {url} exited")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+def official(work: Path, n_users: int = BENCH_USERS) -> Server:
+    port = _free_port()
+    users = [f"bench{i}" for i in range(1, n_users + 1)]
+    env = {**os.environ, "SYNC_HOST": "127.0.0.1", "SYNC_PORT": str(port),
+           "SYNC_BASE": str(work / "official"), "RUST_LOG": "anki=warn"}
+    env.update({f"SYNC_USER{i}": f"{u}:{PASSWORD}" for i, u in enumerate(users, 1)})
+    log = (work / "official.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "anki.syncserver"], env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    _wait(url, process)
+    return Server("official", url, process, users)
+
+
+def _create_database(admin_url: str) -> str:
+    name = f"ankiserv_bench_{uuid.uuid4().hex[:10]}"
+    url = make_url(admin_url)
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(url: str) -> None:
+    parsed = make_url(url)
+    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_USERS,
+             pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres") -> Server:
+    data = work / f"ankiserv-{backend}"
+    cleanup = []
+    if backend == "sqlite":
+        db_url = f"sqlite:///{data / 'ankiserv.db'}"
+    else:
+        db_url = _create_database(pg_admin)
+        cleanup.append(db_url)
+    running = start_server(data, db_url, workers=workers, ANKISERV_LOG_LEVEL="WARNING")
+    users = [f"bench{i}" for i in range(1, n_users + 1)]
+    settings = Settings.from_mapping({"data_dir": str(data), "database_url": db_url})
+    services = build_services(settings)
+    for user in users:
+        services.accounts.add_user(user, PASSWORD)
+    services.engine.dispose()
+    return Server(f"ankiserv-{backend}", running.url, running.process, users, cleanup)
