@@ -9,10 +9,13 @@ from pathlib import Path
 
 from anki.collection import Collection
 
-WORDS = ("time year people way day man thing woman life child world school state family "
-         "student group country problem hand part place case week company system program "
-         "question work government number night point home water room mother area money "
-         "story fact month lot right study book eye job word business issue side kind head").split()
+_WORD_TEXT = (
+    "time year people way day man thing woman life child world school state family "
+    "student group country problem hand part place case week company system program "
+    "question work government number night point home water room mother area money "
+    "story fact month lot right study book eye job word business issue side kind head "
+)
+WORDS = tuple(_WORD_TEXT.split())
 
 
 def generate(path: Path, notes: int, seed: int = 1) -> Path:

@@ -1,6 +1,7 @@
 """Benchmark ankiserv against the official Anki sync server, side by side in one run.
 
-    .venv/bin/python -m benchmarks.run [--sizes 1000,20000,100000] [--servers official,sqlite,postgres]
+    .venv/bin/python -m benchmarks.run [--sizes 1000,20000,100000]
+        [--servers official,sqlite,postgres]
 
 Every measurement drives the real client library (anki 26.9.3) against each server in
 turn on this machine. Results are printed as Markdown and written to docs/benchmarks.md.
@@ -67,7 +68,7 @@ def timed(server: servers.Server, action: Callable[[], object]) -> Measure:
         start = time.perf_counter()
         try:
             action()
-        except Exception as e:  # noqa: BLE001 - a failed case is reported, not fatal
+        except Exception as e:
             print(f"{server.name}: failed: {e}", flush=True)
             return Measure(float("nan"), peak[0])
         elapsed = time.perf_counter() - start
@@ -169,7 +170,7 @@ def render(results: Results, names: list[str], command: str) -> str:
         for name in names:
             m = by_server.get(name)
             if m is None:
-                cells.append("–")
+                cells.append("-")
                 continue
             text = f"{m.seconds:.3f} s"
             if official is not None and name != "official" and official.seconds > 0:
