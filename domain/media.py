@@ -54,7 +54,11 @@ def check_name(name: str) -> str:
     """Return `name` if it is a safe, NFC media file name; raise `BadMediaName` otherwise."""
     if not name or name in (".", ".."):
         raise BadMediaName("empty media file name")
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMediaName("media file name is not valid Unicode") from None
+    if len(encoded) > MAX_NAME_BYTES:
         raise BadMediaName("media file name longer than 255 bytes")
     if any(ch in name for ch in "/\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         raise BadMediaName(f"media file name with a separator or control character: {name!r}")

@@ -65,7 +65,8 @@ class MediaServer:
                     unreferenced.add(old.sha1)
                 existing[change.fname] = new
                 written.append(new)
-            uow.media.save(user, written)
+            # A name listed twice in one batch: its last entry wins.
+            uow.media.save(user, list({e.fname: e for e in written}.values()))
             uow.media.set_state(user, usn, count)
             unreferenced = {s for s in unreferenced if not uow.media.sha1_in_use(user, s)}
             uow.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, BinaryIO, Protocol
 
 from domain.media import Blob, MediaEntry
@@ -39,7 +39,16 @@ class MediaIndex(Protocol):
 class BlobStore(Protocol):
     def put(self, user: UserId, source: IO[bytes], max_size: int) -> Blob:
         """Store the bytes read from `source` under their SHA-1, atomically: written to a
-        temporary name, synced and renamed. Raises `PayloadTooLarge` past `max_size`."""
+        temporary name, synced and renamed. Raises `PayloadTooLarge` past `max_size`.
+        Call `flush` before relying on the new names surviving a crash."""
+        ...
+
+    def put_many(
+        self, user: UserId, sources: Sequence[tuple[Callable[[], IO[bytes]], int]]
+    ) -> list[Blob]:
+        """Like `put` for several (opener, exact size) pairs, durable as a batch: every blob
+        is on disk before any is renamed into place, and the renames are synced too. A
+        source of another size raises `ValueError`, and then nothing is stored."""
         ...
 
     def open(self, user: UserId, sha1: str) -> BinaryIO | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from domain.errors import BadRequest, FileMissing, PayloadTooLarge
-from domain.media import MAX_FILES_PER_ZIP, Blob, MediaEntry, UploadedChange, check_name
+from domain.media import MAX_FILES_PER_ZIP, MediaEntry, UploadedChange, check_name
 from domain.model import UserId
 from ports.media import BlobStore
 
@@ -87,31 +87,19 @@ def store_upload(
     with zf:
         plan = _plan(zf)
         _check_sizes(plan, max_file, max_total)
-        stored: list[Blob] = []
+        files = [(name, info) for name, info in plan if info is not None]
         try:
-            changes = [UploadedChange(name, _put(zf, info, user, blobs, stored))
-                       for name, info in plan]
-        except BaseException:
-            for blob in stored:
-                blobs.delete(user, blob.sha1)
-            raise
-    return changes
+            stored = blobs.put_many(user, [(_opener(zf, info), info.file_size)
+                                           for _, info in files])
+        except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as e:
+            raise BadRequest(f"damaged upload zip: {e}") from None
+    by_name = {name: blob for (name, _), blob in zip(files, stored, strict=True)}
+    return [UploadedChange(name, by_name[name] if info is not None else None)
+            for name, info in plan]
 
 
-def _put(zf: zipfile.ZipFile, info: zipfile.ZipInfo | None, user: UserId, blobs: BlobStore,
-         stored: list[Blob]) -> Blob | None:
-    if info is None:
-        return None
-    try:
-        with zf.open(info) as member:
-            blob = blobs.put(user, member, info.file_size)
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as e:
-        raise BadRequest(f"damaged upload zip member {info.filename!r}: {e}") from None
-    if blob.size != info.file_size:
-        blobs.delete(user, blob.sha1)
-        raise BadRequest(f"upload zip member {info.filename!r} is not its declared size")
-    stored.append(blob)
-    return blob
+def _opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
+    return lambda: zf.open(info)
 
 
 def write_download(
