@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class SyncError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -37,6 +42,25 @@ class NotFound(SyncError):
 
 class FileMissing(SyncError):
     """A media file asked for is unknown or deleted (the protocol has no way to skip it)."""
+
+
+class Retryable(SyncError):
+    """The database gave up on a transaction (deadlock, serialization failure): the
+    whole operation may simply be run again."""
+
+
+MAX_TRIES = 3
+
+
+def retrying(operation: Callable[[], T]) -> T:
+    """Run `operation`, again (up to 3 tries in all) while it fails with `Retryable`."""
+    for attempt in range(1, MAX_TRIES + 1):
+        try:
+            return operation()
+        except Retryable:
+            if attempt == MAX_TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 class UploadRejected(SyncError):

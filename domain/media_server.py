@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.errors import FileMissing, SyncRejected
+from domain.errors import FileMissing, SyncRejected, retrying
 from domain.media import (
     CHANGES_PER_REQUEST,
     MAX_FILES_PER_ZIP,
@@ -48,6 +48,12 @@ class MediaServer:
             raise SyncRejected("too many files in one upload")
         for change in changes:
             check_name(change.fname)
+        usn, unreferenced = retrying(lambda: self._register(user, changes))
+        for sha1 in unreferenced:
+            self.blobs.delete(user, sha1)
+        return len(changes), usn
+
+    def _register(self, user: UserId, changes: Sequence[UploadedChange]) -> tuple[int, set[str]]:
         unreferenced: set[str] = set()
         with self.uow() as uow:
             uow.collections.lock(user)  # the per-user lock every writer takes first
@@ -70,9 +76,7 @@ class MediaServer:
             uow.media.set_state(user, usn, count)
             unreferenced = {s for s in unreferenced if not uow.media.sha1_in_use(user, s)}
             uow.commit()
-        for sha1 in unreferenced:
-            self.blobs.delete(user, sha1)
-        return len(changes), usn
+        return usn, unreferenced
 
     def files_for_download(self, user: UserId, names: Sequence[str]) -> list[MediaEntry]:
         """The entries to zip for a download request, in the order asked.

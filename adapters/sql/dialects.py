@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -32,7 +33,28 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
+    if backend in ("mysql", "mariadb"):
+        # Writers of one user serialise on the collection row lock; READ COMMITTED spares
+        # InnoDB's gap locks, which otherwise make different users' syncs deadlock.
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+POSTGRES_RETRYABLE = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether the database rolled the transaction back for a conflict worth retrying."""
+    if not isinstance(error, DBAPIError) or error.orig is None:
+        return False
+    orig = error.orig
+    if getattr(orig, "pgcode", None) in POSTGRES_RETRYABLE:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in MYSQL_RETRYABLE:
+        return True
+    return "database is locked" in str(orig)
 
 
 def is_sqlite(conn: Connection | Engine) -> bool:
@@ -43,7 +65,8 @@ def begin(conn: Connection, *, write: bool) -> None:
     """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot."""
     if is_sqlite(conn):
         conn.info["begin_sql"] = "BEGIN IMMEDIATE" if write else "BEGIN"
-    elif not write and conn.dialect.name == "postgresql":
+    elif not write:
+        # Readers (full download) need one snapshot across many queries.
         conn.execution_options(isolation_level="REPEATABLE READ")
     conn.begin()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from adapters.sql import dialects
 from adapters.sql.collection_store import SqlCollectionStore
@@ -15,6 +17,7 @@ from adapters.sql.media_index import SqlMediaIndex
 from adapters.sql.queries import SqlCollectionQueries
 from adapters.sql.sync_stores import SqlSessionStore, SqlStagingStore
 from adapters.sql.user_store import SqlUserStore
+from domain.errors import Retryable
 
 
 class SqlUnitOfWork:
@@ -61,8 +64,14 @@ class SqlUnitOfWork:
         savepoint = self._conn.begin_nested()
         try:
             yield
-        finally:
-            savepoint.rollback()
+        except BaseException:
+            # The database may have ended the whole transaction (a deadlock does on
+            # MySQL); then the savepoint is gone and only the original error matters.
+            if savepoint.is_active:
+                with contextlib.suppress(DBAPIError):
+                    savepoint.rollback()
+            raise
+        savepoint.rollback()
 
     @property
     def users(self) -> SqlUserStore:
@@ -86,6 +95,8 @@ class SqlUnitOfWork:
                 conn.rollback()
         finally:
             conn.close()
+        if exc is not None and dialects.is_retryable(exc):
+            raise Retryable(f"database conflict, operation may be retried: {exc}") from exc
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"

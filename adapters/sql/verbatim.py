@@ -45,7 +45,8 @@ class VerbatimText(TypeDecorator[str]):
         self.big = big
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if self.length is not None:
+        if self.length is not None and dialect.name != "postgresql":
+            # PostgreSQL needs no length for an indexed key; elsewhere keys are bounded.
             return dialect.type_descriptor(String(self.length))
         if self.big and dialect.name in ("mysql", "mariadb"):
             return dialect.type_descriptor(mysql.MEDIUMTEXT())

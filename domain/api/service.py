@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.api import templates
-from domain.errors import NotFound, SyncError, SyncRejected
+from domain.errors import NotFound, SyncError, SyncRejected, retrying
 from domain.model import (
     Card,
     ConfigEntry,
@@ -134,6 +134,9 @@ class CollectionApi:
 
     def _write(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
         """Run `body(uow, usn, now_ms)` under the collection lock; bump `mod`; commit."""
+        return retrying(lambda: self._write_once(user, body))
+
+    def _write_once(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
         now = self.clock.now_ms()
         with self.uow() as uow:
             meta = uow.collections.lock(user)

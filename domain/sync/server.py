@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from domain.errors import SessionConflict, SyncRejected
+from domain.errors import SessionConflict, SyncRejected, retrying
 from domain.model import CollectionMeta, Counts, GraveKind, ObjectKind, UserId
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
@@ -84,6 +84,9 @@ class SyncServer:
     def start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
         """Open a session (ending any other) and return the server's deletions."""
         _require_skey(skey)
+        return retrying(lambda: self._start(user, skey, request))
+
+    def _start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
         now = self.clock.now_ms()
         with self.uow() as uow:
             col = self._locked_collection(uow, user)
@@ -175,6 +178,9 @@ class SyncServer:
 
     def abort(self, user: UserId, skey: str) -> None:
         """End the caller's session; a no-op for anyone else's (abort always succeeds)."""
+        retrying(lambda: self._abort(user, skey))
+
+    def _abort(self, user: UserId, skey: str) -> None:
         with self.uow() as uow:
             if uow.collections.lock(user) is None:
                 return
@@ -197,7 +203,8 @@ class SyncServer:
     ) -> T:
         """Run one step on the caller's session; a failed step ends the session."""
         _require_skey(skey)
-        try:
+
+        def attempt() -> T:
             with self.uow() as uow:
                 session = self._session(uow, user, skey, phases)
                 result, session = body(uow, session)
@@ -206,6 +213,9 @@ class SyncServer:
                     uow.sessions.save(user, session)
                 uow.commit()
                 return result
+
+        try:
+            return retrying(attempt)
         except SyncRejected:
             self._drop_if_owned(user, skey)
             raise

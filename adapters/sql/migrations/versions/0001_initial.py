@@ -15,6 +15,8 @@ branch_labels = None
 depends_on = None
 
 BIG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+# Keys: unlimited text on PostgreSQL; MySQL indexes need a length (700 chars utf8mb4).
+KEY_TEXT = sa.String(700).with_variant(sa.Text(), "postgresql")
 ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
@@ -48,7 +50,7 @@ def upgrade() -> None:
         **ARGS,
     )
     op.create_table(
-        "config", _user(), sa.Column("key", sa.String(700), nullable=False),
+        "config", _user(), sa.Column("key", KEY_TEXT, nullable=False),
         *_ints("usn", "mtime"), sa.Column("val", BIG_TEXT, nullable=False),
         sa.PrimaryKeyConstraint("user_id", "key"), **ARGS,
     )
@@ -61,7 +63,7 @@ def upgrade() -> None:
         )
         op.create_index(f"ix_{name}_usn", name, ["user_id", "usn"])
     op.create_table(
-        "tags", _user(), sa.Column("tag", sa.String(700), nullable=False), *_ints("usn"),
+        "tags", _user(), sa.Column("tag", KEY_TEXT, nullable=False), *_ints("usn"),
         sa.Column("collapsed", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "tag"), **ARGS,
     )

@@ -15,6 +15,8 @@ branch_labels = None
 depends_on = None
 
 BIG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+# Keys: unlimited text on PostgreSQL; MySQL indexes need a length (700 chars utf8mb4).
+KEY_TEXT = sa.String(700).with_variant(sa.Text(), "postgresql")
 ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 COUNTED = {
     "cards": "cards", "notes": "notes", "revlog": "revlog", "notetypes": "notetypes",
@@ -52,7 +54,7 @@ def upgrade() -> None:
         "sync_staging",
         sa.Column("user_id", sa.BigInteger(), nullable=False),
         sa.Column("kind", sa.Integer(), nullable=False),
-        sa.Column("okey", sa.String(700), nullable=False),
+        sa.Column("okey", KEY_TEXT, nullable=False),
         sa.Column("payload", BIG_TEXT, nullable=False),
         sa.PrimaryKeyConstraint("user_id", "kind", "okey"),
         **ARGS,

@@ -20,7 +20,7 @@ def upgrade() -> None:
     op.create_table(
         "media_files",
         sa.Column("user_id", sa.BigInteger(), nullable=False),
-        sa.Column("fname", sa.String(255), nullable=False),
+        sa.Column("fname", sa.String(255).with_variant(sa.Text(), "postgresql"), nullable=False),
         sa.Column("sha1", sa.String(40), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("usn", sa.BigInteger(), nullable=False),
