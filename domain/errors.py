@@ -43,6 +43,10 @@ class NotFound(SyncError):
 class FileMissing(SyncError):
     """A media file asked for is unknown or deleted (the protocol has no way to skip it)."""
 
+    def __init__(self, message: str, fname: str | None = None) -> None:
+        super().__init__(message)
+        self.fname = fname
+
 
 class Retryable(SyncError):
     """The database gave up on a transaction (deadlock, serialization failure): the

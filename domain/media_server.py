@@ -96,6 +96,23 @@ class MediaServer:
             ordered.append(entry)
         return download_batch(ordered)
 
+    def forget_missing(self, user: UserId, name: str) -> None:
+        """Forget a file whose bytes were lost, like the official server: the next sync
+        does not ask for it again, and no deletion spreads to other devices."""
+
+        def forget() -> None:
+            with self.uow() as uow:
+                uow.collections.lock(user)
+                usn, count = uow.media.state(user, lock=True)
+                entry = uow.media.entries(user, [name]).get(name)
+                if entry is None or entry.deleted:
+                    return
+                uow.media.forget(user, name)
+                uow.media.set_state(user, usn, max(count - 1, 0))
+                uow.commit()
+
+        retrying(forget)
+
     def sanity(self, user: UserId, local_count: int) -> str:
         with self.uow(write=False) as uow:
             count = uow.media.state(user)[1]

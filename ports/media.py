@@ -28,6 +28,10 @@ class MediaIndex(Protocol):
         """Insert or overwrite entries by name."""
         ...
 
+    def forget(self, user: UserId, name: str) -> None:
+        """Drop an entry without recording a deletion (its file was lost)."""
+        ...
+
     def sha1_in_use(self, user: UserId, sha1: str) -> bool:
         """Whether any present file of the user has this content."""
         ...

@@ -14,7 +14,7 @@ from adapters.http import codec
 from adapters.http.resources import temp_file
 from adapters.media.zips import store_upload, write_download
 from domain.accounts import Accounts
-from domain.errors import BadRequest, NotFound
+from domain.errors import BadRequest, FileMissing, NotFound
 from domain.media_server import MediaServer
 from domain.model import UserId
 from ports.media import BlobStore
@@ -112,7 +112,14 @@ class MediaResource:
         args = DownloadSchema().load(_object(call.json()))
         entries = self.media.files_for_download(user, args["files"])
         with temp_file(self.tmp_dir, ".zip") as (path, file):
-            write_download(file, user, entries, self.blobs)
+            try:
+                write_download(file, user, entries, self.blobs)
+            except FileMissing as e:
+                if e.fname is not None:
+                    log.error("user %s: media file %r lost from the store; forgetting it",
+                              user, e.fname)
+                    self.media.forget_missing(user, e.fname)
+                raise
             file.close()
             result = path.open("rb")
         codec.write_file(resp, call, result)

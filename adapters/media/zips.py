@@ -93,8 +93,8 @@ def store_upload(
                                            for _, info in files])
         except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as e:
             raise BadRequest(f"damaged upload zip: {e}") from None
-    by_name = {name: blob for (name, _), blob in zip(files, stored, strict=True)}
-    return [UploadedChange(name, by_name[name] if info is not None else None)
+    blobs_in_order = iter(stored)
+    return [UploadedChange(name, next(blobs_in_order) if info is not None else None)
             for name, info in plan]
 
 
@@ -111,7 +111,8 @@ def write_download(
         for index, entry in enumerate(entries):
             source = blobs.open(user, entry.sha1)
             if source is None:
-                raise FileMissing(f"media file {entry.fname!r} is missing from the store")
+                raise FileMissing(f"media file {entry.fname!r} is missing from the store",
+                                  entry.fname)
             member = str(index)
             with source, zf.open(zipfile.ZipInfo(member), "w", force_zip64=True) as target:
                 while data := source.read(1024 * 1024):

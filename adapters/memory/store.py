@@ -100,6 +100,9 @@ class MemoryMediaIndex:
         for e in entries:
             known[e.fname] = e
 
+    def forget(self, user: UserId, name: str) -> None:
+        self._s.media.get(user, {}).pop(name, None)
+
     def sha1_in_use(self, user: UserId, sha1: str) -> bool:
         return any(e.sha1 == sha1 for e in self._s.media.get(user, {}).values())
 

@@ -75,6 +75,10 @@ class SqlMediaIndex:
             for e in entries
         ])
 
+    def forget(self, user: UserId, name: str) -> None:
+        m = media_files.c
+        self._conn.execute(delete(media_files).where(m.user_id == user, m.fname == name))
+
     def sha1_in_use(self, user: UserId, sha1: str) -> bool:
         m = media_files.c
         row = self._conn.execute(

@@ -101,3 +101,51 @@ def _wait_healthy(server: RunningServer, timeout: float = 60) -> None:
             time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"ankiserv did not become healthy:\n{server.log()}")
+
+
+def restart_server(old: RunningServer, *, workers: int = 2) -> RunningServer:
+    """Stop `old` and start a new `ankiserv serve` on the same port, data dir and database."""
+    old.stop()
+    port = int(old.url.rsplit(":", 1)[1])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    with old.log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [*ANKISERV, "serve", "--bind", f"fd://{sock.fileno()}", "--workers", str(workers)],
+            env=old.env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+        )
+    sock.close()
+    server = RunningServer(old.url, old.data_dir, old.database_url, process, old.log_path,
+                           old.env)
+    _wait_healthy(server)
+    return server
+
+
+def worker_pids(server: RunningServer) -> list[int]:
+    """The pids of the gunicorn workers: the children of the master process."""
+    master = server.process.pid
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses; the fields after it do not.
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[1]) == master and fields[0] != "Z":
+            children.append(int(stat.parent.name))
+    return sorted(children)
+
+
+def add_user_in_process(server: RunningServer, name: str, password: str) -> None:
+    """Create a user like `ankiserv user add`, without the cost of starting a process."""
+    from entrypoints.config import Settings
+    from entrypoints.services import build_services
+
+    services = build_services(Settings.from_env(server.env))
+    try:
+        services.accounts.add_user(name, password)
+    finally:
+        services.engine.dispose()
