@@ -21,6 +21,7 @@ from domain.sync.note_text import FIELD_SEPARATOR
 from ports.queries import CardFilter, NoteFilter
 
 MAX_API_BODY = 16 * 1024 * 1024
+ID = "int(min=-9223372036854775808, max=9223372036854775807)"  # route converter: any int64
 STATES = {0: "new", 1: "learning", 2: "review", 3: "relearning"}
 
 
@@ -74,6 +75,15 @@ def card_out(c: Card) -> dict[str, Any]:
 def revlog_out(e: RevlogEntry) -> dict[str, Any]:
     return {"id": e.id, "card_id": e.cid, "usn": e.usn, "ease": e.ease, "interval": e.ivl,
             "last_interval": e.last_ivl, "factor": e.factor, "time_ms": e.time, "type": e.type}
+
+
+def _parse_ids(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    ids = tuple(int(i) for i in text.split(","))
+    if any(not -(2**63) <= i < 2**63 for i in ids):
+        raise BadRequest("ids must be 64-bit integers")
+    return ids
 
 
 def _next(items: list[Any], limit: int) -> int | None:
@@ -196,7 +206,7 @@ class NotesResource:
         user = self.auth.user(req)
         q = load(s.NoteQuery(), dict(req.params))
         where = NoteFilter(
-            ids=tuple(int(i) for i in q["ids"].split(",")) if q["ids"] else None,
+            ids=_parse_ids(q["ids"]),
             deck_ids=(q["deck_id"],) if q["deck_id"] is not None else None,
             tag=q["tag"], notetype_id=q["notetype_id"], text=q["q"])
         notes = self.api.notes(user, where, q["after"], q["limit"])
@@ -304,24 +314,24 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], accounts: Accou
     app.add_route(f"{base}/token", TokenResource(auth))
     decks = DecksResource(auth, api)
     app.add_route(f"{base}/decks", decks)
-    app.add_route(f"{base}/decks/{{oid:int}}", decks, suffix="one")
+    app.add_route(f"{base}/decks/{{oid:{ID}}}", decks, suffix="one")
     for path, kind in (("deck-configs", ObjectKind.DECK_CONFIG),
                        ("notetypes", ObjectKind.NOTETYPE)):
         objects = ObjectsResource(auth, api, kind)
         app.add_route(f"{base}/{path}", objects)
-        app.add_route(f"{base}/{path}/{{oid:int}}", objects, suffix="one")
+        app.add_route(f"{base}/{path}/{{oid:{ID}}}", objects, suffix="one")
     tags = TagsResource(auth, api)
     app.add_route(f"{base}/tags", tags)
     app.add_route(f"{base}/tags/rename", tags, suffix="rename")
     notes = NotesResource(auth, api)
     app.add_route(f"{base}/notes", notes)
     app.add_route(f"{base}/notes/delete", notes, suffix="delete")
-    app.add_route(f"{base}/notes/{{nid:int}}", notes, suffix="one")
+    app.add_route(f"{base}/notes/{{nid:{ID}}}", notes, suffix="one")
     cards = CardsResource(auth, api)
     app.add_route(f"{base}/cards", cards)
     for action in ("move", "suspend", "unsuspend"):
         app.add_route(f"{base}/cards/{action}", cards, suffix=action)
-    app.add_route(f"{base}/cards/{{cid:int}}", cards, suffix="one")
+    app.add_route(f"{base}/cards/{{cid:{ID}}}", cards, suffix="one")
     app.add_route(f"{base}/revlog", RevlogResource(auth, api))
     app.add_route(f"{base}/stats", StatsResource(auth, api))
     app.add_route(f"{base}/openapi.json", OpenApiResource(openapi))

@@ -8,7 +8,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 MAX_PAGE = 1000
 MAX_BATCH = 1000
-Id = fields.Integer(strict=True, validate=validate.Range(min=-(2**63), max=2**63 - 1))
+INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 
 
 class Strict(Schema):
@@ -26,13 +26,13 @@ class TokenResponse(Schema):
 
 
 class NoteIn(Strict):
-    notetype_id = fields.Integer(required=True, strict=True)
+    notetype_id = fields.Integer(required=True, strict=True, validate=INT64)
     fields_ = fields.Dict(keys=fields.String(validate=validate.Length(max=1000)),
                           values=fields.String(validate=validate.Length(max=1_000_000)),
                           required=True, data_key="fields")
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=500)),
                        load_default=list, validate=validate.Length(max=200))
-    deck_id = fields.Integer(strict=True, load_default=None, allow_none=True)
+    deck_id = fields.Integer(strict=True, load_default=None, allow_none=True, validate=INT64)
 
     @validates_schema
     def no_spaces_in_tags(self, data: dict[str, Any], **_: Any) -> None:
@@ -60,12 +60,12 @@ class NoteUpdate(Strict):
 
 
 class IdsIn(Strict):
-    ids = fields.List(fields.Integer(strict=True), required=True,
+    ids = fields.List(fields.Integer(strict=True, validate=INT64), required=True,
                       validate=validate.Length(min=1, max=MAX_BATCH))
 
 
 class MoveCardsIn(IdsIn):
-    deck_id = fields.Integer(strict=True, required=True)
+    deck_id = fields.Integer(strict=True, required=True, validate=INT64)
 
 
 class DeckIn(Strict):
@@ -167,24 +167,24 @@ class ErrorOut(Schema):
 
 class PageQuery(Strict):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
-    after = fields.Integer(load_default=None, allow_none=True)
+    after = fields.Integer(load_default=None, allow_none=True, validate=INT64)
 
 
 class NoteQuery(PageQuery):
     ids = fields.String(load_default=None, validate=validate.Regexp(r"^-?\d+(,-?\d+)*$"))
-    deck_id = fields.Integer(load_default=None)
+    deck_id = fields.Integer(load_default=None, validate=INT64)
     tag = fields.String(load_default=None, validate=validate.Length(min=1, max=500))
-    notetype_id = fields.Integer(load_default=None)
+    notetype_id = fields.Integer(load_default=None, validate=INT64)
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=500))
 
 
 class CardQuery(PageQuery):
-    note_id = fields.Integer(load_default=None)
-    deck_id = fields.Integer(load_default=None)
+    note_id = fields.Integer(load_default=None, validate=INT64)
+    deck_id = fields.Integer(load_default=None, validate=INT64)
 
 
 class RevlogQuery(PageQuery):
-    card_id = fields.Integer(load_default=None)
+    card_id = fields.Integer(load_default=None, validate=INT64)
 
 
 class StatsQuery(Strict):

@@ -8,6 +8,7 @@ list deletes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +93,10 @@ class DjankiservApi:
         if not isinstance(deck, str) or not isinstance(notes, list) or not notes:
             raise BadRequest("deck (a name) and notes (a list) are required")
         models = {o["name"]: o for o in self.api.objects(user, ObjectKind.NOTETYPE)}
+        new = [self._new_note(models, n, 0) for n in notes]  # checked before the deck exists
         decks = {o["name"].casefold(): o["id"] for o in self.api.objects(user, ObjectKind.DECK)}
         deck_id = decks.get(deck.casefold()) or self.api.add_deck(user, deck)
-        new = [self._new_note(models, n, deck_id) for n in notes]
+        new = [dataclasses.replace(n, deck_id=deck_id) for n in new]
         respond(resp, None, {"note_ids": self.api.add_notes(user, new)})
 
     @staticmethod
@@ -110,8 +112,9 @@ class DjankiservApi:
             raise BadRequest(f"fields must be a list of {len(names)} strings")
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise BadRequest("tags must be a list of strings")
-        return NewNote(model["id"], dict(zip(names, values, strict=True)),
-                       tuple(t.strip() for t in tags if t.strip()), deck_id)
+        # NOTE: djankiserv split spaced tags apart on the note; register them the same way.
+        words = tuple(word for tag in tags for word in tag.split())
+        return NewNote(model["id"], dict(zip(names, values, strict=True)), words, deck_id)
 
     def on_post_delete_notes(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = self.auth.user(req)

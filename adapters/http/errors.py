@@ -104,5 +104,7 @@ def _describe(error: Exception) -> str:
 
 def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.add_error_handler(Exception, handle_unexpected)
+    # Falcon's own errors (unknown route, 405) take the same shape as ours.
+    app.add_error_handler(falcon.HTTPError, handle_unexpected)
     app.add_error_handler(SyncError, handle_expected)
     app.add_error_handler(ValidationError, handle_expected)

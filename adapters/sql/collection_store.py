@@ -290,6 +290,7 @@ class SqlCollectionStore:
 
     def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
         t = tables.tags.c
+        tags = list({tag.name: tag for tag in tags}.values())
         names = [tag.name for tag in tags]
         known: set[str] = set()
         for start in range(0, len(names), ID_BATCH):

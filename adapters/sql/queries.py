@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from adapters.sql import rows, tables
@@ -46,7 +46,7 @@ class SqlCollectionQueries:
         if where.deck_ids is not None:
             c = tables.cards.c
             query = query.where(n.id.in_(
-                select(distinct(c.nid)).where(c.user_id == user, c.did.in_(where.deck_ids))
+                select(c.nid).distinct().where(c.user_id == user, c.did.in_(where.deck_ids))
             ))
         if after is not None:
             query = query.where(n.id > after)
@@ -114,7 +114,7 @@ class SqlCollectionQueries:
         iterator = iter(note_ids)
         while batch := list(islice(iterator, BATCH)):
             with_cards = set(self._conn.execute(
-                select(distinct(c.nid)).where(c.user_id == user, c.nid.in_(batch))
+                select(c.nid).distinct().where(c.user_id == user, c.nid.in_(batch))
             ).scalars())
             orphans.extend(n for n in batch if n not in with_cards)
         return orphans

@@ -178,15 +178,15 @@ class CollectionApi:
                     sfld=sfld, csum=csum, flags=0, data="")
         uow.collections.save_rows(user, RowKind.NOTE, [note], [])
         position = _next_position(uow, user, usn, now)
-        cards = []
-        for offset, ord_ in enumerate(ords):
-            cid = _free_id(uow, user, RowKind.CARD, now + offset)
-            cards.append(Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
-                              type=0, queue=0, due=position, ivl=0, factor=0, reps=0,
-                              lapses=0, left=0, odue=0, odid=0, flags=0,
-                              data=json.dumps({"pos": position})))
-        uow.collections.save_rows(user, RowKind.CARD, cards, [])
-        uow.collections.add_tags(user, [Tag(t, usn) for t in new.tags if t])
+        for ord_ in ords:
+            # Saved one by one, so the next free id sees the previous card.
+            cid = _free_id(uow, user, RowKind.CARD, now)
+            card = Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
+                        type=0, queue=0, due=position, ivl=0, factor=0, reps=0, lapses=0,
+                        left=0, odue=0, odid=0, flags=0,
+                        data=json.dumps({"pos": position}, separators=(",", ":")))
+            uow.collections.save_rows(user, RowKind.CARD, [card], [])
+        uow.collections.add_tags(user, _unique_tags(new.tags, usn))
         return nid
 
     def update_note(self, user: UserId, nid: int, fields: dict[str, str] | None,
@@ -209,7 +209,7 @@ class CollectionApi:
             changed = dataclasses.replace(note, flds=FIELD_SEPARATOR.join(values), sfld=sfld,
                                           csum=csum, tags=new_tags, mod=now // 1000, usn=usn)
             uow.collections.save_rows(user, RowKind.NOTE, [], [changed])
-            uow.collections.add_tags(user, [Tag(t, usn) for t in split_tags(new_tags)])
+            uow.collections.add_tags(user, _unique_tags(split_tags(new_tags), usn))
 
         self._write(user, body)
 
@@ -230,6 +230,8 @@ class CollectionApi:
         def body(uow: UnitOfWork, usn: int, now: int) -> None:
             deck = _deck(uow, user, did)
             old, new = deck["name"], _deck_name(name)
+            if new.casefold().startswith(old.casefold() + "::"):
+                raise SyncRejected("a deck cannot be moved into itself")
             names = uow.collections.object_names(user, ObjectKind.DECK)
             if any(n.casefold() == new.casefold() for i, n in names.items() if i != did):
                 raise SyncRejected(f"a deck named {new!r} exists")
@@ -298,9 +300,9 @@ class CollectionApi:
             changed = [dataclasses.replace(n, tags=join_tags(map(rename, split_tags(n.tags))),
                                            mod=now // 1000, usn=usn) for n in notes]
             uow.collections.save_rows(user, RowKind.NOTE, [], changed)
-            uow.collections.add_tags(user, [Tag(rename(t.name), usn) for t in
-                                            uow.queries.all_tags(user)
-                                            if rename(t.name) != t.name])
+            uow.collections.add_tags(user, _unique_tags(
+                [rename(t.name) for t in uow.queries.all_tags(user)
+                 if rename(t.name) != t.name], usn))
             return len(changed)
 
         return self._write(user, body)
@@ -330,6 +332,15 @@ def _default_deck(uow: UnitOfWork, user: UserId, notetype: dict[str, Any]) -> in
     if isinstance(did, int) and did in uow.collections.objects(user, ObjectKind.DECK, [did]):
         return did
     return DEFAULT_DECK_ID
+
+
+def _unique_tags(tags: Iterable[str], usn: int) -> list[Tag]:
+    """Tags to register, once each (Anki's tag names are case-insensitive)."""
+    unique: dict[str, str] = {}
+    for tag in tags:
+        if tag:
+            unique.setdefault(tag.casefold(), tag)
+    return [Tag(t, usn) for t in unique.values()]
 
 
 def _free_id(uow: UnitOfWork, user: UserId, kind: RowKind, start: int) -> int:

@@ -20,20 +20,23 @@ def _field_name(reference: str) -> str:
     return reference.split(":")[-1].strip()
 
 
-def front_fields(qfmt: str) -> set[str]:
-    """Fields whose content can make the front non-empty (not those only in {{^...}})."""
-    names: set[str] = set()
-    negated: list[str] = []
+def front_shows_a_field(qfmt: str, fields: dict[str, str]) -> bool:
+    """Whether the front shows some non-empty field, honouring {{#F}} and {{^F}} sections
+    (a field inside a section counts only when the section is shown)."""
+    shown: list[bool] = []
     for kind, body in _REFERENCE.findall(qfmt):
         name = _field_name(body)
-        if kind == "^":
-            negated.append(name)
+        filled = bool(fields.get(name, "").strip())
+        if kind == "#":
+            shown.append(filled)
+        elif kind == "^":
+            shown.append(not filled)
         elif kind == "/":
-            if negated and negated[-1] == name:
-                negated.pop()
-        elif kind == "" and not negated and name not in SPECIAL:
-            names.add(name)
-    return names
+            if shown:
+                shown.pop()
+        elif all(shown) and name not in SPECIAL and filled:
+            return True
+    return False
 
 
 def cloze_sources(qfmt: str) -> set[str]:
@@ -48,6 +51,5 @@ def card_ords(notetype: dict[str, Any], fields: dict[str, str]) -> list[int]:
         sources = cloze_sources(templates[0]["qfmt"]) if templates else set()
         numbers = {int(n) for name in sources for n in _CLOZE_NUMBER.findall(fields.get(name, ""))}
         return sorted(n - 1 for n in numbers if n >= 1) or [0]
-    ords = [int(t.get("ord", i)) for i, t in enumerate(templates)
-            if any(fields.get(name, "").strip() for name in front_fields(t.get("qfmt", "")))]
-    return ords
+    return [int(t.get("ord", i)) for i, t in enumerate(templates)
+            if front_shows_a_field(t.get("qfmt", ""), fields)]

@@ -1,0 +1,114 @@
+"""Schemathesis against the served OpenAPI description: no input makes the API fail (5xx).
+
+Every operation of /api/v1/openapi.json gets valid and invalid requests (bounded, and
+derandomised so a run is repeatable) from a real user's bearer token, on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core import NotSet
+
+from adapters.auth.passwords import Argon2PasswordHasher
+from adapters.http.openapi import PATHS
+from tests.api.conftest import IGNORE_DISTINCT_WARNING, User, new_user
+from tests.http.harness import Api, start_api
+
+FUZZ = settings(max_examples=20, deadline=None, database=None, derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck))
+
+INT64 = range(-(2**63), 2**63)
+LONG_NUMBER = re.compile(r"\d{19,}")
+OPERATIONS = [pytest.param(method.upper(), path, id=f"{method.upper()} {path}")
+              for path, methods in PATHS.items() for method in methods]
+
+
+def beyond_int64(value: Any) -> bool:
+    """Whether a generated request holds an integer no 64-bit id can be.
+
+    NOTE: such integers reach the database unchecked and SQLite raises OverflowError
+    (a 500); test_api_queries.test_ids_beyond_64_bits_are_refused_not_crashing is the
+    strict xfail for that bug. The fuzzer skips them so that it searches for others;
+    drop this filter when that bug is fixed.
+    """
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value not in INT64
+    if isinstance(value, str):
+        return bool(LONG_NUMBER.search(value))
+    if isinstance(value, dict):
+        return any(beyond_int64(k) or beyond_int64(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(beyond_int64(v) for v in value)
+    return False
+
+
+@pytest.fixture(scope="module")
+def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    app = start_api(tmp_path_factory.mktemp("api-fuzz"))
+    app.services.accounts.hasher = Argon2PasswordHasher(time_cost=1, memory_cost=64)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def fuzz_user(fuzz_api: Api) -> User:
+    """A user with a little of everything, so generated ids sometimes hit real rows."""
+    user = new_user(fuzz_api)
+    deck = user.add_deck("Fuzz::Deck")
+    for i in range(3):
+        user.add_basic(f"fuzz {i}", tags=("fuzz", f"n::{i}"), deck_id=deck if i else None)
+    return user
+
+
+@pytest.fixture(scope="module")
+def schema(fuzz_api: Api) -> Any:
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzz_api.client.app)
+
+
+def test_every_path_of_the_routes_is_described(schema: Any) -> None:
+    labels = {result.ok().label for result in schema.get_all_operations()}
+    expected = {f"{m.upper()} {p}" for p, methods in PATHS.items() for m in methods}
+    assert labels == expected
+    assert len(labels) == 26
+
+
+@IGNORE_DISTINCT_WARNING
+@pytest.mark.parametrize("method, path", OPERATIONS)
+def test_no_input_makes_the_api_fail(schema: Any, fuzz_api: Api, fuzz_user: User,
+                                     method: str, path: str) -> None:
+    operation = schema[path][method]
+    token = fuzz_user.token
+    if (method, path) == ("DELETE", "/token"):
+        token = new_user(fuzz_api).token  # revoking it must not lock the other operations out
+    headers = {"Authorization": f"Bearer {token}"}
+    cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE, headers=headers),
+                      operation.as_strategy(GenerationMode.NEGATIVE, headers=headers))
+
+    statuses: set[int] = set()
+
+    @FUZZ
+    @given(case=cases)
+    def check(case: Any) -> None:
+        body = None if isinstance(case.body, NotSet) else case.body
+        assume(not beyond_int64([case.path_parameters, case.query, body]))
+        statuses.add(case.call_and_validate(checks=[not_a_server_error]).status_code)
+
+    check()
+    assert statuses - {401}, "the token must let the fuzzer past authentication"
+
+
+def test_the_fuzzed_user_still_works(fuzz_user: User) -> None:
+    assert fuzz_user.get("/decks").status_code == 200
+    assert fuzz_user.get("/notes", limit=1000).status_code == 200

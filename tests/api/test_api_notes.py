@@ -1,0 +1,306 @@
+"""Adding, reading, editing and deleting notes through /api/v1/notes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from domain.model import GraveKind
+from tests.api.conftest import BASE, User
+
+
+def note(user: User, notetype: str, tags: tuple[str, ...] = (), **fields: str) -> dict[str, Any]:
+    return {"notetype_id": user.notetype_id(notetype), "fields": fields, "tags": list(tags)}
+
+
+def ords(user: User, nid: int) -> list[int]:
+    return sorted(c["ord"] for c in user.cards_of(nid))
+
+
+# -- adding: which cards a note gets ------------------------------------------------------
+
+
+def test_basic_note_gets_one_new_card_in_the_default_deck(alice: User) -> None:
+    nid = alice.add_basic("front", "back", tags=("t1", "t2"))
+    (card,) = alice.cards_of(nid)
+    assert (card["ord"], card["deck_id"], card["type"], card["queue"]) == (0, 1, 0, 0)
+    assert (card["state"], card["suspended"], card["reps"], card["interval"]) == (
+        "new", False, 0, 0)
+    got = alice.ok("GET", f"/notes/{nid}")
+    assert got["fields"] == ["front", "back"]
+    assert got["by_name"] == {"Front": "front", "Back": "back"}
+    assert got["tags"] == ["t1", "t2"]
+    assert got["cards"] == [card["id"]]
+    assert sorted(alice.ok("GET", "/tags")["tags"]) == ["t1", "t2"]
+
+
+def test_card_data_is_compact_json(alice: User) -> None:
+    card = alice.cards_of(alice.add_basic("x"))[0]
+    assert card["data"] == json.dumps({"pos": card["due"]}, separators=(",", ":"))
+
+
+def test_new_cards_get_increasing_positions(alice: User) -> None:
+    first, second = alice.add_notes(note(alice, "Basic", Front="a"),
+                                    note(alice, "Basic", Front="b"))
+    third = alice.add_basic("c")
+    dues = [alice.cards_of(n)[0]["due"] for n in (first, second, third)]
+    assert dues == sorted(dues) and len(set(dues)) == 3
+
+
+def test_reversed_note_type_gets_two_cards(stocked: User) -> None:
+    (nid,) = stocked.add_notes(note(stocked, "Basic (and reversed card)", Front="f", Back="b"))
+    assert ords(stocked, nid) == [0, 1]
+
+
+def test_reversed_note_with_only_a_back_gets_only_the_reverse_card(stocked: User) -> None:
+    (nid,) = stocked.add_notes(note(stocked, "Basic (and reversed card)", Back="only back"))
+    assert ords(stocked, nid) == [1]
+
+
+def test_optional_reverse_card_needs_its_condition_field(stocked: User) -> None:
+    kind = "Basic (optional reversed card)"
+    (plain,) = stocked.add_notes(note(stocked, kind, Front="f", Back="b"))
+    (both,) = stocked.add_notes(note(stocked, kind, Front="f", Back="b", **{"Add Reverse": "y"}))
+    assert ords(stocked, both) == [0, 1]
+    assert ords(stocked, plain) == [0]
+
+
+def test_a_batch_with_a_multi_card_note_after_another_note_is_added(stocked: User) -> None:
+    ids = stocked.add_notes(note(stocked, "Basic", Front="first"),
+                            note(stocked, "Basic (and reversed card)", Front="f", Back="b"))
+    assert ords(stocked, ids[1]) == [0, 1]
+
+
+def test_cloze_note_gets_one_card_per_cloze_number(stocked: User) -> None:
+    text = "{{c3::Paris}} is in {{c1::France}}, {{C2::Europe}}; {{c1::again}}"
+    (nid,) = stocked.add_notes(note(stocked, "Cloze", Text=text))
+    assert ords(stocked, nid) == [0, 1, 2]
+
+
+def test_cloze_numbers_in_other_fields_do_not_make_cards(stocked: User) -> None:
+    (nid,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::a}}",
+                                    **{"Back Extra": "{{c2::not a cloze source}}"}))
+    assert ords(stocked, nid) == [0]
+
+
+def test_note_goes_to_the_given_deck(alice: User) -> None:
+    did = alice.add_deck("Target")
+    nid = alice.add_basic("x", deck_id=did)
+    assert [c["deck_id"] for c in alice.cards_of(nid)] == [did]
+
+
+def test_fields_left_out_are_empty(alice: User) -> None:
+    nid = alice.add_notes({"notetype_id": alice.notetype_id("Basic"), "fields": {"Front": "f"}})[0]
+    assert alice.ok("GET", f"/notes/{nid}")["fields"] == ["f", ""]
+
+
+def test_a_batch_is_added_in_order(alice: User) -> None:
+    fronts = [f"n{i}" for i in range(25)]
+    ids = alice.add_notes(*(note(alice, "Basic", Front=f) for f in fronts))
+    assert ids == sorted(ids)
+    got = alice.ok("GET", "/notes", ids=",".join(map(str, ids)))["notes"]
+    assert [n["fields"][0] for n in got] == fronts
+
+
+# -- adding: refusals --------------------------------------------------------------------
+
+
+def test_note_whose_front_fields_are_all_empty_is_400(stocked: User) -> None:
+    for notetype, fields in (("Basic", {"Back": "only the back"}),
+                             ("Basic", {"Front": "   ", "Back": "b"}),
+                             ("Basic", {}),
+                             ("Basic (and reversed card)", {"Front": "", "Back": ""})):
+        result = stocked.post("/notes", {"notes": [{"notetype_id": stocked.notetype_id(notetype),
+                                                    "fields": fields}]})
+        assert result.status_code == 400, (notetype, fields, result.text)
+        assert "no cards" in result.json["description"]
+    assert stocked.note_ids() == []
+
+
+def test_unknown_note_type_is_404(alice: User) -> None:
+    result = alice.post("/notes", {"notes": [{"notetype_id": 12345, "fields": {"Front": "x"}}]})
+    assert result.status_code == 404
+    assert result.json["title"] == "Not Found"
+
+
+def test_unknown_field_name_is_400(alice: User) -> None:
+    result = alice.post("/notes", {"notes": [note(alice, "Basic", Front="x", Nope="y")]})
+    assert result.status_code == 400
+    assert "Nope" in result.json["description"]
+
+
+def test_unknown_deck_is_404(alice: User) -> None:
+    result = alice.post("/notes", {"notes": [{**note(alice, "Basic", Front="x"),
+                                              "deck_id": 424242}]})
+    assert result.status_code == 404
+
+
+def test_one_bad_note_rejects_the_whole_batch(alice: User) -> None:
+    good = note(alice, "Basic", Front="good")
+    for bad, status in ((note(alice, "Basic", Back="no front"), 400),
+                        ({"notetype_id": 1, "fields": {"Front": "x"}}, 404)):
+        result = alice.post("/notes", {"notes": [good, good, bad]})
+        assert result.status_code == status, result.text
+    assert alice.note_ids() == []
+    assert alice.ok("GET", "/cards")["cards"] == []
+
+
+INVALID_ADDS: list[Any] = [
+    {},
+    {"notes": []},
+    {"notes": "x"},
+    {"notes": [{"fields": {"Front": "x"}}]},
+    {"notes": [{"notetype_id": "1", "fields": {"Front": "x"}}]},
+    {"notes": [{"notetype_id": 1, "fields": ["x"]}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": 3}}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": "x"}, "tags": ["has space"]}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": "x"}, "tags": [""]}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": "x"}, "tags": "t"}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": "x"}, "extra": 1}]},
+    {"notes": [{"notetype_id": 1, "fields": {"Front": "x"}}], "extra": 1},
+    [{"notetype_id": 1, "fields": {"Front": "x"}}],
+    "notes",
+]
+
+
+def test_invalid_add_requests_are_400(alice: User) -> None:
+    for body in INVALID_ADDS:
+        result = alice.post("/notes", body)
+        assert result.status_code == 400, (body, result.text)
+        assert set(result.json) == {"title", "description"}
+    assert alice.note_ids() == []
+
+
+def test_more_than_1000_notes_in_one_batch_is_400(alice: User) -> None:
+    one = {"notetype_id": 1, "fields": {"Front": "x"}}
+    assert alice.post("/notes", {"notes": [one] * 1001}).status_code == 400
+
+
+def test_malformed_json_is_400(alice: User) -> None:
+    for body in (b'{"notes": [', b"\xff\xfe", b"[" * 100_000):
+        result = alice.http.simulate_post(f"{BASE}/notes", headers=alice.auth, body=body)
+        assert result.status_code == 400, body[:10]
+        assert result.json["description"] == "request body is not valid JSON"
+
+
+def test_oversized_payload_is_413(alice: User) -> None:
+    big = json.dumps({"notes": [{"notetype_id": alice.notetype_id("Basic"),
+                                 "fields": {"Front": "x" * (17 * 1024 * 1024)}}]})
+    result = alice.http.simulate_post(f"{BASE}/notes", headers=alice.auth, body=big)
+    assert result.status_code == 413
+    assert set(result.json) == {"title", "description"}
+    assert alice.note_ids() == []
+
+
+def test_a_tag_given_twice_is_stored_once(alice: User) -> None:
+    result = alice.post("/notes", {"notes": [note(alice, "Basic", ("dup", "dup"), Front="x")]})
+    assert result.status_code == 201, result.status_code
+    assert alice.ok("GET", "/tags")["tags"] == ["dup"]
+
+
+# -- reading one note --------------------------------------------------------------------
+
+
+def test_unknown_note_is_404(alice: User) -> None:
+    for nid in (1, 0, -5, 2**62):
+        result = alice.get(f"/notes/{nid}")
+        assert result.status_code == 404
+        assert set(result.json) == {"title", "description"}
+    assert alice.get("/notes/abc").status_code == 404
+
+
+# -- editing -----------------------------------------------------------------------------
+
+
+def test_update_changes_only_the_given_fields(alice: User) -> None:
+    nid = alice.add_basic("front", "back", tags=("keep",))
+    got = alice.ok("PATCH", f"/notes/{nid}", {"fields": {"Back": "new back"}})
+    assert got["fields"] == ["front", "new back"]
+    assert got["tags"] == ["keep"]
+    got = alice.ok("PATCH", f"/notes/{nid}", {"tags": ["a", "b::c"]})
+    assert (got["fields"], got["tags"]) == (["front", "new back"], ["a", "b::c"])
+    assert alice.ok("GET", f"/notes/{nid}") == got
+    assert {"a", "b::c", "keep"} <= set(alice.ok("GET", "/tags")["tags"])
+
+
+def test_update_of_the_sort_field_changes_search_results(alice: User) -> None:
+    nid = alice.add_basic("before")
+    alice.ok("PATCH", f"/notes/{nid}", {"fields": {"Front": "after"}, "tags": []})
+    assert alice.note_ids(q="after") == [nid]
+    assert alice.note_ids(q="before") == []
+    stored = alice.stored_note(nid)
+    assert stored is not None and stored.sfld == "after" and stored.tags == ""
+
+
+def test_update_keeps_the_cards(alice: User) -> None:
+    nid = alice.add_basic("front")
+    cards = alice.cards_of(nid)
+    alice.ok("PATCH", f"/notes/{nid}", {"fields": {"Front": "changed"}})
+    assert [c["id"] for c in alice.cards_of(nid)] == [c["id"] for c in cards]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: domain/api/service.py update_note never generates cards, so a cloze added by an "
+    "edit ({{c2::...}}) has no card, unlike editing in Anki"))
+def test_update_adding_a_cloze_number_adds_its_card(stocked: User) -> None:
+    (nid,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::one}}"))
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::one}} {{c2::two}}"}})
+    assert ords(stocked, nid) == [0, 1]
+
+
+def test_update_refusals(alice: User) -> None:
+    nid = alice.add_basic("front")
+    for body, status in (({}, 400), ({"fields": {"Nope": "x"}}, 400),
+                         ({"tags": ["with space"]}, 400), ({"fields": ["x"]}, 400),
+                         ({"tags": ["ok"], "other": 1}, 400), ([], 400)):
+        result = alice.patch(f"/notes/{nid}", body)
+        assert result.status_code == status, (body, result.text)
+    assert alice.patch("/notes/777", {"tags": ["x"]}).status_code == 404
+    got = alice.ok("GET", f"/notes/{nid}")
+    assert (got["fields"], got["tags"]) == (["front", ""], [])
+
+
+# -- deleting ----------------------------------------------------------------------------
+
+
+def test_delete_removes_the_note_and_its_cards_and_writes_graves(stocked: User) -> None:
+    stocked.set_usn(7)
+    (nid,) = stocked.add_notes(note(stocked, "Basic (and reversed card)", Front="f", Back="b"))
+    keep = stocked.add_basic("keep")
+    card_ids = {c["id"] for c in stocked.cards_of(nid)}
+    assert stocked.delete(f"/notes/{nid}").status_code == 204
+    assert stocked.get(f"/notes/{nid}").status_code == 404
+    assert stocked.cards_of(nid) == []
+    assert not card_ids & set(stocked.stored_cards())
+    assert stocked.note_ids() == [keep]
+    graves = {(g.oid, g.kind, g.usn) for g in stocked.graves_since(7)}
+    assert graves == {(nid, GraveKind.NOTE, 7)} | {(c, GraveKind.CARD, 7) for c in card_ids}
+    assert stocked.delete(f"/notes/{nid}").status_code == 404
+
+
+def test_batch_delete_counts_the_notes_that_existed(alice: User) -> None:
+    a, b, c = (alice.add_basic(f"n{i}") for i in range(3))
+    assert alice.ok("POST", "/notes/delete", {"ids": [a, b, 999, a]}) == {"count": 2}
+    assert alice.note_ids() == [c]
+    assert alice.ok("POST", "/notes/delete", {"ids": [a, b]}) == {"count": 0}
+    assert {g.oid for g in alice.graves_since(0) if g.kind == GraveKind.NOTE} == {a, b}
+
+
+def test_batch_delete_refusals(alice: User) -> None:
+    nid = alice.add_basic("x")
+    for body in ({}, {"ids": []}, {"ids": ["1"]}, {"ids": 1}, {"ids": [1.5]}, [nid],
+                 {"ids": [nid], "all": True}, {"ids": [0] * 1001}):
+        assert alice.post("/notes/delete", body).status_code == 400, body
+    assert alice.note_ids() == [nid]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: adapters/http/api.py NotesResource.on_delete_one answers 404 only after "
+    "CollectionApi.delete_notes committed, and _write bumps `mod` even when nothing "
+    "was deleted, so a 404 still makes every device sync"))
+def test_deleting_an_unknown_note_changes_nothing(alice: User) -> None:
+    before = alice.meta()
+    assert alice.delete("/notes/12345").status_code == 404
+    assert alice.meta() == before
