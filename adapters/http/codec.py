@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import falcon
@@ -46,6 +46,12 @@ class SyncCall:
     _chunks: Iterator[bytes]
     _limit: int
     legacy: bool = False
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release what the envelope holds (a spooled legacy `data` part)."""
+        for closer in self._closers:
+            closer()
 
     def payload_chunks(self) -> Iterator[bytes]:
         """The decoded payload, streamed (for uploads)."""
@@ -118,7 +124,8 @@ def _read_legacy_call(req: falcon.Request, limits: Limits) -> SyncCall:
     # NOTE: legacy media calls authenticate with `sk`, which `begin` set to the host key.
     key = fields.get("k") or fields.get("sk") or ""
     return SyncCall(legacy.LEGACY_VERSION, key, fields.get("s", ""), fields.get("v", ""),
-                    form.chunks(limits.max_decompressed), limits.max_decompressed, legacy=True)
+                    form.chunks(limits.max_decompressed), limits.max_decompressed, legacy=True,
+                    _closers=[form.data.close])
 
 
 def _parse_header(text: str) -> dict[str, Any]:

@@ -73,7 +73,11 @@ def read_form(req: falcon.Request, max_body: int) -> LegacyForm:
             else:
                 part.stream.read()
     except (MultipartParseError, falcon.HTTPError, UnicodeDecodeError) as e:
+        form.data.close()
         raise BadRequest(f"malformed multipart form: {e}") from None
+    except BaseException:
+        form.data.close()
+        raise
     return form
 
 

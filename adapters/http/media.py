@@ -62,8 +62,10 @@ class MediaResource:
         if handler is None:
             raise NotFound(f"unknown media method {method!r}")
         call = codec.read_call(req, self.limits)
-        user = self.accounts.authenticate(call.host_key)
-        handler(user, call, resp)
+        try:
+            handler(self.accounts.authenticate(call.host_key), call, resp)
+        finally:
+            call.close()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, method: str) -> None:
         # NOTE: only legacy Rust media code (2.1.22-2.1.56) uses GET, for begin.

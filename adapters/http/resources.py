@@ -38,7 +38,10 @@ class SyncResource:
         if handler is None:
             raise NotFound(f"unknown sync method {method!r}")
         call = codec.read_call(req, self.limits)
-        handler(call, resp)
+        try:
+            handler(call, resp)
+        finally:
+            call.close()
 
     def _routes(self) -> dict[str, Callable[[codec.SyncCall, falcon.Response], None]]:
         return {
