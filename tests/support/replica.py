@@ -255,6 +255,29 @@ class ServerSnapshot:
             len(self.deck_configs),
         )
 
+    def content(self) -> Content:
+        """What the user of the stored collection sees (as `server_content` reads it)."""
+        return Content(
+            notes={i: note_view(n) for i, n in self.notes.items()},
+            cards={i: card_view(c) for i, c in self.cards.items()},
+            revlog={i: revlog_view(e) for i, e in self.revlog.items()},
+            notetypes={i: object_view(json.loads(o.json)) for i, o in self.notetypes.items()},
+            decks={i: object_view(json.loads(o.json)) for i, o in self.decks.items()},
+            deck_configs={i: object_view(json.loads(o.json)) for i, o in self.deck_configs.items()},
+            tags=frozenset(self.tags),
+            config={k: canonical(json.loads(e.json)) for k, e in self.config.items()},
+            crt=self.meta.crt,
+        )
+
+    def mtime(self, section: str, oid: int) -> int | None:
+        """The mtime of one stored object (a revlog entry's is its id), or None if absent."""
+        obj = getattr(self, section).get(oid)
+        if obj is None:
+            return None
+        if isinstance(obj, JsonObject):
+            return obj.mtime
+        return obj.id if isinstance(obj, RevlogEntry) else int(obj.mod)
+
     def usns(self) -> Iterator[tuple[str, int]]:
         """(what, usn) of every stored object that carries a sync usn."""
         for name in ("notes", "cards", "revlog", "notetypes", "decks", "deck_configs", "tags"):
