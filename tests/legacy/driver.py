@@ -49,7 +49,7 @@ class Driver:
     # ---- sync -----------------------------------------------------------------------
 
     def _api(self, name: str) -> Any:
-        # NOTE: 2.1.28-2.1.4x only have these on the backend object.
+        # NOTE: up to 2.1.40 these exist only on the backend object.
         method = getattr(self.col, name, None)
         if method is None:
             backend = getattr(self.col, "backend", None) or self.col._backend
@@ -57,9 +57,9 @@ class Driver:
         return method
 
     def _legacy_transaction(self) -> bool:
-        # NOTE: up to 2.1.56 (at least) the Python side keeps a transaction open; the
-        # backend refuses to sync inside it ("cannot start a transaction within a
-        # transaction"), so commit before each sync call and begin again after it.
+        # NOTE: while `save` takes `trx` (up to 2.1.66) the Python side keeps a transaction
+        # open and the backend refuses to sync inside it ("cannot start a transaction
+        # within a transaction"): commit before each sync call and begin again after it.
         return hasattr(self.col.db, "begin") and "trx" in inspect.signature(
             self.col.save).parameters
 
@@ -77,7 +77,7 @@ class Driver:
         if "endpoint" in inspect.signature(self._api("sync_login")).parameters:
             auth = self._call("sync_login", user, password, self.endpoint)
         else:
-            # The backend methods of 2.1.28-2.1.4x take keyword arguments only.
+            # The backend methods of 2.1.28-2.1.40 take keyword arguments only.
             auth = self._call("sync_login", username=user, password=password)
         (self.profile / "auth.json").write_text(json.dumps({"hkey": auth.hkey}))
         return {"hkey": auth.hkey}

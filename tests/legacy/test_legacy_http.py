@@ -142,21 +142,6 @@ def _answer(result: testing.Result) -> Answer:
 
 # ---- fixtures ----------------------------------------------------------------------------
 
-# NOTE: a request refused before its payload is read leaves the spooled `data` part
-# unclosed (the BUG shown by test_refused_request_closes_its_spooled_data_part). Its
-# ResourceWarning is ignored here and the leftovers are collected when the module ends,
-# so that they cannot fail an unrelated test later.
-pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _collect_unclosed_spools() -> Iterator[None]:
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     running = start_api(tmp_path_factory.mktemp("legacy-http"))
