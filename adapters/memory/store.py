@@ -32,6 +32,7 @@ from domain.new_collection import NewCollection
 from domain.sync.session import SyncSession
 from domain.sync.staging import StagedItem, StageKind
 from ports.collection import CollectionContents
+from ports.queries import CardFilter, NoteFilter
 
 
 @dataclass
@@ -109,6 +110,68 @@ class MemoryMediaIndex:
     def remove_all(self, user: UserId) -> None:
         self._s.media.pop(user, None)
         self._s.media_state.pop(user, None)
+
+
+class MemoryQueries:
+    """The JSON API's queries over the in-memory state (same filters as the SQL ones)."""
+
+    def __init__(self, state: MemoryState) -> None:
+        self._s = state
+
+    def notes(self, user: UserId, where: NoteFilter, after: int | None, limit: int) -> list[Note]:
+        c = self._s.collections[user]
+        in_decks = None if where.deck_ids is None else {
+            x.nid for x in c.cards.values() if x.did in where.deck_ids}
+        found = [n for i, n in sorted(c.notes.items())
+                 if (after is None or i > after)
+                 and (where.ids is None or i in where.ids)
+                 and (in_decks is None or i in in_decks)
+                 and (where.notetype_id is None or n.mid == where.notetype_id)
+                 and (where.tag is None or _has_tag(n.tags, where.tag))
+                 and (not where.text or where.text.lower() in n.flds.lower())]
+        return found[:limit]
+
+    def cards(self, user: UserId, where: CardFilter, after: int | None, limit: int) -> list[Card]:
+        found = [x for i, x in sorted(self._s.collections[user].cards.items())
+                 if (after is None or i > after)
+                 and (where.ids is None or i in where.ids)
+                 and (where.note_ids is None or x.nid in where.note_ids)
+                 and (where.deck_ids is None or x.did in where.deck_ids)]
+        return found[:limit]
+
+    def revlog(self, user: UserId, card_id: int | None, after: int | None,
+               limit: int) -> list[RevlogEntry]:
+        found = [e for i, e in sorted(self._s.collections[user].revlog.items())
+                 if (after is None or i > after) and (card_id is None or e.cid == card_id)]
+        return found[:limit]
+
+    def all_objects(self, user: UserId, kind: ObjectKind) -> list[JsonObject]:
+        return MemoryCollectionStore(self._s).objects_since(user, kind, -(2**63))
+
+    def all_tags(self, user: UserId) -> list[Tag]:
+        return sorted(self._s.collections[user].tags.values(), key=lambda t: t.name)
+
+    def card_counts(self, user: UserId) -> list[tuple[int, int, int]]:
+        counts: dict[tuple[int, int], int] = {}
+        for x in self._s.collections[user].cards.values():
+            counts[(x.did, x.queue)] = counts.get((x.did, x.queue), 0) + 1
+        return [(d, q, n) for (d, q), n in sorted(counts.items())]
+
+    def reviews_per_day(self, user: UserId, since_ms: int) -> list[tuple[int, int]]:
+        days: dict[int, int] = {}
+        for i in self._s.collections[user].revlog:
+            if i >= since_ms:
+                days[i // 86_400_000] = days.get(i // 86_400_000, 0) + 1
+        return sorted(days.items())
+
+    def notes_without_cards(self, user: UserId, note_ids: Iterable[int]) -> list[int]:
+        with_cards = {x.nid for x in self._s.collections[user].cards.values()}
+        return [n for n in note_ids if n not in with_cards]
+
+
+def _has_tag(tags: str, tag: str) -> bool:
+    wanted = tag.lower()
+    return any(t.lower() == wanted or t.lower().startswith(wanted + "::") for t in tags.split())
 
 
 class MemoryStagingStore:
@@ -381,6 +444,11 @@ class InMemoryUnitOfWork:
         self._sessions = MemorySessionStore(state)
         self._staging = MemoryStagingStore(state)
         self._media = MemoryMediaIndex(state)
+        self._queries = MemoryQueries(state)
+
+    @property
+    def queries(self) -> MemoryQueries:
+        return self._queries
 
     @property
     def media(self) -> MemoryMediaIndex:
