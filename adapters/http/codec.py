@@ -74,6 +74,13 @@ class SyncCall:
         return value
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """A payload that must be a JSON object, or `BadRequest`."""
+    if not isinstance(value, dict):
+        raise BadRequest("payload must be a JSON object")
+    return value
+
+
 def check_text(value: Any) -> None:
     """Reject strings that are not valid Unicode (JSON escapes can encode lone surrogates,
     which no Anki client sends and no database can store)."""

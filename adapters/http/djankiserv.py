@@ -14,6 +14,7 @@ from typing import Any
 
 import falcon
 
+from adapters.http import codec
 from adapters.http.api import Auth, read_json, respond
 from domain.api.service import CollectionApi, NewNote
 from domain.errors import BadRequest, NotFound
@@ -25,10 +26,6 @@ BASE = "/djs/dapi"
 ALL = 10**9
 
 
-def _object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadRequest("expected a JSON object")
-    return value
 
 
 @dataclass
@@ -37,7 +34,7 @@ class DjankiservApi:
     api: CollectionApi
 
     def on_post_token(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = _object(read_json(req))
+        body = codec.json_object(read_json(req))
         name, password = body.get("username"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise BadRequest("username and password are required")
@@ -45,7 +42,7 @@ class DjankiservApi:
         respond(resp, None, {"refresh": key, "access": key})
 
     def on_post_refresh(self, req: falcon.Request, resp: falcon.Response) -> None:
-        refresh = _object(read_json(req)).get("refresh")
+        refresh = codec.json_object(read_json(req)).get("refresh")
         if not isinstance(refresh, str):
             raise BadRequest("refresh is required")
         self.auth.accounts.authenticate(refresh)
@@ -88,7 +85,7 @@ class DjankiservApi:
 
     def on_post_add_notes(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = self.auth.user(req)
-        body = _object(read_json(req))
+        body = codec.json_object(read_json(req))
         deck, notes = body.get("deck"), body.get("notes")
         if not isinstance(deck, str) or not isinstance(notes, list) or not notes:
             raise BadRequest("deck (a name) and notes (a list) are required")
@@ -101,7 +98,7 @@ class DjankiservApi:
 
     @staticmethod
     def _new_note(models: dict[str, Any], note: Any, deck_id: int) -> NewNote:
-        note = _object(note)
+        note = codec.json_object(note)
         model = models.get(note.get("model"))
         if model is None:
             raise NotFound(f"no note type named {note.get('model')!r}")
@@ -125,7 +122,7 @@ class DjankiservApi:
 
 
 def _ids(body: Any) -> list[int]:
-    ids = _object(body).get("ids") or []
+    ids = codec.json_object(body).get("ids") or []
     if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
                                             for i in ids):
         raise BadRequest("ids must be a list of integers")

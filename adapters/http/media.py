@@ -83,7 +83,7 @@ class MediaResource:
         }
 
     def _begin(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        payload = _object(call.json())
+        payload = codec.json_object(call.json())
         if call.legacy and "v" not in payload:
             # NOTE: Python-era clients (<= 2.1.21) send the version as a form field.
             payload["v"] = call.client_version
@@ -95,7 +95,7 @@ class MediaResource:
         codec.write_json(resp, call, wrapped({"usn": self.media.usn(user), "sk": call.host_key}))
 
     def _changes(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = ChangesSchema().load(_object(call.json()))
+        args = ChangesSchema().load(codec.json_object(call.json()))
         entries = self.media.changes(user, args["last_usn"])
         codec.write_json(resp, call, wrapped([[e.fname, e.usn, e.sha1] for e in entries]))
 
@@ -111,7 +111,7 @@ class MediaResource:
         codec.write_json(resp, call, wrapped([processed, usn]))
 
     def _download(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = DownloadSchema().load(_object(call.json()))
+        args = DownloadSchema().load(codec.json_object(call.json()))
         entries = self.media.files_for_download(user, args["files"])
         with temp_file(self.tmp_dir, ".zip") as (path, file):
             try:
@@ -127,11 +127,7 @@ class MediaResource:
         codec.write_file(resp, call, result)
 
     def _sanity(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = SanitySchema().load(_object(call.json()))
+        args = SanitySchema().load(codec.json_object(call.json()))
         codec.write_json(resp, call, wrapped(self.media.sanity(user, args["local"])))
 
 
-def _object(value: object) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise BadRequest("payload must be a JSON object")
-    return value

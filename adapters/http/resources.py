@@ -17,7 +17,7 @@ from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import write_collection
 from adapters.http import codec, schemas, sync_schemas
 from domain.accounts import Accounts
-from domain.errors import BadRequest, NotFound, UploadRejected
+from domain.errors import NotFound, UploadRejected
 from domain.model import UserId
 from domain.sync.server import SyncServer
 from ports.collection import CollectionContents
@@ -61,37 +61,37 @@ class SyncResource:
 
     def _start(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        request = sync_schemas.StartRequestSchema().load(_object(call.json()))
+        request = sync_schemas.StartRequestSchema().load(codec.json_object(call.json()))
         graves = self.server.start(user, call.session_key, request)
         codec.write_json(resp, call, sync_schemas.dump_graves(graves))
 
     def _apply_graves(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyGravesSchema().load(_object(call.json()))
+        args = sync_schemas.ApplyGravesSchema().load(codec.json_object(call.json()))
         self.server.apply_graves(user, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _apply_changes(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyChangesSchema().load(_object(call.json()))
+        args = sync_schemas.ApplyChangesSchema().load(codec.json_object(call.json()))
         ours = self.server.apply_changes(user, call.session_key, args["changes"])
         codec.write_json(resp, call, sync_schemas.dump_changes(ours))
 
     def _chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        _object(call.json())
+        codec.json_object(call.json())
         chunk = self.server.chunk(user, call.session_key)
         codec.write_json(resp, call, sync_schemas.dump_chunk(chunk))
 
     def _apply_chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyChunkSchema().load(_object(call.json()))
+        args = sync_schemas.ApplyChunkSchema().load(codec.json_object(call.json()))
         self.server.apply_chunk(user, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _sanity_check(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        counts = sync_schemas.SanityRequestSchema().load(_object(call.json()))
+        counts = sync_schemas.SanityRequestSchema().load(codec.json_object(call.json()))
         result = self.server.sanity_check(user, call.session_key, counts)
         if not result.ok:
             log.warning("user %s: sanity check failed: client %s, server %s",
@@ -100,7 +100,7 @@ class SyncResource:
 
     def _finish(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        _object(call.json())
+        codec.json_object(call.json())
         mod = self.server.finish(user, call.session_key)
         log.info("user %s: normal sync finished", user)
         codec.write_json(resp, call, mod)
@@ -115,13 +115,13 @@ class SyncResource:
         return self.accounts.authenticate(call.host_key)
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = schemas.HostKeyRequestSchema().load(_object(call.json()))
+        args = schemas.HostKeyRequestSchema().load(codec.json_object(call.json()))
         key = self.accounts.login(args["username"], args["password"])
         codec.write_json(resp, call, {"key": key})
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        request = schemas.MetaRequestSchema().load(_object(call.json()))
+        request = schemas.MetaRequestSchema().load(codec.json_object(call.json()))
         codec.write_json(resp, call, schemas.dump_meta(self.server.meta(user, request)))
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
@@ -172,10 +172,6 @@ def temp_file(tmp_dir: Path, suffix: str) -> Iterator[tuple[Path, IO[bytes]]]:
                 Path(str(path) + extra).unlink()
 
 
-def _object(value: object) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise BadRequest("payload must be a JSON object")
-    return value
 
 
 class HealthResource:

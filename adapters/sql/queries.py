@@ -9,14 +9,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from adapters.sql import rows, tables
+from adapters.sql.collection_store import OBJECT_TABLES
 from domain.model import Card, JsonObject, Note, ObjectKind, RevlogEntry, Tag, UserId
 from ports.queries import CardFilter, NoteFilter
 
-OBJECT_TABLES = {
-    ObjectKind.NOTETYPE: tables.notetypes,
-    ObjectKind.DECK: tables.decks,
-    ObjectKind.DECK_CONFIG: tables.deck_configs,
-}
 BATCH = 500
 
 

@@ -355,10 +355,9 @@ def _free_id(uow: UnitOfWork, user: UserId, kind: RowKind, start: int) -> int:
 
 
 def _next_position(uow: UnitOfWork, user: UserId, usn: int, now: int) -> int:
-    config = {e.key: e for e in uow.collections.config(user)}
-    entry = config.get("nextPos")
-    position = json.loads(entry.json) if entry is not None else 1
-    if not isinstance(position, int):
+    text = uow.collections.config_json(user, "nextPos")
+    position = json.loads(text) if text is not None else 1
+    if not isinstance(position, int) or isinstance(position, bool):
         position = 1
     uow.collections.put_config(user, ConfigEntry("nextPos", usn, now // 1000,
                                                  json.dumps(position + 1)))
