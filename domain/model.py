@@ -41,6 +41,20 @@ class CollectionMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class MetaSnapshot:
+    """Everything `meta` answers from, read at once: the `col` row, the JSON text of the
+    `schedVer` and `creationOffset` config values (None if unset), whether any card
+    exists, the media usn, and whether a normal sync is in progress."""
+
+    meta: CollectionMeta
+    sched_ver_json: str | None
+    creation_offset_json: str | None
+    has_cards: bool
+    media_usn: int
+    in_sync: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Note:
     id: int
     guid: str

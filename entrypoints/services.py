@@ -23,6 +23,7 @@ from entrypoints.config import Settings
 @dataclass
 class Services:
     engine: Engine
+    uow: SqlUnitOfWorkFactory
     accounts: Accounts
     server: SyncServer
     media: MediaServer
@@ -44,7 +45,7 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
         blobs=blobs,
     )
     return Services(
-        engine=engine, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
+        engine=engine, uow=uow, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
         media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
         api=CollectionApi(uow=uow, clock=clock, tokens=SecretsTokenSource()),
     )

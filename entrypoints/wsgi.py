@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from adapters.http import api, codec, djankiserv, errors, openapi
 from adapters.http.media import MediaResource
 from adapters.http.paths import PathNormaliser
+from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, SyncResource
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -23,8 +26,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
 
 
 def build_app(settings: Settings, services: Services) -> WsgiApp:
-    app = falcon.App(media_type=falcon.MEDIA_JSON,
-                     middleware=[PathNormaliser(settings.base_path)])
+    # One storage scope per request: its units of work share one pooled connection.
+    middleware: list[Any] = [PathNormaliser(settings.base_path),
+                             RequestScope(services.uow.request_scope)]
+    app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
     sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir)

@@ -13,6 +13,7 @@ from domain.model import (
     Counts,
     Grave,
     JsonObject,
+    MetaSnapshot,
     ObjectKind,
     Row,
     RowKind,
@@ -80,6 +81,10 @@ class CollectionStore(Protocol):
 
     def lock(self, user: UserId) -> CollectionMeta | None:
         """Like `meta`, but lock the row until the unit of work ends."""
+        ...
+
+    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
+        """Return what `meta` needs in one read, or None if the user has no collection."""
         ...
 
     def is_empty(self, user: UserId) -> bool:

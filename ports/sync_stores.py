@@ -37,6 +37,10 @@ class StagingStore(Protocol):
         """Stream the staged items of one kind (any order)."""
         ...
 
+    def kinds(self, user: UserId) -> set[StageKind]:
+        """Return the kinds that have at least one staged item (one cheap query)."""
+        ...
+
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         """Return the keys staged for one kind."""
         ...

@@ -19,6 +19,7 @@ from domain.model import (
     Counts,
     Grave,
     JsonObject,
+    MetaSnapshot,
     Note,
     ObjectKind,
     RevlogEntry,
@@ -188,6 +189,9 @@ class MemoryStagingStore:
         return iter(sorted((i for (k, _), i in staged.items() if k == kind),
                            key=lambda i: i.key))
 
+    def kinds(self, user: UserId) -> set[StageKind]:
+        return {k for (k, _) in self._s.staging.get(user, {})}
+
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         return {key for (k, key) in self._s.staging.get(user, {}) if k == kind}
 
@@ -256,6 +260,19 @@ class MemoryCollectionStore:
 
     def lock(self, user: UserId) -> CollectionMeta | None:
         return self.meta(user)
+
+    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
+        stored = self._s.collections.get(user)
+        if stored is None:
+            return None
+        return MetaSnapshot(
+            meta=stored.meta,
+            sched_ver_json=self.config_json(user, "schedVer"),
+            creation_offset_json=self.config_json(user, "creationOffset"),
+            has_cards=bool(stored.cards),
+            media_usn=self._s.media_state.get(user, (0, 0))[0],
+            in_sync=user in self._s.sessions,
+        )
 
     def is_empty(self, user: UserId) -> bool:
         return not self._s.collections[user].cards

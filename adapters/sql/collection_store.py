@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
 from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
+    Integer,
     Table,
     and_,
     bindparam,
@@ -18,6 +21,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from adapters.sql import rows, tables
 from domain.model import (
@@ -27,6 +32,7 @@ from domain.model import (
     Counts,
     Grave,
     JsonObject,
+    MetaSnapshot,
     Note,
     ObjectKind,
     RevlogEntry,
@@ -62,6 +68,86 @@ ROW_TABLES: dict[RowKind, tuple[Table, Callable[[UserId, Any], dict[str, Any]],
 ROW_COUNTERS = {RowKind.REVLOG: "n_revlog", RowKind.CARD: "n_cards", RowKind.NOTE: "n_notes"}
 
 
+def _meta_snapshot_query() -> Select[Any]:
+    col, user = tables.collections.c, bindparam("user", type_=BigInteger)
+
+    def config_value(key: str) -> ScalarSelect[Any]:
+        c = tables.config.c
+        return select(c.val).where(c.user_id == user, c.key == key).scalar_subquery()
+
+    return select(
+        col.crt, col.mtime, col.scm, col.ver, col.dty, col.usn, col.ls,
+        config_value("schedVer").label("sched_ver"),
+        config_value("creationOffset").label("creation_offset"),
+        exists().where(tables.cards.c.user_id == user).label("has_cards"),
+        select(tables.media_state.c.usn).where(tables.media_state.c.user_id == user)
+        .scalar_subquery().label("media_usn"),
+        exists().where(tables.sync_sessions.c.user_id == user).label("in_sync"),
+    ).where(col.user_id == user)
+
+
+# Statements every sync runs are built once: building one costs more than running it.
+META_SNAPSHOT = _meta_snapshot_query()
+_USER = bindparam("user", type_=BigInteger)
+_col = tables.collections.c
+GET_META = select(tables.collections).where(_col.user_id == _USER)
+LOCK_META = GET_META.with_for_update()
+UPDATE_COLLECTION = update(tables.collections).where(_col.user_id == _USER)
+GET_COUNTS = select(_col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes, _col.n_decks,
+                    _col.n_deck_configs).where(_col.user_id == _USER)
+GRAVES_SINCE = (select(tables.graves)
+                .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= bindparam("usn"))
+                .order_by(tables.graves.c.oid))
+TAGS_SINCE = (select(tables.tags)
+              .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn"))
+              .order_by(tables.tags.c.tag))
+
+
+@cache
+def _objects_since(table: Table) -> Select[Any]:
+    return (select(table).where(table.c.user_id == _USER, table.c.usn >= bindparam("usn"))
+            .order_by(table.c.id))
+
+
+@cache
+def _objects_by_id(table: Table) -> Select[Any]:
+    return select(table).where(table.c.user_id == _USER,
+                               table.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _rows_page(table: Table, after: bool) -> Select[Any]:
+    t = table.c
+    query = select(table).where(t.user_id == _USER, t.usn >= bindparam("usn"))
+    if after:
+        after_usn = bindparam("after_usn", type_=BigInteger)
+        after_id = bindparam("after_id", type_=BigInteger)
+        query = query.where(or_(t.usn > after_usn, and_(t.usn == after_usn, t.id > after_id)))
+    limit = bindparam("limit", type_=Integer, literal_execute=True)
+    return query.order_by(t.usn, t.id).limit(limit)
+
+
+@cache
+def _row_versions(table: Table, mod_column: str) -> Select[Any]:
+    t = table.c
+    return select(t.id, t[mod_column], t.usn).where(
+        t.user_id == _USER, t.id.in_(bindparam("ids", expanding=True)))
+
+
+@cache
+def _update_by_id(table: Table) -> Update:
+    # Executemany: the remaining keys of each parameter dict become the SET clause.
+    return update(table).where(table.c.user_id == bindparam("b_user_id"),
+                               table.c.id == bindparam("b_id"))
+
+
+@cache
+def _add_to_counter(column: str) -> Update:
+    counter = tables.collections.c[column]
+    return (update(tables.collections).where(_col.user_id == _USER)
+            .values({column: counter + bindparam("delta")}))
+
+
 def _id_batches(ids: Iterable[int]) -> Iterator[list[int]]:
     iterator = iter(ids)
     while batch := list(islice(iterator, ID_BATCH)):
@@ -90,6 +176,16 @@ class SqlCollectionStore:
 
     def lock(self, user: UserId) -> CollectionMeta | None:
         return self._meta(user, lock=True)
+
+    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
+        row = self._conn.execute(META_SNAPSHOT, {"user": user}).first()
+        if row is None:
+            return None
+        return MetaSnapshot(
+            meta=rows.meta_from_row(row._mapping), sched_ver_json=row.sched_ver,
+            creation_offset_json=row.creation_offset, has_cards=bool(row.has_cards),
+            media_usn=int(row.media_usn or 0), in_sync=bool(row.in_sync),
+        )
 
     def is_empty(self, user: UserId) -> bool:
         has_card = self._conn.execute(
@@ -133,10 +229,7 @@ class SqlCollectionStore:
         self._conn.execute(delete(tables.collections).where(tables.collections.c.user_id == user))
 
     def _meta(self, user: UserId, *, lock: bool) -> CollectionMeta | None:
-        query = select(tables.collections).where(tables.collections.c.user_id == user)
-        if lock:
-            query = query.with_for_update()
-        row = self._conn.execute(query).mappings().first()
+        row = self._conn.execute(LOCK_META if lock else GET_META, {"user": user}).mappings().first()
         return None if row is None else rows.meta_from_row(row)
 
     def _insert_all(
@@ -155,14 +248,11 @@ class SqlCollectionStore:
         return count
 
     def _update_collection(self, user: UserId, values: dict[str, Any]) -> None:
-        self._conn.execute(
-            update(tables.collections).where(tables.collections.c.user_id == user).values(values)
-        )
+        self._conn.execute(UPDATE_COLLECTION, {"user": user, **values})
 
     def _count(self, user: UserId, column: str, delta: int) -> None:
         if delta:
-            col = tables.collections.c[column]
-            self._update_collection(user, {column: col + delta})
+            self._conn.execute(_add_to_counter(column), {"user": user, "delta": delta})
 
     # -- normal sync -------------------------------------------------------------------
 
@@ -172,32 +262,20 @@ class SqlCollectionStore:
         self._update_collection(user, values)
 
     def counts(self, user: UserId) -> Counts:
-        c = tables.collections.c
-        row = self._conn.execute(
-            select(c.n_cards, c.n_notes, c.n_revlog, c.n_notetypes, c.n_decks,
-                   c.n_deck_configs).where(c.user_id == user)
-        ).one()
+        row = self._conn.execute(GET_COUNTS, {"user": user}).one()
         return Counts(*(int(v) for v in row))
 
     def graves_since(self, user: UserId, min_usn: int) -> list[Grave]:
-        g = tables.graves.c
-        result = self._conn.execute(
-            select(tables.graves).where(g.user_id == user, g.usn >= min_usn).order_by(g.oid)
-        )
+        result = self._conn.execute(GRAVES_SINCE, {"user": user, "usn": min_usn})
         return [rows.grave_from_row(r) for r in result.mappings()]
 
     def objects_since(self, user: UserId, kind: ObjectKind, min_usn: int) -> list[JsonObject]:
-        t = OBJECT_TABLES[kind]
-        result = self._conn.execute(
-            select(t).where(t.c.user_id == user, t.c.usn >= min_usn).order_by(t.c.id)
-        )
+        result = self._conn.execute(_objects_since(OBJECT_TABLES[kind]),
+                                    {"user": user, "usn": min_usn})
         return [rows.object_from_row(r) for r in result.mappings()]
 
     def tags_since(self, user: UserId, min_usn: int) -> list[Tag]:
-        t = tables.tags.c
-        result = self._conn.execute(
-            select(tables.tags).where(t.user_id == user, t.usn >= min_usn).order_by(t.tag)
-        )
+        result = self._conn.execute(TAGS_SINCE, {"user": user, "usn": min_usn})
         return [rows.tag_from_row(r) for r in result.mappings()]
 
     def config(self, user: UserId) -> list[ConfigEntry]:
@@ -212,21 +290,17 @@ class SqlCollectionStore:
         limit: int,
     ) -> list[Row]:
         t, _, convert = ROW_TABLES[kind]
-        query = select(t).where(t.c.user_id == user, t.c.usn >= min_usn)
+        params: dict[str, Any] = {"user": user, "usn": min_usn, "limit": limit}
         if after is not None:
-            query = query.where(
-                or_(t.c.usn > after[0], and_(t.c.usn == after[0], t.c.id > after[1]))
-            )
-        result = self._conn.execute(query.order_by(t.c.usn, t.c.id).limit(limit))
+            params.update(after_usn=after[0], after_id=after[1])
+        result = self._conn.execute(_rows_page(t, after is not None), params)
         return [convert(r) for r in result.mappings()]
 
     def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:
         t = OBJECT_TABLES[kind]
         found: dict[int, JsonObject] = {}
         for batch in _id_batches(ids):
-            result = self._conn.execute(
-                select(t).where(t.c.user_id == user, t.c.id.in_(batch))
-            )
+            result = self._conn.execute(_objects_by_id(t), {"user": user, "ids": batch})
             found.update((r["id"], rows.object_from_row(r)) for r in result.mappings())
         return found
 
@@ -248,12 +322,10 @@ class SqlCollectionStore:
         self, user: UserId, kind: RowKind, ids: Iterable[int]
     ) -> dict[int, tuple[int, int]]:
         t = ROW_TABLES[kind][0]
-        mod = t.c.mtime if kind != RowKind.REVLOG else t.c.id
+        query = _row_versions(t, "mtime" if kind != RowKind.REVLOG else "id")
         found: dict[int, tuple[int, int]] = {}
         for batch in _id_batches(ids):
-            result = self._conn.execute(
-                select(t.c.id, mod, t.c.usn).where(t.c.user_id == user, t.c.id.in_(batch))
-            )
+            result = self._conn.execute(query, {"user": user, "ids": batch})
             found.update((int(r[0]), (int(r[1]), int(r[2]))) for r in result)
         return found
 
@@ -316,12 +388,8 @@ class SqlCollectionStore:
             self._conn.execute(insert(table), inserts)
         if updates:
             keys = {"user_id", "id"}
-            # Executemany: the remaining keys of each dict become the SET clause.
-            statement = update(table).where(
-                table.c.user_id == bindparam("b_user_id"), table.c.id == bindparam("b_id")
-            )
             self._conn.execute(
-                statement,
+                _update_by_id(table),
                 [{**{k: v for k, v in u.items() if k not in keys},
                   "b_user_id": u["user_id"], "b_id": u["id"]} for u in updates],
             )

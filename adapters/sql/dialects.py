@@ -61,14 +61,25 @@ def is_sqlite(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "sqlite"
 
 
-def begin(conn: Connection, *, write: bool) -> None:
-    """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot."""
+WRITER_LEVEL = "READ COMMITTED"  # PostgreSQL's default; set on MySQL engines
+READER_LEVEL = "REPEATABLE READ"
+
+
+def begin(conn: Connection, *, write: bool, level: str | None = None) -> str | None:
+    """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot.
+
+    `level` is the isolation level the connection is known to be in (None: a fresh
+    checkout, at the writers' level); returns the level it is in now."""
     if is_sqlite(conn):
         conn.info["begin_sql"] = "BEGIN IMMEDIATE" if write else "BEGIN"
-    elif not write:
-        # Readers (full download) need one snapshot across many queries.
-        conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.begin()
+        return None
+    # Readers (full download) need one snapshot across many queries.
+    wanted = WRITER_LEVEL if write else READER_LEVEL
+    if wanted != (level or WRITER_LEVEL):
+        conn.execution_options(isolation_level=wanted)
     conn.begin()
+    return wanted
 
 
 def _configure_sqlite(engine: Engine) -> None:

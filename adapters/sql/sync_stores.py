@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from itertools import islice
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from adapters.sql.tables import sync_sessions, sync_staging
@@ -14,6 +14,20 @@ from domain.sync.session import ChunkStage, Phase, SyncSession
 from domain.sync.staging import StagedItem, StageKind
 
 BATCH = 500
+
+# Statements every sync step runs, built once (building one costs more than running it).
+_s, _st = sync_sessions.c, sync_staging.c
+GET_SESSION = select(sync_sessions).where(_s.user_id == bindparam("user"))
+GET_SESSION_LOCKED = GET_SESSION.with_for_update()
+UPDATE_SESSION = update(sync_sessions).where(_s.user_id == bindparam("user"))
+DELETE_SESSION = delete(sync_sessions).where(_s.user_id == bindparam("user"))
+READ_STAGED = (select(_st.okey, _st.payload)
+               .where(_st.user_id == bindparam("user"), _st.kind == bindparam("kind"))
+               .order_by(_st.okey))
+STAGED_KEYS = select(_st.okey).where(_st.user_id == bindparam("user"),
+                                     _st.kind == bindparam("kind"))
+STAGED_KINDS = select(_st.kind).where(_st.user_id == bindparam("user")).distinct()
+DISCARD_STAGED = delete(sync_staging).where(_st.user_id == bindparam("user"))
 
 
 class SqlSessionStore:
@@ -27,10 +41,8 @@ class SqlSessionStore:
         return self._get(user, lock=True)
 
     def _get(self, user: UserId, *, lock: bool) -> SyncSession | None:
-        query = select(sync_sessions).where(sync_sessions.c.user_id == user)
-        if lock:
-            query = query.with_for_update()
-        r = self._conn.execute(query).mappings().first()
+        query = GET_SESSION_LOCKED if lock else GET_SESSION
+        r = self._conn.execute(query, {"user": user}).mappings().first()
         if r is None:
             return None
         return SyncSession(
@@ -43,19 +55,22 @@ class SqlSessionStore:
         )
 
     def save(self, user: UserId, session: SyncSession) -> None:
-        self.delete(user)
-        self._conn.execute(insert(sync_sessions).values(
-            user_id=user, skey=session.skey, phase=int(session.phase),
+        values = dict(
+            skey=session.skey, phase=int(session.phase),
             server_usn=session.server_usn, client_usn=session.client_usn,
             client_is_newer=session.client_is_newer, touched_ms=session.touched_ms,
             chunk_stage=int(session.chunk_stage),
             chunk_after_usn=None if session.chunk_after is None else session.chunk_after[0],
             chunk_after_id=None if session.chunk_after is None else session.chunk_after[1],
             client_done=session.client_done,
-        ))
+        )
+        # Every step saves the session: one UPDATE, an INSERT only when a sync starts.
+        updated = self._conn.execute(UPDATE_SESSION, {"user": user, **values})
+        if updated.rowcount == 0:
+            self._conn.execute(insert(sync_sessions).values(user_id=user, **values))
 
     def delete(self, user: UserId) -> None:
-        self._conn.execute(delete(sync_sessions).where(sync_sessions.c.user_id == user))
+        self._conn.execute(DELETE_SESSION, {"user": user})
 
 
 class SqlStagingStore:
@@ -77,20 +92,17 @@ class SqlStagingStore:
             ])
 
     def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
-        s = sync_staging.c
-        result = self._conn.execute(
-            select(s.okey, s.payload).where(s.user_id == user, s.kind == int(kind))
-            .order_by(s.okey)
-        )
+        result = self._conn.execute(READ_STAGED, {"user": user, "kind": int(kind)})
         # Read whole: callers query other tables while they consume the items.
         return iter([StagedItem(kind, str(r.okey), str(r.payload)) for r in result.all()])
 
+    def kinds(self, user: UserId) -> set[StageKind]:
+        result = self._conn.execute(STAGED_KINDS, {"user": user})
+        return {StageKind(r[0]) for r in result}
+
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
-        s = sync_staging.c
-        result = self._conn.execute(
-            select(s.okey).where(s.user_id == user, s.kind == int(kind))
-        )
+        result = self._conn.execute(STAGED_KEYS, {"user": user, "kind": int(kind)})
         return {str(r[0]) for r in result}
 
     def discard(self, user: UserId) -> None:
-        self._conn.execute(delete(sync_staging).where(sync_staging.c.user_id == user))
+        self._conn.execute(DISCARD_STAGED, {"user": user})

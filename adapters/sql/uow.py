@@ -1,10 +1,17 @@
-"""SqlUnitOfWork: one connection and one transaction per unit of work."""
+"""SqlUnitOfWork: one transaction per unit of work, on a pooled connection.
+
+Inside `SqlUnitOfWorkFactory.request_scope()` (one per HTTP request) the units of
+work share one connection, so a request that checks a host key and then runs a
+sync step checks a connection out of the pool once, not twice.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from types import TracebackType
 
 from sqlalchemy import Engine
@@ -20,19 +27,42 @@ from adapters.sql.user_store import SqlUserStore
 from domain.errors import Retryable
 
 
+@dataclass
+class _Pinned:
+    """The connection a request's units of work share, and its isolation level."""
+
+    conn: Connection | None = None
+    busy: bool = False
+    level: str | None = None
+
+
+_pinned: ContextVar[_Pinned | None] = ContextVar("ankiserv_pinned_connection", default=None)
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: Engine, *, write: bool = True) -> None:
         self._engine = engine
         self._write = write
         self._conn: Connection | None = None
+        self._pin: _Pinned | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        conn = self._engine.connect()
+        pin = _pinned.get()
+        if pin is not None and not pin.busy:
+            if pin.conn is None:
+                pin.conn = self._engine.connect()
+            conn, self._pin = pin.conn, pin
+            pin.busy = True
+        else:
+            conn = self._engine.connect()
         try:
-            dialects.begin(conn, write=self._write)
+            level = dialects.begin(conn, write=self._write,
+                                   level=None if self._pin is None else self._pin.level)
         except BaseException:
-            conn.close()
+            self._release(conn)
             raise
+        if self._pin is not None:
+            self._pin.level = level
         self._conn = conn
         self._users = SqlUserStore(conn)
         self._collections = SqlCollectionStore(conn)
@@ -94,13 +124,24 @@ class SqlUnitOfWork:
             if conn.in_transaction():
                 conn.rollback()
         finally:
-            conn.close()
+            self._release(conn)
         if exc is not None and dialects.is_retryable(exc):
             raise Retryable(f"database conflict, operation may be retried: {exc}") from exc
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
         self._conn.commit()
+
+    def _release(self, conn: Connection) -> None:
+        pin, self._pin = self._pin, None
+        if pin is None:
+            conn.close()
+        elif conn.invalidated:
+            # A lost connection: let the next unit of work of this request check out anew.
+            pin.conn, pin.level, pin.busy = None, None, False
+            conn.close()
+        else:
+            pin.busy = False
 
 
 class SqlUnitOfWorkFactory:
@@ -111,3 +152,16 @@ class SqlUnitOfWorkFactory:
 
     def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write)
+
+    @staticmethod
+    @contextmanager
+    def request_scope() -> Iterator[None]:
+        """Let the units of work opened inside (one thread) share one connection."""
+        pin = _Pinned()
+        token = _pinned.set(pin)
+        try:
+            yield
+        finally:
+            _pinned.reset(token)
+            if pin.conn is not None:
+                pin.conn.close()

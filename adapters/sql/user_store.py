@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.tables import host_keys, users
 from domain.errors import UserExists
 from domain.model import User, UserId
+
+# Every sync request checks its host key: build the statement once.
+HAS_HOST_KEY = select(host_keys.c.created).where(
+    host_keys.c.user_id == bindparam("user"), host_keys.c.key_hash == bindparam("hash")
+)
 
 
 class SqlUserStore:
@@ -64,11 +69,7 @@ class SqlUserStore:
         )
 
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
-        row = self._conn.execute(
-            select(host_keys.c.created).where(
-                host_keys.c.user_id == user_id, host_keys.c.key_hash == key_hash
-            )
-        ).first()
+        row = self._conn.execute(HAS_HOST_KEY, {"user": user_id, "hash": key_hash}).first()
         return row is not None
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from domain.errors import SyncRejected
 from domain.model import (
     Card,
+    CollectionMeta,
     ConfigEntry,
     Grave,
     GraveKind,
@@ -51,20 +52,40 @@ def _batches(items: Iterator[StagedItem]) -> Iterator[list[StagedItem]]:
         yield batch
 
 
-def apply_staged(uow: UnitOfWork, user: UserId, session: SyncSession, now_ms: int) -> None:
-    """Apply every staged item, stamping `session.server_usn` on all it writes."""
+class _Staged:
+    """Reads staged items, skipping the kinds nothing was staged for (most of them in a
+    small sync) without a query each."""
+
+    def __init__(self, uow: UnitOfWork, user: UserId) -> None:
+        self._uow, self._user = uow, user
+        self.kinds = uow.staging.kinds(user)
+
+    def read(self, kind: StageKind) -> Iterator[StagedItem]:
+        if kind not in self.kinds:
+            return iter(())
+        return self._uow.staging.read(self._user, kind)
+
+
+def apply_staged(
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, now_ms: int
+) -> CollectionMeta:
+    """Apply every staged item, stamping `session.server_usn` on all it writes; return
+    the `col` row as it is now (`col` is the row as it was, read under the lock)."""
     usn = session.server_usn
+    staged = _Staged(uow, user)
     for stage, grave_kind, target in _GRAVES:
-        for batch in _batches(uow.staging.read(user, stage)):
+        for batch in _batches(staged.read(stage)):
             ids = [int(item.key) for item in batch]
             uow.collections.delete(user, target, ids)
             uow.collections.add_graves(user, [Grave(i, grave_kind, usn) for i in ids])
     for stage, kind in _OBJECTS:
-        _apply_objects(uow, user, kind, list(uow.staging.read(user, stage)), usn)
-    tags = [Tag(item.key, usn) for item in uow.staging.read(user, StageKind.TAG)]
-    uow.collections.add_tags(user, tags)
-    _apply_config(uow, user, usn, now_ms)
-    _apply_rows(uow, user, session)
+        if stage in staged.kinds:
+            _apply_objects(uow, user, kind, list(staged.read(stage)), usn)
+    if StageKind.TAG in staged.kinds:
+        uow.collections.add_tags(user, [Tag(item.key, usn) for item in staged.read(StageKind.TAG)])
+    col = _apply_config(uow, user, col, staged, usn, now_ms)
+    _apply_rows(uow, user, staged, session)
+    return col
 
 
 def _apply_objects(
@@ -98,8 +119,10 @@ def _stamped(obj: dict[str, Any], usn: int, names: dict[int, str], oid: int) -> 
                       usn=usn, json=json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
 
 
-def _apply_config(uow: UnitOfWork, user: UserId, usn: int, now_ms: int) -> None:
-    for item in uow.staging.read(user, StageKind.CONFIG):
+def _apply_config(
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, staged: _Staged, usn: int, now_ms: int
+) -> CollectionMeta:
+    for item in staged.read(StageKind.CONFIG):
         conf = staging.decode_object(item.payload)
         entries = [
             ConfigEntry(key=k, usn=usn, mtime=now_ms // 1000,
@@ -107,25 +130,25 @@ def _apply_config(uow: UnitOfWork, user: UserId, usn: int, now_ms: int) -> None:
             for k, v in conf.items()
         ]
         uow.collections.replace_config(user, entries)
-    for item in uow.staging.read(user, StageKind.CRT):
-        meta = uow.collections.meta(user)
-        assert meta is not None
-        uow.collections.update_meta(user, dataclasses.replace(meta, crt=int(item.payload)))
+    for item in staged.read(StageKind.CRT):
+        col = dataclasses.replace(col, crt=int(item.payload))
+        uow.collections.update_meta(user, col)
+    return col
 
 
-def _apply_rows(uow: UnitOfWork, user: UserId, session: SyncSession) -> None:
+def _apply_rows(uow: UnitOfWork, user: UserId, staged: _Staged, session: SyncSession) -> None:
     usn, pending = session.server_usn, session.client_usn
-    for batch in _batches(uow.staging.read(user, StageKind.REVLOG)):
+    for batch in _batches(staged.read(StageKind.REVLOG)):
         entries = [dataclasses.replace(staging.decode_revlog(i.payload), usn=usn) for i in batch]
         known = uow.collections.row_versions(user, RowKind.REVLOG, (e.id for e in entries))
         uow.collections.save_rows(
             user, RowKind.REVLOG, [e for e in entries if e.id not in known], []
         )
-    for batch in _batches(uow.staging.read(user, StageKind.CARD)):
+    for batch in _batches(staged.read(StageKind.CARD)):
         cards = [dataclasses.replace(staging.decode_card(i.payload), usn=usn) for i in batch]
         _merge_rows(uow, user, RowKind.CARD, cards, pending)
     notetypes = NotetypeShapes(uow, user)
-    for batch in _batches(uow.staging.read(user, StageKind.NOTE)):
+    for batch in _batches(staged.read(StageKind.NOTE)):
         notes = [notetypes.prepare(dataclasses.replace(staging.decode_note(i.payload), usn=usn))
                  for i in batch]
         _merge_rows(uow, user, RowKind.NOTE, notes, pending)

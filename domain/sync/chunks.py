@@ -30,10 +30,13 @@ def next_chunk(
     stage, after = session.chunk_stage, session.chunk_after
     while stage != ChunkStage.DONE and len(rows) < CHUNK_SIZE:
         kind, grave_stage = _STAGES[stage]
-        deleted = uow.staging.keys(user, grave_stage) if grave_stage is not None else set()
         wanted = CHUNK_SIZE - len(rows)
         page = uow.collections.rows_page(user, kind, session.client_usn, after, wanted)
-        rows.extend(r for r in page if str(r.id) not in deleted)
+        if page and grave_stage is not None:
+            deleted = uow.staging.keys(user, grave_stage)
+            rows.extend(r for r in page if str(r.id) not in deleted)
+        else:
+            rows.extend(page)
         if len(page) < wanted:
             stage, after = ChunkStage(stage + 1), None
         else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.errors import SessionConflict, SyncRejected, retrying
-from domain.model import CollectionMeta, Counts, GraveKind, ObjectKind, UserId
+from domain.model import CollectionMeta, Counts, GraveKind, MetaSnapshot, ObjectKind, UserId
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
 from domain.sync.apply import NotetypeShapes, apply_staged
@@ -48,16 +48,17 @@ class SyncServer:
         in progress, and it creates the collection of a new account."""
         check_version(request.version)
         with self.uow(write=False) as uow:
-            col = uow.collections.meta(user)
-            if col is not None and uow.sessions.get(user) is None:
-                return self._meta(uow, user, request)
+            snapshot = uow.collections.meta_snapshot(user)
+        if snapshot is not None and not snapshot.in_sync:
+            return self._meta(snapshot, request)
         with self.uow() as uow:
             if uow.collections.lock(user) is None:
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
             self._end_session(uow, user)
-            answer = self._meta(uow, user, request)
+            snapshot = uow.collections.meta_snapshot(user)
+            assert snapshot is not None
             uow.commit()
-            return answer
+        return self._meta(snapshot, request)
 
     def upload(self, user: UserId, contents: CollectionContents) -> None:
         """Replace the user's whole collection with `contents`, all or nothing."""
@@ -90,7 +91,7 @@ class SyncServer:
         now = self.clock.now_ms()
         with self.uow() as uow:
             col = self._locked_collection(uow, user)
-            self._end_session(uow, user)
+            uow.staging.discard(user)  # the saved session below replaces any other
             session = SyncSession(
                 skey=skey, phase=Phase.STARTED, server_usn=col.usn,
                 client_usn=request.client_usn, client_is_newer=request.local_is_newer,
@@ -105,7 +106,9 @@ class SyncServer:
         return Graves(by_kind[GraveKind.CARD], by_kind[GraveKind.NOTE], by_kind[GraveKind.DECK])
 
     def apply_graves(self, user: UserId, skey: str, graves: Graves) -> None:
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[None, SyncSession]:
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[None, SyncSession]:
             uow.staging.add(user, staging.stage_graves(graves))
             return None, session
 
@@ -117,7 +120,9 @@ class SyncServer:
         """Stage the client's note types, decks, presets, tags and config; return the
         server's, computed from live tables (which the staged data has not touched)."""
 
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[UnchunkedChanges, SyncSession]:
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
             ours = _server_changes(uow, user, session)
             uow.staging.add(user, staging.stage_changes(changes))
@@ -126,13 +131,17 @@ class SyncServer:
         return self._step(user, skey, (Phase.STARTED,), step)
 
     def chunk(self, user: UserId, skey: str) -> Chunk:
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[Chunk, SyncSession]:
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[Chunk, SyncSession]:
             return next_chunk(uow, user, session, self.clock.now_ms())
 
         return self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
 
     def apply_chunk(self, user: UserId, skey: str, chunk: Chunk) -> None:
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[None, SyncSession]:
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[None, SyncSession]:
             shapes = NotetypeShapes(uow, user, staged=True)
             for note in chunk.notes:
                 shapes.prepare(note)
@@ -144,9 +153,11 @@ class SyncServer:
     def sanity_check(self, user: UserId, skey: str, client: SanityCounts) -> SanityResult:
         """Compare counts as they would be after `finish`, without committing anything."""
 
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[SanityResult, SyncSession]:
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[SanityResult, SyncSession]:
             with uow.scratch():
-                apply_staged(uow, user, session, self.clock.now_ms())
+                apply_staged(uow, user, col, session, self.clock.now_ms())
                 counts = uow.collections.counts(user)
             ours, theirs = _sanity_counts(counts), client.comparable()
             ok = ours == theirs
@@ -159,14 +170,12 @@ class SyncServer:
         """Merge everything staged, bump the usn once, and return the new `mod`."""
         now = self.clock.now_ms()
 
-        def step(uow: UnitOfWork, session: SyncSession) -> tuple[int, SyncSession]:
-            col = uow.collections.meta(user)
-            assert col is not None
+        def step(
+            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+        ) -> tuple[int, SyncSession]:
             if col.usn != session.server_usn:
                 raise SessionConflict("collection changed during sync")
-            apply_staged(uow, user, session, now)
-            col = uow.collections.meta(user)
-            assert col is not None
+            col = apply_staged(uow, user, col, session, now)
             uow.collections.update_meta(
                 user, dataclasses.replace(col, usn=col.usn + 1, mod=now, ls=now)
             )
@@ -198,7 +207,7 @@ class SyncServer:
         user: UserId,
         skey: str,
         phases: tuple[Phase, ...],
-        body: Callable[[UnitOfWork, SyncSession], tuple[T, SyncSession]],
+        body: Callable[[UnitOfWork, CollectionMeta, SyncSession], tuple[T, SyncSession]],
         keep: bool = True,
     ) -> T:
         """Run one step on the caller's session; a failed step ends the session."""
@@ -206,8 +215,8 @@ class SyncServer:
 
         def attempt() -> T:
             with self.uow() as uow:
-                session = self._session(uow, user, skey, phases)
-                result, session = body(uow, session)
+                col, session = self._session(uow, user, skey, phases)
+                result, session = body(uow, col, session)
                 if keep:
                     session = dataclasses.replace(session, touched_ms=self.clock.now_ms())
                     uow.sessions.save(user, session)
@@ -222,12 +231,12 @@ class SyncServer:
 
     def _session(
         self, uow: UnitOfWork, user: UserId, skey: str, phases: tuple[Phase, ...]
-    ) -> SyncSession:
-        self._locked_collection(uow, user)
+    ) -> tuple[CollectionMeta, SyncSession]:
+        col = self._locked_collection(uow, user)
         session = uow.sessions.get_for_update(user)
         if session is None or session.expired(self.clock.now_ms()):
             raise SessionConflict("no sync in progress")
-        return session.expect(skey, *phases)
+        return col, session.expect(skey, *phases)
 
     def _drop_if_owned(self, user: UserId, skey: str) -> None:
         with self.uow() as uow:
@@ -249,19 +258,16 @@ class SyncServer:
         uow.staging.discard(user)
         uow.sessions.delete(user)
 
-    def _meta(self, uow: UnitOfWork, user: UserId, request: MetaRequest) -> ServerMeta:
-        col = uow.collections.meta(user)
-        assert col is not None
+    def _meta(self, snapshot: MetaSnapshot, request: MetaRequest) -> ServerMeta:
         flags = SchedulingFlags.from_config(
-            uow.collections.config_json(user, "schedVer"),
-            uow.collections.config_json(user, "creationOffset"),
+            snapshot.sched_ver_json, snapshot.creation_offset_json
         )
         return server_meta(
             request,
-            col,
+            snapshot.meta,
             flags,
-            empty=uow.collections.is_empty(user),
-            media_usn=uow.media.state(user)[0],
+            empty=not snapshot.has_cards,
+            media_usn=snapshot.media_usn,
             now_ms=self.clock.now_ms(),
         )
 
@@ -283,12 +289,13 @@ def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -
 
 def _server_changes(uow: UnitOfWork, user: UserId, session: SyncSession) -> UnchunkedChanges:
     since = session.client_usn
-    deleted_decks = uow.staging.keys(user, staging.StageKind.GRAVE_DECK)
 
     def objects(kind: ObjectKind) -> tuple[dict[str, Any], ...]:
-        return tuple(staging.decode_object(o.json)
-                     for o in uow.collections.objects_since(user, kind, since)
-                     if kind != ObjectKind.DECK or str(o.id) not in deleted_decks)
+        found = uow.collections.objects_since(user, kind, since)
+        if kind == ObjectKind.DECK and found:
+            deleted = uow.staging.keys(user, staging.StageKind.GRAVE_DECK)
+            found = [o for o in found if str(o.id) not in deleted]
+        return tuple(staging.decode_object(o.json) for o in found)
 
     config = crt = None
     if not session.client_is_newer:

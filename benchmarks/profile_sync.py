@@ -1,0 +1,161 @@
+"""Time (and optionally profile) ankiserv's request handling in-process, without HTTP.
+
+    .venv/bin/python -m benchmarks.profile_sync [--database-url URL] [--notes 1000]
+        [--syncs 200] [--profile out.html]
+
+Uploads one generated collection, then runs complete normal syncs (meta, start,
+applyChanges, chunk, applyChunk with 2 changed notes and 2 cards, sanityCheck2, finish)
+through the WSGI app, and prints the mean time per request kind. This isolates the
+server's own Python and SQL cost from the HTTP server and the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import zstandard
+from sqlalchemy import event
+
+from benchmarks.collections import generate
+from entrypoints.config import Settings
+from entrypoints.wsgi import build_app, build_services
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "anki-sync"
+
+
+class Client:
+    def __init__(self, app: Any) -> None:
+        from falcon import testing
+
+        self.http = testing.TestClient(app)
+        self.key = ""
+        self.session = "prof01"
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    def post(self, method: str, payload: bytes) -> bytes:
+        body = zstandard.ZstdCompressor().compress(payload)
+        headers = {HEADER: json.dumps({"v": 11, "k": self.key, "c": "26.09.3,x,linux",
+                                       "s": self.session})}
+        start = time.perf_counter()
+        result = self.http.simulate_post(f"/sync/{method}", headers=headers, body=body)
+        self.times[method].append(time.perf_counter() - start)
+        assert result.status_code == 200, (method, result.status_code, result.content)
+        return zstandard.ZstdDecompressor().decompressobj().decompress(result.content)
+
+    def call(self, method: str, value: Any) -> Any:
+        return json.loads(self.post(method, json.dumps(value).encode()))
+
+
+def _unicase(a: str, b: str) -> int:
+    return (a.lower() > b.lower()) - (a.lower() < b.lower())
+
+
+def counts(path: Path) -> list[Any]:
+    with sqlite3.connect(path) as con:
+        con.create_collation("unicase", _unicase)
+        one = [con.execute(f"select count() from {t}").fetchone()[0]
+               for t in ("cards", "notes", "revlog", "notetypes", "decks", "deck_config")]
+    return [[0, 0, 0], one[0], one[1], one[2], 0, one[3], one[4], one[5]]
+
+
+def sync(client: Client, usn: int, n: int, note_rows: list[list[Any]],
+         card_rows: list[list[Any]], sanity: list[Any]) -> int:
+    meta = client.call("meta", {"v": 11, "cv": "anki,26.09.3 (x),linux"})
+    client.call("start", {"minUsn": usn, "lnewer": True})
+    client.call("applyChanges", {"changes": {"models": [], "decks": [[], []], "tags": []}})
+    while not client.call("chunk", {"_pad": None})["done"]:
+        pass
+    now = int(time.time())
+    notes = []
+    for row in note_rows:
+        row = list(row)
+        row[3], row[4] = now, -1
+        row[6] = row[6].split("\x1f")[0] + f"\x1fedit {n}"
+        notes.append(row)
+    cards = []
+    for row in card_rows:
+        row = list(row)
+        row[4], row[5] = now, -1
+        cards.append(row)
+    client.call("applyChunk", {"chunk": {"done": True, "notes": notes, "cards": cards}})
+    result = client.call("sanityCheck2", {"client": sanity})
+    assert result["status"] == "ok", result
+    client.call("finish", {"_pad": None})
+    return int(meta["usn"]) + 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--syncs", type=int, default=200)
+    parser.add_argument("--profile", default="")
+    args = parser.parse_args()
+    source = generate(ROOT / ".bench-cache" / f"collection-{args.notes}", args.notes)
+    path = source / "collection.anki2"
+    data = Path(tempfile.mkdtemp(prefix="ankiserv-prof-"))
+    raw: dict[str, object] = {"data_dir": str(data)}
+    if args.database_url:
+        raw["database_url"] = args.database_url
+    settings = Settings.from_mapping(raw)
+    services = build_services(settings, migrate=True)
+    name = f"prof{time.time_ns()}"
+    services.accounts.add_user(name, "pw")
+    client = Client(build_app(settings, services))
+    client.key = client.call("hostKey", {"u": name, "p": "pw"})["key"]
+    client.call("meta", {"v": 11, "cv": "anki,26.09.3 (x),linux"})
+    client.post("upload", path.read_bytes())
+    with sqlite3.connect(path) as con:
+        note_rows = [list(r) for r in con.execute(
+            "select id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data"
+            " from notes limit 2")]
+        card_rows = [list(r) for r in con.execute(
+            "select id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps,"
+            " lapses, left, odue, odid, flags, data from cards limit 2")]
+    for row in note_rows:
+        row[7] = str(row[7])
+        row[8] = int(row[8])
+        row[5] = row[5].strip()
+    sanity = counts(path)
+    usn = sync(client, 0, 0, note_rows, card_rows, sanity)
+    client.times.clear()
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+    statements = [0]
+
+    def count(*_args: object) -> None:
+        statements[0] += 1
+
+    event.listen(services.engine, "before_cursor_execute", count)
+    start, cpu = time.perf_counter(), time.process_time()
+    for n in range(1, args.syncs + 1):
+        usn = sync(client, usn, n, note_rows, card_rows, sanity)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    event.remove(services.engine, "before_cursor_execute", count)
+    if profiler is not None:
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_html())
+        print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
+    for method, times in client.times.items():
+        print(f"{method:14s} {statistics.mean(times) * 1000:7.2f} ms mean"
+              f" {statistics.median(times) * 1000:7.2f} ms median ({len(times)})")
+    print(f"whole sync: {elapsed / args.syncs * 1000:.2f} ms ({args.syncs / elapsed:.0f}/s),"
+          f" {cpu / args.syncs * 1000:.2f} ms CPU in this process,"
+          f" {statements[0] / args.syncs:.1f} SQL statements")
+    services.engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
