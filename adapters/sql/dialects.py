@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -37,7 +38,36 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         # Writers of one user serialise on the collection row lock; READ COMMITTED spares
         # InnoDB's gap locks, which otherwise make different users' syncs deadlock.
         kwargs.setdefault("isolation_level", "READ COMMITTED")
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 2.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use only if it sat idle: a database restart is
+    noticed without a ping per request (what `pool_pre_ping` would cost under load)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["ankiserv_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("ankiserv_idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as e:
+            # The pool replaces the connection and tries the checkout again.
+            raise DisconnectionError("stale pooled connection") from e
 
 
 MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock

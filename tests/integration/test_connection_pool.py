@@ -1,0 +1,88 @@
+"""Pooled connections: a connection the database dropped while idle is replaced unseen,
+and the units of work of one request share a connection without mixing transactions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, text
+
+from adapters.sql import dialects
+from adapters.sql.uow import SqlUnitOfWorkFactory
+
+
+def _backend_pid(conn: object, backend: str) -> int:
+    query = "SELECT pg_backend_pid()" if backend == "postgres" else "SELECT CONNECTION_ID()"
+    return int(conn.execute(text(query)).scalar_one())  # type: ignore[attr-defined]
+
+
+def _kill(admin: object, backend: str, pid: int) -> None:
+    query = f"SELECT pg_terminate_backend({pid})" if backend == "postgres" else f"KILL {pid}"
+    admin.execute(text(query))  # type: ignore[attr-defined]
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced(
+    db_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server to drop connections")
+    monkeypatch.setattr(dialects, "PING_AFTER_IDLE_S", 0.0)
+    engine = dialects.build_engine(db_url, pool_size=1, max_overflow=0)
+    admin = dialects.build_engine(db_url).connect()
+    try:
+        with engine.connect() as conn:
+            pid = _backend_pid(conn, backend)
+        _kill(admin, backend, pid)
+        with engine.connect() as conn:  # the same pooled connection, found dead and replaced
+            assert _backend_pid(conn, backend) != pid
+    finally:
+        admin.close()
+        engine.dispose()
+
+
+def test_a_busy_connection_is_not_pinged(db_url: str, backend: str) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite connections are never pinged")
+    engine = dialects.build_engine(db_url, pool_size=1, max_overflow=0)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda *args: statements.append(args[2]))
+    try:
+        for _ in range(3):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 2"))
+        assert statements == ["SELECT 2"] * 3
+    finally:
+        engine.dispose()
+
+
+def test_units_of_work_in_one_request_share_a_connection_and_isolation(
+    db_url: str, backend: str
+) -> None:
+    engine = dialects.build_engine(db_url)
+    factory = SqlUnitOfWorkFactory(engine)
+    try:
+        with factory.request_scope():
+            with factory(write=False) as reader:
+                first = reader._conn
+                levels = [_isolation(reader, backend)]
+            with factory() as writer:
+                assert writer._conn is first
+                levels.append(_isolation(writer, backend))
+                with factory(write=False) as nested:  # while the writer is open: its own
+                    assert nested._conn is not first
+            with factory(write=False) as reader:
+                levels.append(_isolation(reader, backend))
+        if backend != "sqlite":
+            assert levels == ["repeatable read", "read committed", "repeatable read"]
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+def _isolation(uow: object, backend: str) -> str:
+    conn = uow._conn  # type: ignore[attr-defined]
+    if backend == "sqlite":
+        return ""
+    query = ("SHOW transaction_isolation" if backend == "postgres"
+             else "SELECT @@tx_isolation")
+    return str(conn.execute(text(query)).scalar_one()).replace("-", " ").lower()
