@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
-from adapters.sql import rows, tables
+from adapters.sql import bulk, rows, tables
 from domain.model import (
     Card,
     CollectionMeta,
@@ -239,13 +239,8 @@ class SqlCollectionStore:
         user: UserId,
         items: Iterable[T],
     ) -> int:
-        """Insert every item in batches; return how many."""
-        iterator = iter(items)
-        count = 0
-        while batch := [to_row(user, item) for item in islice(iterator, INSERT_BATCH)]:
-            self._conn.execute(insert(table), batch)
-            count += len(batch)
-        return count
+        """Insert every item, streamed; return how many."""
+        return bulk.insert_rows(self._conn, table, (to_row(user, item) for item in items))
 
     def _update_collection(self, user: UserId, values: dict[str, Any]) -> None:
         self._conn.execute(UPDATE_COLLECTION, {"user": user, **values})

@@ -86,10 +86,12 @@ def test_rejected_replace_without_commit_leaves_previous_collection(
     with factory() as uow:
         with pytest.raises(UploadRejected):
             uow.collections.replace(user, contents)
-        # Inside the unit of work the half-written upload is there: batches were written.
-        written = snapshot(uow.collections.export(user))
-        assert len(written["notes"]) >= 2 * INSERT_BATCH
-        assert written["meta"] == rich_contents().meta()
+        # Inside the unit of work the half-written upload is there: batches were written
+        # (on PostgreSQL a failed COPY aborts the whole transaction at once instead).
+        if factory.engine.dialect.name != "postgresql":
+            written = snapshot(uow.collections.export(user))
+            assert len(written["notes"]) >= 2 * INSERT_BATCH
+            assert written["meta"] == rich_contents().meta()
     assert contents.yielded == FAIL_AFTER
     assert_identical(_export(factory, user), before)
 
