@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -30,9 +31,11 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "timeout": REQUEST_TIMEOUT_S,
             "graceful_timeout": 30,
             "loglevel": self._settings.log_level.lower(),
-            "accesslog": "-",
             "errorlog": "-",
         }
+        if self._settings.log_level_number() <= logging.INFO:
+            # One line per request: 8 per sync. Above INFO operators asked for less.
+            options["accesslog"] = "-"
         if "control_socket_disable" in self.cfg.settings:
             # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
             options["control_socket_disable"] = True

@@ -43,6 +43,10 @@ class SanitySchema(_Lenient):
     local = fields.Integer(required=True, strict=True)
 
 
+_BEGIN, _CHANGES = BeginSchema(), ChangesSchema()
+_DOWNLOAD, _SANITY = DownloadSchema(), SanitySchema()
+
+
 def wrapped(data: Any) -> dict[str, Any]:
     """Every media answer but a download is `{"data": ..., "err": ""}`."""
     return {"data": data, "err": ""}
@@ -87,7 +91,7 @@ class MediaResource:
         if call.legacy and "v" not in payload:
             # NOTE: Python-era clients (<= 2.1.21) send the version as a form field.
             payload["v"] = call.client_version
-        args = BeginSchema().load(payload)
+        args = _BEGIN.load(payload)
         if not args["client_version"]:
             raise BadRequest("missing client version")
         # NOTE: legacy clients send `sk` back as their media credentials; like the
@@ -95,7 +99,7 @@ class MediaResource:
         codec.write_json(resp, call, wrapped({"usn": self.media.usn(user), "sk": call.host_key}))
 
     def _changes(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = ChangesSchema().load(codec.json_object(call.json()))
+        args = _CHANGES.load(codec.json_object(call.json()))
         entries = self.media.changes(user, args["last_usn"])
         codec.write_json(resp, call, wrapped([[e.fname, e.usn, e.sha1] for e in entries]))
 
@@ -111,7 +115,7 @@ class MediaResource:
         codec.write_json(resp, call, wrapped([processed, usn]))
 
     def _download(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = DownloadSchema().load(codec.json_object(call.json()))
+        args = _DOWNLOAD.load(codec.json_object(call.json()))
         entries = self.media.files_for_download(user, args["files"])
         with temp_file(self.tmp_dir, ".zip") as (path, file):
             try:
@@ -127,7 +131,7 @@ class MediaResource:
         codec.write_file(resp, call, result)
 
     def _sanity(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = SanitySchema().load(codec.json_object(call.json()))
+        args = _SANITY.load(codec.json_object(call.json()))
         codec.write_json(resp, call, wrapped(self.media.sanity(user, args["local"])))
 
 

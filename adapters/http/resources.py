@@ -25,6 +25,15 @@ from ports.collection import CollectionContents
 log = logging.getLogger("ankiserv.sync")
 UPLOAD_OK = b"OK"
 
+# Schemas hold no per-request state: build each once, not on every request.
+_START = sync_schemas.StartRequestSchema()
+_APPLY_GRAVES = sync_schemas.ApplyGravesSchema()
+_APPLY_CHANGES = sync_schemas.ApplyChangesSchema()
+_APPLY_CHUNK = sync_schemas.ApplyChunkSchema()
+_SANITY = sync_schemas.SanityRequestSchema()
+_HOST_KEY = schemas.HostKeyRequestSchema()
+_META = schemas.MetaRequestSchema()
+
 
 @dataclass
 class SyncResource:
@@ -61,19 +70,19 @@ class SyncResource:
 
     def _start(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        request = sync_schemas.StartRequestSchema().load(codec.json_object(call.json()))
+        request = _START.load(codec.json_object(call.json()))
         graves = self.server.start(user, call.session_key, request)
         codec.write_json(resp, call, sync_schemas.dump_graves(graves))
 
     def _apply_graves(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyGravesSchema().load(codec.json_object(call.json()))
+        args = _APPLY_GRAVES.load(codec.json_object(call.json()))
         self.server.apply_graves(user, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _apply_changes(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyChangesSchema().load(codec.json_object(call.json()))
+        args = _APPLY_CHANGES.load(codec.json_object(call.json()))
         ours = self.server.apply_changes(user, call.session_key, args["changes"])
         codec.write_json(resp, call, sync_schemas.dump_changes(ours))
 
@@ -85,13 +94,13 @@ class SyncResource:
 
     def _apply_chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        args = sync_schemas.ApplyChunkSchema().load(codec.json_object(call.json()))
+        args = _APPLY_CHUNK.load(codec.json_object(call.json()))
         self.server.apply_chunk(user, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _sanity_check(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        counts = sync_schemas.SanityRequestSchema().load(codec.json_object(call.json()))
+        counts = _SANITY.load(codec.json_object(call.json()))
         result = self.server.sanity_check(user, call.session_key, counts)
         if not result.ok:
             log.warning("user %s: sanity check failed: client %s, server %s",
@@ -115,13 +124,13 @@ class SyncResource:
         return self.accounts.authenticate(call.host_key)
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        args = schemas.HostKeyRequestSchema().load(codec.json_object(call.json()))
+        args = _HOST_KEY.load(codec.json_object(call.json()))
         key = self.accounts.login(args["username"], args["password"])
         codec.write_json(resp, call, {"key": key})
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         user = self._user(call)
-        request = schemas.MetaRequestSchema().load(codec.json_object(call.json()))
+        request = _META.load(codec.json_object(call.json()))
         codec.write_json(resp, call, schemas.dump_meta(self.server.meta(user, request)))
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:

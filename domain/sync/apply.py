@@ -123,13 +123,17 @@ def _apply_config(
     uow: UnitOfWork, user: UserId, col: CollectionMeta, staged: _Staged, usn: int, now_ms: int
 ) -> CollectionMeta:
     for item in staged.read(StageKind.CONFIG):
-        conf = staging.decode_object(item.payload)
-        entries = [
-            ConfigEntry(key=k, usn=usn, mtime=now_ms // 1000,
-                        json=json.dumps(v, ensure_ascii=False, separators=(",", ":")))
-            for k, v in conf.items()
-        ]
-        uow.collections.replace_config(user, entries)
+        # Clients send the whole map on every sync; values they did not change keep their
+        # usn and mtime, and an unchanged map is not written at all.
+        existing = {e.key: e for e in uow.collections.config(user)}
+        entries = []
+        for key, value in staging.decode_object(item.payload).items():
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            old = existing.get(key)
+            entries.append(old if old is not None and old.json == text
+                           else ConfigEntry(key=key, usn=usn, mtime=now_ms // 1000, json=text))
+        if {e.key: e for e in entries} != existing:
+            uow.collections.replace_config(user, entries)
     for item in staged.read(StageKind.CRT):
         col = dataclasses.replace(col, crt=int(item.payload))
         uow.collections.update_meta(user, col)

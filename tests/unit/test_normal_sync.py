@@ -280,3 +280,31 @@ def test_chunks_hold_at_most_250_and_done_only_when_exhausted(
     assert (len(first), first.done) == (250, False)
     assert (len(second), second.done) == (0, True)
     assert third.done
+
+
+def sync_config(server: SyncServer, store: InMemoryStore, config: dict[str, object]) -> None:
+    col = store.state.collections[USER].meta
+    server.start(USER, "cfg", StartRequest(col.usn, True))
+    server.apply_changes(USER, "cfg", UnchunkedChanges(config=config))
+    while not server.chunk(USER, "cfg").done:
+        pass
+    server.apply_chunk(USER, "cfg", Chunk(True))
+    assert server.sanity_check(USER, "cfg", counts(store)).ok
+    server.finish(USER, "cfg")
+
+
+def test_config_values_the_client_did_not_change_keep_their_usn(
+    server: SyncServer, store: InMemoryStore, clock: FakeClock
+) -> None:
+    sync_config(server, store, {"a": 1, "b": [1, 2], "gone": "x"})
+    first = dict(store.state.collections[USER].config)
+    clock.tick(5000)
+    sync_config(server, store, {"b": [1, 2], "a": 2, "new": None})
+    second = store.state.collections[USER].config
+    assert set(second) == {"a", "b", "new"}
+    assert second["b"] == first["b"]  # unchanged: same usn and mtime
+    assert second["a"].json == "2" and second["a"].usn > first["a"].usn
+    assert second["new"].json == "null"
+    clock.tick(5000)
+    sync_config(server, store, {"a": 2, "b": [1, 2], "new": None})
+    assert store.state.collections[USER].config == second
