@@ -66,13 +66,13 @@ class Accounts:
 
     def check_password(self, name: str, password: str) -> bool:
         """Return whether `password` is the user's current one."""
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:
             found = uow.users.find(name.strip())
         return found is not None and self.hasher.verify(found[1], password)
 
     def verify(self, name: str, password: str) -> UserId:
         """Return the user with these credentials, or raise `AuthFailed` (no key issued)."""
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:
             found = None if "\x00" in name else uow.users.find(name.strip())
         if found is None:
             self.hasher.verify_dummy(password)
@@ -84,7 +84,7 @@ class Accounts:
     def authenticate(self, host_key: str) -> UserId:
         """Return the user a host key belongs to, or raise `AuthFailed`."""
         user_id = host_key_user(host_key)
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:  # one lookup
             if not uow.users.has_host_key(user_id, self.hasher.hash_key(host_key)):
                 raise AuthFailed("unknown host key")
         return user_id

@@ -30,12 +30,12 @@ class MediaServer:
 
     def usn(self, user: UserId) -> int:
         """The user's last media usn (what `begin` and `meta` report)."""
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:
             return uow.media.state(user)[0]
 
     def changes(self, user: UserId, last_usn: int) -> list[MediaEntry]:
         """Entries changed after `last_usn`, oldest first, at most 1000."""
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:
             return uow.media.changes_since(user, last_usn, CHANGES_PER_REQUEST)
 
     def upload(self, user: UserId, changes: Sequence[UploadedChange]) -> tuple[int, int]:
@@ -114,6 +114,6 @@ class MediaServer:
         retrying(forget)
 
     def sanity(self, user: UserId, local_count: int) -> str:
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:
             count = uow.media.state(user)[1]
         return SANITY_OK if count == local_count else SANITY_FAILED

@@ -226,6 +226,7 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, write: bool = True) -> UnitOfWork:
-        """Open a unit of work; `write=False` promises it only reads."""
+    def __call__(self, *, write: bool = True, snapshot: bool = True) -> UnitOfWork:
+        """Open a unit of work; `write=False` promises it only reads, and `snapshot=False`
+        that its reads need not see one consistent state (a single lookup)."""
         ...

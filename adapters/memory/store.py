@@ -518,5 +518,5 @@ class InMemoryStore:
         self.state = MemoryState()
         self.lock = threading.RLock()
 
-    def __call__(self, *, write: bool = True) -> InMemoryUnitOfWork:
+    def __call__(self, *, write: bool = True, snapshot: bool = True) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, write)

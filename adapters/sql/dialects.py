@@ -95,8 +95,12 @@ WRITER_LEVEL = "READ COMMITTED"  # PostgreSQL's default; set on MySQL engines
 READER_LEVEL = "REPEATABLE READ"
 
 
-def begin(conn: Connection, *, write: bool, level: str | None = None) -> str | None:
-    """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot.
+def begin(
+    conn: Connection, *, write: bool, snapshot: bool = True, level: str | None = None
+) -> str | None:
+    """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot,
+    except single lookups (`snapshot=False`), which on PostgreSQL run in autocommit mode
+    to spare the BEGIN and ROLLBACK round trips.
 
     `level` is the isolation level the connection is known to be in (None: a fresh
     checkout, at the writers' level); returns the level it is in now."""
@@ -104,8 +108,12 @@ def begin(conn: Connection, *, write: bool, level: str | None = None) -> str | N
         conn.info["begin_sql"] = "BEGIN IMMEDIATE" if write else "BEGIN"
         conn.begin()
         return None
-    # Readers (full download) need one snapshot across many queries.
-    wanted = WRITER_LEVEL if write else READER_LEVEL
+    if write:
+        wanted = WRITER_LEVEL
+    elif snapshot:
+        wanted = READER_LEVEL  # e.g. a full download: one snapshot across many queries
+    else:
+        wanted = "AUTOCOMMIT" if conn.dialect.name == "postgresql" else (level or WRITER_LEVEL)
     if wanted != (level or WRITER_LEVEL):
         conn.execution_options(isolation_level=wanted)
     conn.begin()

@@ -40,9 +40,10 @@ _pinned: ContextVar[_Pinned | None] = ContextVar("ankiserv_pinned_connection", d
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine, *, write: bool = True) -> None:
+    def __init__(self, engine: Engine, *, write: bool = True, snapshot: bool = True) -> None:
         self._engine = engine
         self._write = write
+        self._snapshot = snapshot
         self._conn: Connection | None = None
         self._pin: _Pinned | None = None
 
@@ -56,7 +57,7 @@ class SqlUnitOfWork:
         else:
             conn = self._engine.connect()
         try:
-            level = dialects.begin(conn, write=self._write,
+            level = dialects.begin(conn, write=self._write, snapshot=self._snapshot,
                                    level=None if self._pin is None else self._pin.level)
         except BaseException:
             self._release(conn)
@@ -150,8 +151,8 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def __call__(self, *, write: bool = True) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write=write)
+    def __call__(self, *, write: bool = True, snapshot: bool = True) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, write=write, snapshot=snapshot)
 
     @staticmethod
     @contextmanager

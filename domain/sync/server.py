@@ -47,7 +47,7 @@ class SyncServer:
         """Answer `meta` from committed state; like the official server, it ends a sync
         in progress, and it creates the collection of a new account."""
         check_version(request.version)
-        with self.uow(write=False) as uow:
+        with self.uow(write=False, snapshot=False) as uow:  # one query
             snapshot = uow.collections.meta_snapshot(user)
         if snapshot is not None and not snapshot.in_sync:
             return self._meta(snapshot, request)

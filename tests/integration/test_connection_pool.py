@@ -72,8 +72,15 @@ def test_units_of_work_in_one_request_share_a_connection_and_isolation(
                     assert nested._conn is not first
             with factory(write=False) as reader:
                 levels.append(_isolation(reader, backend))
+            with factory(write=False, snapshot=False) as lookup:  # one query: no BEGIN
+                assert lookup._conn is first
+                assert _autocommit(lookup) == (backend == "postgres")
+            with factory() as writer:
+                assert not _autocommit(writer)
+                levels.append(_isolation(writer, backend))
         if backend != "sqlite":
-            assert levels == ["repeatable read", "read committed", "repeatable read"]
+            assert levels == ["repeatable read", "read committed", "repeatable read",
+                              "read committed"]
         assert engine.pool.checkedout() == 0
     finally:
         engine.dispose()
@@ -86,3 +93,10 @@ def _isolation(uow: object, backend: str) -> str:
     query = ("SHOW transaction_isolation" if backend == "postgres"
              else "SELECT @@tx_isolation")
     return str(conn.execute(text(query)).scalar_one()).replace("-", " ").lower()
+
+
+def _autocommit(uow: object) -> bool:
+    dbapi = uow._conn.connection.dbapi_connection  # type: ignore[attr-defined]
+    if hasattr(dbapi, "get_autocommit"):  # PyMySQL: `autocommit` is a method
+        return bool(dbapi.get_autocommit())
+    return bool(getattr(dbapi, "autocommit", False))
