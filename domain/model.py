@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import NewType
+from typing import NamedTuple, NewType
 
 UserId = NewType("UserId", int)
 Usn = NewType("Usn", int)
@@ -54,8 +54,10 @@ class MetaSnapshot:
     in_sync: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+# Notes, cards and review entries are named tuples: immutable records that are built and
+# written by the hundred thousand in a full sync, where a tuple costs a fraction of a
+# frozen dataclass and goes to a database driver as it is.
+class Note(NamedTuple):
     id: int
     guid: str
     mid: int
@@ -69,8 +71,7 @@ class Note:
     data: str
 
 
-@dataclass(frozen=True, slots=True)
-class Card:
+class Card(NamedTuple):
     id: int
     nid: int
     did: int
@@ -91,8 +92,7 @@ class Card:
     data: str
 
 
-@dataclass(frozen=True, slots=True)
-class RevlogEntry:
+class RevlogEntry(NamedTuple):
     id: int
     cid: int
     usn: int

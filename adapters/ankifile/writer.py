@@ -9,7 +9,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from domain.model import Card, ConfigEntry, Grave, JsonObject, Note, RevlogEntry
+from domain.model import ConfigEntry, Grave, JsonObject
 from ports.collection import CollectionContents
 
 SCHEMA_LEGACY = 11
@@ -52,25 +52,13 @@ def config_json(entries: Iterable[ConfigEntry]) -> str:
     return "{" + ",".join(f"{json.dumps(e.key)}:{e.json}" for e in entries) + "}"
 
 
-def _note(n: Note) -> tuple[Any, ...]:
-    return (n.id, n.guid, n.mid, n.mod, n.usn, n.tags, n.flds, n.sfld, n.csum, n.flags, n.data)
-
-
-def _card(c: Card) -> tuple[Any, ...]:
-    return (c.id, c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor,
-            c.reps, c.lapses, c.left, c.odue, c.odid, c.flags, c.data)
-
-
-def _revlog(e: RevlogEntry) -> tuple[Any, ...]:
-    return (e.id, e.cid, e.usn, e.ease, e.ivl, e.last_ivl, e.factor, e.time, e.type)
-
-
 def _grave(g: Grave) -> tuple[Any, ...]:
     return (g.usn, g.oid, int(g.kind))
 
 
-def _batches(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    while batch := list(islice(rows, BATCH)):
+def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, BATCH)):
         yield batch
 
 
@@ -84,10 +72,10 @@ def write_collection(contents: CollectionContents, path: Path) -> None:
         _create(con)
         _insert_col(con, contents)
         inserts = (
-            ("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", map(_note, contents.notes())),
-            ("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-             map(_card, contents.cards())),
-            ("INSERT INTO revlog VALUES (?,?,?,?,?,?,?,?,?)", map(_revlog, contents.revlog())),
+            # Notes, cards and revlog entries are tuples in the tables' column order.
+            ("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", contents.notes()),
+            ("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", contents.cards()),
+            ("INSERT INTO revlog VALUES (?,?,?,?,?,?,?,?,?)", contents.revlog()),
             ("INSERT INTO graves VALUES (?,?,?)", map(_grave, contents.graves())),
         )
         for sql, rows in inserts:

@@ -1,8 +1,8 @@
 """Bulk inserts for full uploads: COPY on PostgreSQL, the driver's executemany elsewhere.
 
 Going through SQLAlchemy's executemany costs more Python per row than reading the row
-from the uploaded file; both paths here convert a row once and stream it, so memory
-stays bounded whatever the collection's size.
+from the uploaded file; both paths here take rows as tuples in the table's column order,
+convert each value once and stream, so memory stays bounded whatever the upload's size.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Boolean, Table, insert
+from sqlalchemy import Boolean, Table
 from sqlalchemy.engine import Connection
 
 from adapters.sql.verbatim import VerbatimText, escape_nul
@@ -21,23 +21,25 @@ BATCH = 2000
 # COPY's text format: these characters are written as backslash escapes.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
+Values = tuple[Any, ...]
 
-def insert_rows(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert every row (dicts keyed by column name); return how many."""
+
+def insert_rows(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
+    """Insert every row (values in the table's column order); return how many."""
     if conn.dialect.name == "postgresql":
         return _copy(conn, table, rows)
     return _executemany(conn, table, rows)
 
 
-def _executemany(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> int:
-    names = [c.name for c in table.columns]
-    sql = str(insert(table).compile(dialect=conn.dialect, column_keys=names))
+def _executemany(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
+    quote = conn.dialect.identifier_preparer.quote
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in table.columns)})"
+           f" VALUES ({', '.join([marker] * len(table.columns))})")
     count = 0
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH)):
-        # Named parameter styles (PyMySQL's) take the dicts as they are.
-        params = [tuple(r[n] for n in names) for r in batch] if conn.dialect.positional else batch
-        conn.exec_driver_sql(sql, params)
+        conn.exec_driver_sql(sql, batch)
         count += len(batch)
     return count
 
@@ -81,18 +83,16 @@ class _CopySource(io.TextIOBase):
         return data[:want]
 
 
-def _copy(conn: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> int:
-    columns = list(table.columns)
-    names = [c.name for c in columns]
-    formats = [(c.name, _copy_formatter(c)) for c in columns]
+def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
+    formats = [_copy_formatter(c) for c in table.columns]
 
     def lines() -> Iterator[str]:
         for row in rows:
-            yield "\t".join([fmt(row[name]) for name, fmt in formats]) + "\n"
+            yield "\t".join([fmt(v) for fmt, v in zip(formats, row, strict=True)]) + "\n"
 
     source = _CopySource(lines())
+    quoted = ", ".join(f'"{c.name}"' for c in table.columns)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    quoted = ", ".join(f'"{n}"' for n in names)
     try:
         cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', source, size=1 << 16)
     except Exception:

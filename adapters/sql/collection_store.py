@@ -213,10 +213,9 @@ class SqlCollectionStore:
         }
         self._insert_all(tables.config, rows.config_row, user, contents.config())
         self._insert_all(tables.tags, rows.tag_row, user, contents.tags())
-        counts["n_notes"] = self._insert_all(tables.notes, rows.note_row, user, contents.notes())
-        counts["n_cards"] = self._insert_all(tables.cards, rows.card_row, user, contents.cards())
-        counts["n_revlog"] = self._insert_all(
-            tables.revlog, rows.revlog_row, user, contents.revlog())
+        counts["n_notes"] = self._insert_records(tables.notes, user, contents.notes())
+        counts["n_cards"] = self._insert_records(tables.cards, user, contents.cards())
+        counts["n_revlog"] = self._insert_records(tables.revlog, user, contents.revlog())
         self._insert_all(tables.graves, rows.grave_row, user, contents.graves())
         self._update_collection(user, counts)
 
@@ -240,7 +239,15 @@ class SqlCollectionStore:
         items: Iterable[T],
     ) -> int:
         """Insert every item, streamed; return how many."""
-        return bulk.insert_rows(self._conn, table, (to_row(user, item) for item in items))
+        names = [c.name for c in table.columns]
+        return bulk.insert_rows(self._conn, table, (
+            tuple([row[n] for n in names]) for row in (to_row(user, item) for item in items)))
+
+    def _insert_records(
+        self, table: Table, user: UserId, records: Iterable[Note | Card | RevlogEntry]
+    ) -> int:
+        """Insert notes, cards or revlog entries: their fields are the columns after user_id."""
+        return bulk.insert_rows(self._conn, table, ((user, *record) for record in records))
 
     def _update_collection(self, user: UserId, values: dict[str, Any]) -> None:
         self._conn.execute(UPDATE_COLLECTION, {"user": user, **values})
@@ -419,14 +426,27 @@ class SqlCollectionExport:
     def tags(self) -> Iterator[Tag]:
         return self._stream(tables.tags, "tag", rows.tag_from_row)
 
+    # The big tables: their columns after user_id are the record's fields, in order, so
+    # rows become records positionally (a full download reads every row of them).
     def notes(self) -> Iterator[Note]:
-        return self._stream(tables.notes, "id", rows.note_from_row)
+        return self._stream_records(tables.notes, Note)
 
     def cards(self) -> Iterator[Card]:
-        return self._stream(tables.cards, "id", rows.card_from_row)
+        return self._stream_records(tables.cards, Card)
 
     def revlog(self) -> Iterator[RevlogEntry]:
-        return self._stream(tables.revlog, "id", rows.revlog_from_row)
+        return self._stream_records(tables.revlog, RevlogEntry)
+
+    def _stream_records(self, table: Table, record: Callable[..., T]) -> Iterator[T]:
+        columns = [c for c in table.columns if c.name != "user_id"]
+        query = (select(*columns).where(table.c.user_id == self._user).order_by(table.c.id)
+                 .execution_options(stream_results=True, yield_per=READ_BATCH))
+        result = self._conn.execute(query)
+        try:
+            for row in result:
+                yield record(*row)
+        finally:
+            result.close()
 
     def graves(self) -> Iterator[Grave]:
         return self._stream(tables.graves, "oid", rows.grave_from_row)

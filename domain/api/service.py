@@ -206,7 +206,7 @@ class CollectionApi:
                 values = [fields.get(n, v) for n, v in zip(names, values, strict=False)]
             sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
             new_tags = note.tags if tags is None else join_tags(tags)
-            changed = dataclasses.replace(note, flds=FIELD_SEPARATOR.join(values), sfld=sfld,
+            changed = note._replace(flds=FIELD_SEPARATOR.join(values), sfld=sfld,
                                           csum=csum, tags=new_tags, mod=now // 1000, usn=usn)
             uow.collections.save_rows(user, RowKind.NOTE, [], [changed])
             uow.collections.add_tags(user, _unique_tags(split_tags(new_tags), usn))
@@ -265,18 +265,18 @@ class CollectionApi:
             deck = _deck(uow, user, deck_id)
             if deck.get("dyn"):
                 raise SyncRejected("cards cannot be moved into a filtered deck")
-            return _update_cards(uow, user, card_ids, usn, now, lambda c: dataclasses.replace(
-                c, did=deck_id))
+            return _update_cards(uow, user, card_ids, usn, now, lambda c: c._replace(
+                did=deck_id))
 
         return self._write(user, body)
 
     def set_suspended(self, user: UserId, card_ids: Sequence[int], suspended: bool) -> int:
         def change(card: Card) -> Card:
             if suspended:
-                return dataclasses.replace(card, queue=SUSPENDED)
+                return card._replace(queue=SUSPENDED)
             if card.queue != SUSPENDED:
                 return card
-            return dataclasses.replace(card, queue=_restored_queue(card))
+            return card._replace(queue=_restored_queue(card))
 
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             return _update_cards(uow, user, card_ids, usn, now, change)
@@ -297,7 +297,7 @@ class CollectionApi:
 
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             notes = uow.queries.notes(user, NoteFilter(tag=old), None, 10**9)
-            changed = [dataclasses.replace(n, tags=join_tags(map(rename, split_tags(n.tags))),
+            changed = [n._replace(tags=join_tags(map(rename, split_tags(n.tags))),
                                            mod=now // 1000, usn=usn) for n in notes]
             uow.collections.save_rows(user, RowKind.NOTE, [], changed)
             uow.collections.add_tags(user, _unique_tags(
@@ -441,7 +441,7 @@ def _update_cards(uow: UnitOfWork, user: UserId, card_ids: Sequence[int], usn: i
     cards = uow.queries.cards(user, CardFilter(ids=tuple(card_ids)), None, len(card_ids) + 1)
     if len(cards) != len(set(card_ids)):
         raise NotFound("some cards do not exist")
-    changed = [dataclasses.replace(new, mod=now // 1000, usn=usn)
+    changed = [new._replace(mod=now // 1000, usn=usn)
                for card in cards if (new := change(card)) != card]
     uow.collections.save_rows(user, RowKind.CARD, [], changed)
     return len(changed)

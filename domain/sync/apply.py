@@ -143,17 +143,17 @@ def _apply_config(
 def _apply_rows(uow: UnitOfWork, user: UserId, staged: _Staged, session: SyncSession) -> None:
     usn, pending = session.server_usn, session.client_usn
     for batch in _batches(staged.read(StageKind.REVLOG)):
-        entries = [dataclasses.replace(staging.decode_revlog(i.payload), usn=usn) for i in batch]
+        entries = [staging.decode_revlog(i.payload)._replace(usn=usn) for i in batch]
         known = uow.collections.row_versions(user, RowKind.REVLOG, (e.id for e in entries))
         uow.collections.save_rows(
             user, RowKind.REVLOG, [e for e in entries if e.id not in known], []
         )
     for batch in _batches(staged.read(StageKind.CARD)):
-        cards = [dataclasses.replace(staging.decode_card(i.payload), usn=usn) for i in batch]
+        cards = [staging.decode_card(i.payload)._replace(usn=usn) for i in batch]
         _merge_rows(uow, user, RowKind.CARD, cards, pending)
     notetypes = NotetypeShapes(uow, user)
     for batch in _batches(staged.read(StageKind.NOTE)):
-        notes = [notetypes.prepare(dataclasses.replace(staging.decode_note(i.payload), usn=usn))
+        notes = [notetypes.prepare(staging.decode_note(i.payload)._replace(usn=usn))
                  for i in batch]
         _merge_rows(uow, user, RowKind.NOTE, notes, pending)
 
@@ -198,7 +198,7 @@ class NotetypeShapes:
                 f"note {note.id} has {len(fields)} fields, its note type {field_count}"
             )
         sfld, csum = sort_field_and_checksum(fields, sort_index)
-        return dataclasses.replace(note, sfld=sfld, csum=csum)
+        return note._replace(sfld=sfld, csum=csum)
 
 
 def _shape(notetype: dict[str, Any]) -> tuple[int, int]:

@@ -190,7 +190,7 @@ class User:
         card = self.stored_cards()[cid]
         with self.api.services.api.uow() as uow:
             uow.collections.save_rows(UserId(self.id), RowKind.CARD, [],
-                                      [dataclasses.replace(card, **changes)])
+                                      [card._replace(**changes)])
             uow.commit()
 
     def add_revlog(self, *entries: RevlogEntry) -> None:

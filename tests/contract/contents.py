@@ -268,15 +268,22 @@ def assert_identical(actual: dict[str, Any], expected: dict[str, Any]) -> None:
         for a, e in zip(got, want, strict=True):
             if a != e:
                 raise AssertionError(f"{section}: {_difference(a, e)}")
-            for f in fields(e):
-                assert type(getattr(a, f.name)) is type(getattr(e, f.name)), (section, f.name)
+            for name in _field_names(e):
+                assert type(getattr(a, name)) is type(getattr(e, name)), (section, name)
+
+
+def _field_names(record: Any) -> list[str]:
+    """Field names of a dataclass or a named tuple (notes, cards and revlog are those)."""
+    if hasattr(record, "_fields"):
+        return list(record._fields)
+    return [f.name for f in fields(record)]
 
 
 def _difference(actual: Any, expected: Any) -> str:
-    for f in fields(expected):
-        a, e = getattr(actual, f.name), getattr(expected, f.name)
+    for name in _field_names(expected):
+        a, e = getattr(actual, name), getattr(expected, name)
         if a != e:
-            return f"{f.name}: got {_short(a)}, want {_short(e)}"
+            return f"{name}: got {_short(a)}, want {_short(e)}"
     return f"{actual!r} != {expected!r}"
 
 

@@ -28,7 +28,7 @@ def test_every_string_survives_a_bulk_insert(engine: Engine, user_id: int) -> No
         for i, text in enumerate(TRICKY)
     ]
     with engine.begin() as conn:
-        assert bulk.insert_rows(conn, tables.notes, iter(rows)) == len(rows)
+        assert bulk.insert_rows(conn, tables.notes, [tuple(r.values()) for r in rows]) == len(rows)
     try:
         with engine.connect() as conn:
             got = conn.execute(select(tables.notes).where(tables.notes.c.user_id == user_id)
@@ -43,7 +43,7 @@ def test_booleans_and_many_batches(engine: Engine, user_id: int) -> None:
     rows = [{"user_id": user_id, "tag": f"tag{i}", "usn": i, "collapsed": i % 2 == 0}
             for i in range(bulk.BATCH * 2 + 7)]
     with engine.begin() as conn:
-        assert bulk.insert_rows(conn, tables.tags, (r for r in rows)) == len(rows)
+        assert bulk.insert_rows(conn, tables.tags, (tuple(r.values()) for r in rows)) == len(rows)
     try:
         with engine.connect() as conn:
             got = conn.execute(select(tables.tags).where(tables.tags.c.user_id == user_id)
@@ -61,7 +61,7 @@ def test_an_error_raised_while_streaming_rows_is_the_one_reported(
         pass
 
     def rows():
-        yield {"user_id": user_id, "tag": "fine", "usn": 0, "collapsed": False}
+        yield (user_id, "fine", 0, False)
         raise Broken("the upload was corrupt")
 
     with pytest.raises(Broken), engine.begin() as conn:

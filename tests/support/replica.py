@@ -517,7 +517,7 @@ class ClientReplica:
         note = self.state.notes.get(nid)
         if note is None:
             return False
-        self.state.notes[nid] = dataclasses.replace(
+        self.state.notes[nid] = _with(
             note, flds=FIELD_SEPARATOR.join(fields), mod=self._touch(), usn=PENDING
         )
         return True
@@ -526,7 +526,7 @@ class ClientReplica:
         note = self.state.notes.get(nid)
         if note is None:
             return False
-        self.state.notes[nid] = dataclasses.replace(
+        self.state.notes[nid] = _with(
             note, tags=join_tags(tags), mod=self._touch(), usn=PENDING
         )
         self._register_tags(tags)
@@ -557,7 +557,7 @@ class ClientReplica:
             return None
         now = self._touch()
         ivl = 1 if ease == 1 else max(1, card.ivl) * (ease + 1)
-        self.state.cards[cid] = dataclasses.replace(
+        self.state.cards[cid] = _with(
             card,
             mod=now,
             usn=PENDING,
@@ -588,7 +588,7 @@ class ClientReplica:
         card = self.state.cards.get(cid)
         if card is None:
             return False
-        self.state.cards[cid] = dataclasses.replace(
+        self.state.cards[cid] = _with(
             card, flags=flag, mod=self._touch(), usn=PENDING
         )
         return True
@@ -678,7 +678,7 @@ class ClientReplica:
             rows = getattr(s, name)
             for oid, row in rows.items():
                 if row.usn == PENDING:
-                    rows[oid] = dataclasses.replace(row, usn=0)
+                    rows[oid] = _with(row, usn=0)
         for name in ("notetypes", "decks", "deck_configs"):
             for obj in s.objects(name).values():
                 obj["usn"] = 0
@@ -880,7 +880,7 @@ class ClientReplica:
             cards = self._mark_sent("cards", taken[2], server_usn)
             # NOTE: the Rust client sends sfld and csum empty, flags 0 and data "".
             wire_notes = tuple(
-                dataclasses.replace(n, sfld="", csum=0, flags=0, data="") for n in notes
+                _with(n, sfld="", csum=0, flags=0, data="") for n in notes
             )
             server.apply_chunk(
                 user,
@@ -894,7 +894,7 @@ class ClientReplica:
     def _mark_sent(self, name: str, ids: list[int], server_usn: int) -> list[Any]:
         rows = getattr(self.state, name)
         for oid in ids:
-            rows[oid] = dataclasses.replace(rows[oid], usn=server_usn)
+            rows[oid] = _with(rows[oid], usn=server_usn)
         return [rows[oid] for oid in ids]
 
     def sanity_counts(self) -> SanityCounts:
@@ -960,3 +960,11 @@ class SyncRun:
         self.replica.state = copy.deepcopy(self.saved)
         self.outcome = SyncOutcome.INTERRUPTED
         self.server.abort(self.user, self.skey)
+
+
+def _with(record: Any, **changes: Any) -> Any:
+    """A copy of a record with some fields changed: notes, cards and revlog entries are
+    named tuples, the other records dataclasses."""
+    if hasattr(record, "_replace"):
+        return record._replace(**changes)
+    return dataclasses.replace(record, **changes)
