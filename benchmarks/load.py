@@ -2,7 +2,7 @@
 Anki sync server.
 
     .venv/bin/python -m benchmarks.load --users 1,10,50,200 --duration 20 \\
-        --servers official,postgres [--workers 4] [--out docs/load.md]
+        --servers official,postgres [--workers 4] [--out docs/benchmarks.md]
 
 Each server is started once with max(--users) accounts; every account gets the same
 200-note collection by a full upload. Then, for each N, N users (one asyncio task and one
@@ -10,7 +10,8 @@ keep-alive connection each, driver in benchmarks/load_driver.py) sync for --dura
 seconds; each sync uploads 2 edited notes and 2 cards. A final short phase fires a few
 concurrent logins to see whether they stall the syncs. Afterwards the real client library
 (anki 26.9.3) downloads a few accounts and checks the driver's last edits arrived.
-Writes a Markdown report (--out) and a PNG plot beside it.
+Writes the results into the 'load' section of a Markdown file (--out) and a PNG plot
+(--plot, default docs/load.png).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import argparse
 import asyncio
 import os
 import platform
-import shlex
 import shutil
 import signal
 import statistics
@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import load_driver, servers
 from benchmarks.collections import generate
 from benchmarks.load_driver import Account, Connection, Seed
+from benchmarks.report import write_section
 from tests.support.anki_client import Profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -347,7 +348,7 @@ def render(phases: list[Phase], problems: list[str], command: str) -> str:
                 if line.startswith("model name")), platform.machine())
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
-        "# Load test: concurrent normal syncs", "",
+        "## Load test: concurrent normal syncs", "",
         f"Run on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({cpu}), "
         f"{mem_gb:.0f} GiB RAM, Python {platform.python_version()}; driver, servers and "
         "PostgreSQL share the machine, on loopback.", "",
@@ -412,7 +413,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (ankiserv)")
     parser.add_argument("--stall-users", type=int, default=10)
     parser.add_argument("--stall-logins", type=int, default=5, help="0 skips the check")
-    parser.add_argument("--out", default=str(ROOT / "docs" / "load.md"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"),
+                        help="Markdown file; the results replace its 'load' section")
+    parser.add_argument("--plot", default=str(ROOT / "docs" / "load.png"))
     args = parser.parse_args()
     users = [int(n) for n in args.users.split(",")]
     signal.signal(signal.SIGTERM, _terminate)
@@ -439,15 +442,15 @@ def main() -> None:
         sys.exit(130)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    command = ".venv/bin/python -m benchmarks.load " + shlex.join(sys.argv[1:])
+    command = (f".venv/bin/python -m benchmarks.load --users {args.users} --duration "
+               f"{args.duration:g} --servers {args.servers} --workers {args.workers}")
     report = render(phases, problems, command)
     print(report)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report)
+    out, png = Path(args.out), Path(args.plot)
+    write_section(out, "load", report)
     from benchmarks.plot import plot
-    plot(phases, out.with_suffix(".png"))
-    print(f"wrote {out} and {out.with_suffix('.png')} in {time.perf_counter() - started:.0f} s")
+    plot(phases, png)
+    print(f"wrote {out} and {png} in {time.perf_counter() - started:.0f} s")
     if problems:
         sys.exit(1)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks import servers
 from benchmarks.collections import generate
+from benchmarks.report import write_section
 from tests.support.anki_client import Profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def media_case(server: servers.Server, users: Users, work: Path, results: Result
 
 def render(results: Results, names: list[str], command: str) -> str:
     lines = [
-        "# Benchmarks: ankiserv against the official Anki sync server", "",
+        "## One client at a time: full sync, normal sync, media", "",
         f"Run on {time.strftime('%Y-%m-%d')} on {platform.node() or 'this machine'}: "
         f"{os.cpu_count()} cores, {_memory_gb():.0f} GiB, Python {platform.python_version()}, "
         "client anki 26.9.3 (real client library, in-process), servers on loopback.", "",
@@ -218,8 +219,7 @@ def main() -> None:
         if k not in ("out", "no_media")) + (" --no-media" if args.no_media else "")
     report = render(results, names, command)
     print(report)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(report)
+    write_section(Path(args.out), "single-client", report)
     shutil.rmtree(work, ignore_errors=True)
 
 

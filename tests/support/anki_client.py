@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,21 @@ class Profile:
         self.col.close()
 
 
+_last_add_ms = [0.0]
+
+
 def add_basic_note(col: Collection, front: str, back: str = "", deck: str = "Default",
                    tags: list[str] | None = None) -> int:
+    # Anki takes note and card ids from the clock in ms, unique per collection only: two
+    # test devices adding notes in the same millisecond would create the same ids, a
+    # collision no sync protocol resolves. Real devices are not that close in time.
+    while time.time() * 1000 < _last_add_ms[0] + 3:
+        time.sleep(0.001)
     note = col.new_note(col.models.by_name("Basic"))
     note["Front"], note["Back"] = front, back
     note.tags = tags or []
     col.add_note(note, col.decks.id(deck))
+    _last_add_ms[0] = time.time() * 1000
     return int(note.id)
 
 
