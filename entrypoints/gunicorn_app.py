@@ -13,6 +13,11 @@ from entrypoints.config import Settings
 
 # A full upload of a large collection can take minutes on a slow link.
 REQUEST_TIMEOUT_S = 600
+# Longer than clients keep idle connections (reqwest, inside Anki: 90 s). With gunicorn's
+# default of 2 s a client that paused (e.g. to close a big collection before a full
+# upload) could send its next request just as the server closed the connection, and
+# fail with "error sending request".
+KEEPALIVE_S = 120
 THREADS_PER_WORKER = 4
 
 
@@ -31,6 +36,7 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "worker_class": "gthread",
             "threads": THREADS_PER_WORKER,
             "timeout": REQUEST_TIMEOUT_S,
+            "keepalive": KEEPALIVE_S,
             "graceful_timeout": 30,
             "loglevel": self._settings.log_level.lower(),
             "errorlog": "-",
