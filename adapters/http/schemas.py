@@ -41,6 +41,9 @@ class MetaResponseSchema(Schema):
     media_usn = fields.Integer()
 
 
+_META_RESPONSE = MetaResponseSchema()  # built once: building a schema costs ~0.2 ms
+
+
 def dump_meta(meta: ServerMeta) -> dict[str, Any]:
-    result: dict[str, Any] = MetaResponseSchema().dump(meta)
+    result: dict[str, Any] = _META_RESPONSE.dump(meta)
     return result

@@ -99,8 +99,9 @@ def begin(
     conn: Connection, *, write: bool, snapshot: bool = True, level: str | None = None
 ) -> str | None:
     """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot,
-    except single lookups (`snapshot=False`), which on PostgreSQL run in autocommit mode
-    to spare the BEGIN and ROLLBACK round trips.
+    except single lookups (`snapshot=False`), which run at whatever level the connection
+    is in: switching levels costs more than the lookup (autocommit mode, tried on
+    PostgreSQL to spare BEGIN and ROLLBACK, made requests slower for the same reason).
 
     `level` is the isolation level the connection is known to be in (None: a fresh
     checkout, at the writers' level); returns the level it is in now."""
@@ -113,7 +114,7 @@ def begin(
     elif snapshot:
         wanted = READER_LEVEL  # e.g. a full download: one snapshot across many queries
     else:
-        wanted = "AUTOCOMMIT" if conn.dialect.name == "postgresql" else (level or WRITER_LEVEL)
+        wanted = level or WRITER_LEVEL
     if wanted != (level or WRITER_LEVEL):
         conn.execution_options(isolation_level=wanted)
     conn.begin()
