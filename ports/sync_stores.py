@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from domain.model import UserId
+from domain.model import CollectionMeta, UserId
 from domain.sync.session import SyncSession
 from domain.sync.staging import StagedItem, StageKind
 
@@ -17,6 +17,13 @@ class SessionStore(Protocol):
 
     def get_for_update(self, user: UserId) -> SyncSession | None:
         """Return the user's session, locked until the unit of work ends, or None."""
+        ...
+
+    def lock_with_collection(
+        self, user: UserId
+    ) -> tuple[CollectionMeta | None, SyncSession | None]:
+        """Lock the user's collection row (as `CollectionStore.lock`) and read the session
+        with it, in one query: every sync step starts with both."""
         ...
 
     def save(self, user: UserId, session: SyncSession) -> None:

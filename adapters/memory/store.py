@@ -72,6 +72,14 @@ class MemorySessionStore:
     def get_for_update(self, user: UserId) -> SyncSession | None:
         return self._s.sessions.get(user)
 
+    def lock_with_collection(
+        self, user: UserId
+    ) -> tuple[CollectionMeta | None, SyncSession | None]:
+        stored = self._s.collections.get(user)
+        if stored is None:
+            return None, None
+        return stored.meta, self._s.sessions.get(user)
+
     def save(self, user: UserId, session: SyncSession) -> None:
         self._s.sessions[user] = session
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from adapters.sql.tables import sync_sessions, sync_staging
-from domain.model import UserId
+from adapters.sql import rows
+from adapters.sql.tables import collections, sync_sessions, sync_staging
+from domain.model import CollectionMeta, UserId
 from domain.sync.session import ChunkStage, Phase, SyncSession
 from domain.sync.staging import StagedItem, StageKind
 
@@ -28,6 +30,17 @@ STAGED_KEYS = select(_st.okey).where(_st.user_id == bindparam("user"),
                                      _st.kind == bindparam("kind"))
 STAGED_KINDS = select(_st.kind).where(_st.user_id == bindparam("user")).distinct()
 DISCARD_STAGED = delete(sync_staging).where(_st.user_id == bindparam("user"))
+_col = collections.c
+_LOCK_WITH_COLLECTION = (
+    select(_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls,
+           *[c.label(c.name) for c in sync_sessions.c if c.name not in ("user_id", "usn")])
+    .select_from(collections.outerjoin(sync_sessions, _s.user_id == _col.user_id))
+    .where(_col.user_id == bindparam("user"))
+)
+# PostgreSQL refuses FOR UPDATE on the nullable side of an outer join: lock the collection
+# row only (it serialises the user's steps; the session row is only written under it).
+LOCK_WITH_COLLECTION_PG = _LOCK_WITH_COLLECTION.with_for_update(of=collections)
+LOCK_WITH_COLLECTION = _LOCK_WITH_COLLECTION.with_for_update()
 
 
 class SqlSessionStore:
@@ -40,19 +53,21 @@ class SqlSessionStore:
     def get_for_update(self, user: UserId) -> SyncSession | None:
         return self._get(user, lock=True)
 
+    def lock_with_collection(
+        self, user: UserId
+    ) -> tuple[CollectionMeta | None, SyncSession | None]:
+        postgres = self._conn.dialect.name == "postgresql"
+        query = LOCK_WITH_COLLECTION_PG if postgres else LOCK_WITH_COLLECTION
+        r = self._conn.execute(query, {"user": user}).mappings().first()
+        if r is None:
+            return None, None
+        return rows.meta_from_row(r), None if r["skey"] is None else _session(r)
+
     def _get(self, user: UserId, *, lock: bool) -> SyncSession | None:
         query = GET_SESSION_LOCKED if lock else GET_SESSION
         r = self._conn.execute(query, {"user": user}).mappings().first()
-        if r is None:
-            return None
-        return SyncSession(
-            skey=r["skey"], phase=Phase(r["phase"]), server_usn=r["server_usn"],
-            client_usn=r["client_usn"], client_is_newer=bool(r["client_is_newer"]),
-            touched_ms=r["touched_ms"], chunk_stage=ChunkStage(r["chunk_stage"]),
-            chunk_after=None if r["chunk_after_id"] is None
-            else (r["chunk_after_usn"], r["chunk_after_id"]),
-            client_done=bool(r["client_done"]),
-        )
+        return None if r is None else _session(r)
+
 
     def save(self, user: UserId, session: SyncSession) -> None:
         values = dict(
@@ -106,3 +121,14 @@ class SqlStagingStore:
 
     def discard(self, user: UserId) -> None:
         self._conn.execute(DISCARD_STAGED, {"user": user})
+
+
+def _session(r: Mapping[Any, Any]) -> SyncSession:
+    return SyncSession(
+        skey=r["skey"], phase=Phase(r["phase"]), server_usn=r["server_usn"],
+        client_usn=r["client_usn"], client_is_newer=bool(r["client_is_newer"]),
+        touched_ms=r["touched_ms"], chunk_stage=ChunkStage(r["chunk_stage"]),
+        chunk_after=None if r["chunk_after_id"] is None
+        else (r["chunk_after_usn"], r["chunk_after_id"]),
+        client_done=bool(r["client_done"]),
+    )

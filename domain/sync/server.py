@@ -232,8 +232,9 @@ class SyncServer:
     def _session(
         self, uow: UnitOfWork, user: UserId, skey: str, phases: tuple[Phase, ...]
     ) -> tuple[CollectionMeta, SyncSession]:
-        col = self._locked_collection(uow, user)
-        session = uow.sessions.get_for_update(user)
+        col, session = uow.sessions.lock_with_collection(user)
+        if col is None:
+            raise SyncRejected("no collection: a full sync is required")
         if session is None or session.expired(self.clock.now_ms()):
             raise SessionConflict("no sync in progress")
         return col, session.expect(skey, *phases)

@@ -16,8 +16,8 @@ from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
 # Statements for a whole first conversation (meta, start, applyChanges, chunk, applyChunk
 # with one new note and tag, sanityCheck2, finish); transaction control not counted. It
-# was 63 when measured (sanityCheck2 and finish both apply the staged data: about 12 each).
-STATEMENT_BUDGET = 63
+# was 58 when measured (sanityCheck2 and finish both apply the staged data: about 12 each).
+STATEMENT_BUDGET = 58
 
 
 @contextmanager
