@@ -87,10 +87,6 @@ class CollectionStore(Protocol):
         """Return what `meta` needs in one read, or None if the user has no collection."""
         ...
 
-    def is_empty(self, user: UserId) -> bool:
-        """Return whether the collection has no cards."""
-        ...
-
     def config_json(self, user: UserId, key: str) -> str | None:
         """Return the JSON text of one config value, or None if unset."""
         ...

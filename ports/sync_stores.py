@@ -15,10 +15,6 @@ class SessionStore(Protocol):
         """Return the user's session without locking it, or None."""
         ...
 
-    def get_for_update(self, user: UserId) -> SyncSession | None:
-        """Return the user's session, locked until the unit of work ends, or None."""
-        ...
-
     def lock_with_collection(
         self, user: UserId
     ) -> tuple[CollectionMeta | None, SyncSession | None]:

@@ -69,9 +69,6 @@ class MemorySessionStore:
     def get(self, user: UserId) -> SyncSession | None:
         return self._s.sessions.get(user)
 
-    def get_for_update(self, user: UserId) -> SyncSession | None:
-        return self._s.sessions.get(user)
-
     def lock_with_collection(
         self, user: UserId
     ) -> tuple[CollectionMeta | None, SyncSession | None]:
@@ -281,9 +278,6 @@ class MemoryCollectionStore:
             media_usn=self._s.media_state.get(user, (0, 0))[0],
             in_sync=user in self._s.sessions,
         )
-
-    def is_empty(self, user: UserId) -> bool:
-        return not self._s.collections[user].cards
 
     def config_json(self, user: UserId, key: str) -> str | None:
         entry = self._s.collections[user].config.get(key)

@@ -68,8 +68,24 @@ ROW_TABLES: dict[RowKind, tuple[Table, Callable[[UserId, Any], dict[str, Any]],
 ROW_COUNTERS = {RowKind.REVLOG: "n_revlog", RowKind.CARD: "n_cards", RowKind.NOTE: "n_notes"}
 
 
+# Statements every sync runs are built once: building one costs more than running it.
+_USER = bindparam("user", type_=BigInteger)
+_col = tables.collections.c
+GET_META = select(tables.collections).where(_col.user_id == _USER)
+LOCK_META = GET_META.with_for_update()
+UPDATE_COLLECTION = update(tables.collections).where(_col.user_id == _USER)
+GET_COUNTS = select(_col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes, _col.n_decks,
+                    _col.n_deck_configs).where(_col.user_id == _USER)
+GRAVES_SINCE = (select(tables.graves)
+                .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= bindparam("usn"))
+                .order_by(tables.graves.c.oid))
+TAGS_SINCE = (select(tables.tags)
+              .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn"))
+              .order_by(tables.tags.c.tag))
+
+
 def _meta_snapshot_query() -> Select[Any]:
-    col, user = tables.collections.c, bindparam("user", type_=BigInteger)
+    col, user = tables.collections.c, _USER
 
     def config_value(key: str) -> ScalarSelect[Any]:
         c = tables.config.c
@@ -86,21 +102,7 @@ def _meta_snapshot_query() -> Select[Any]:
     ).where(col.user_id == user)
 
 
-# Statements every sync runs are built once: building one costs more than running it.
 META_SNAPSHOT = _meta_snapshot_query()
-_USER = bindparam("user", type_=BigInteger)
-_col = tables.collections.c
-GET_META = select(tables.collections).where(_col.user_id == _USER)
-LOCK_META = GET_META.with_for_update()
-UPDATE_COLLECTION = update(tables.collections).where(_col.user_id == _USER)
-GET_COUNTS = select(_col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes, _col.n_decks,
-                    _col.n_deck_configs).where(_col.user_id == _USER)
-GRAVES_SINCE = (select(tables.graves)
-                .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= bindparam("usn"))
-                .order_by(tables.graves.c.oid))
-TAGS_SINCE = (select(tables.tags)
-              .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn"))
-              .order_by(tables.tags.c.tag))
 
 
 @cache
@@ -186,12 +188,6 @@ class SqlCollectionStore:
             creation_offset_json=row.creation_offset, has_cards=bool(row.has_cards),
             media_usn=int(row.media_usn or 0), in_sync=bool(row.in_sync),
         )
-
-    def is_empty(self, user: UserId) -> bool:
-        has_card = self._conn.execute(
-            select(exists().where(tables.cards.c.user_id == user))
-        ).scalar()
-        return not has_card
 
     def config_json(self, user: UserId, key: str) -> str | None:
         c = tables.config.c

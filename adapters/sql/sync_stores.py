@@ -20,7 +20,6 @@ BATCH = 500
 # Statements every sync step runs, built once (building one costs more than running it).
 _s, _st = sync_sessions.c, sync_staging.c
 GET_SESSION = select(sync_sessions).where(_s.user_id == bindparam("user"))
-GET_SESSION_LOCKED = GET_SESSION.with_for_update()
 UPDATE_SESSION = update(sync_sessions).where(_s.user_id == bindparam("user"))
 DELETE_SESSION = delete(sync_sessions).where(_s.user_id == bindparam("user"))
 READ_STAGED = (select(_st.okey, _st.payload)
@@ -48,10 +47,8 @@ class SqlSessionStore:
         self._conn = conn
 
     def get(self, user: UserId) -> SyncSession | None:
-        return self._get(user, lock=False)
-
-    def get_for_update(self, user: UserId) -> SyncSession | None:
-        return self._get(user, lock=True)
+        r = self._conn.execute(GET_SESSION, {"user": user}).mappings().first()
+        return None if r is None else _session(r)
 
     def lock_with_collection(
         self, user: UserId
@@ -62,11 +59,6 @@ class SqlSessionStore:
         if r is None:
             return None, None
         return rows.meta_from_row(r), None if r["skey"] is None else _session(r)
-
-    def _get(self, user: UserId, *, lock: bool) -> SyncSession | None:
-        query = GET_SESSION_LOCKED if lock else GET_SESSION
-        r = self._conn.execute(query, {"user": user}).mappings().first()
-        return None if r is None else _session(r)
 
 
     def save(self, user: UserId, session: SyncSession) -> None:

@@ -139,10 +139,9 @@ class CollectionApi:
     def _write_once(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
         now = self.clock.now_ms()
         with self.uow() as uow:
-            meta = uow.collections.lock(user)
+            meta, session = uow.sessions.lock_with_collection(user)
             if meta is None:
                 raise NotFound("no collection")
-            session = uow.sessions.get_for_update(user)
             if session is not None and not session.expired(now):
                 raise SyncInProgress("a device is syncing this collection; try again shortly")
             result = body(uow, meta.usn, now)

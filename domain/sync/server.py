@@ -191,9 +191,7 @@ class SyncServer:
 
     def _abort(self, user: UserId, skey: str) -> None:
         with self.uow() as uow:
-            if uow.collections.lock(user) is None:
-                return
-            session = uow.sessions.get_for_update(user)
+            _, session = uow.sessions.lock_with_collection(user)
             if session is not None and (
                 session.skey == skey or session.expired(self.clock.now_ms())
             ):
@@ -241,8 +239,7 @@ class SyncServer:
 
     def _drop_if_owned(self, user: UserId, skey: str) -> None:
         with self.uow() as uow:
-            uow.collections.lock(user)
-            session = uow.sessions.get_for_update(user)
+            _, session = uow.sessions.lock_with_collection(user)
             if session is not None and session.skey == skey:
                 self._end_session(uow, user)
                 uow.commit()
