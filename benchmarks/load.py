@@ -40,6 +40,7 @@ from benchmarks.collections import generate
 from benchmarks.load_driver import Account, Connection, Seed
 from benchmarks.report import write_section
 from tests.support.anki_client import Profile
+from tests.support.processes import pss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".bench-cache"
@@ -93,19 +94,6 @@ def cpu_ticks(pids: list[int], reaper: int | None = None) -> int:
             continue
         total += int(f[11]) + int(f[12]) + (int(f[13]) + int(f[14]) if pid == reaper else 0)
     return total
-
-
-def pss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-        except OSError:
-            pass
-    return total / 1024
 
 
 class Processes:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from entrypoints.config import Settings
 from entrypoints.services import build_services
+from tests.support import processes
 from tests.support.server import start_server
 
 BENCH_USERS = 40
@@ -38,27 +39,10 @@ class Server:
 
     def pids(self) -> list[int]:
         """The server process and its children (gunicorn workers)."""
-        pids = [self.process.pid]
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    stat = (proc / "stat").read_text().split(") ")[1].split()
-                except OSError:
-                    continue
-                if int(stat[1]) == self.process.pid:
-                    pids.append(int(proc.name))
-        return pids
+        return processes.with_children(self.process.pid)
 
     def rss_bytes(self) -> int:
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except OSError:
-                pass
-        return total
+        return processes.rss_bytes(self.pids())
 
     def stop(self) -> None:
         if self.process.poll() is None:

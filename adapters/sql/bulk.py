@@ -31,11 +31,15 @@ def insert_rows(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
     return _executemany(conn, table, rows)
 
 
-def _executemany(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
+def _target(conn: Connection, table: Table) -> str:
+    """`table (col, ...)`, quoted for the connection's database."""
     quote = conn.dialect.identifier_preparer.quote
+    return f"{quote(table.name)} ({', '.join(quote(c.name) for c in table.columns)})"
+
+
+def _executemany(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in table.columns)})"
-           f" VALUES ({', '.join([marker] * len(table.columns))})")
+    sql = f"INSERT INTO {_target(conn, table)} VALUES ({', '.join([marker] * len(table.columns))})"
     count = 0
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH)):
@@ -91,10 +95,9 @@ def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
             yield "\t".join([fmt(v) for fmt, v in zip(formats, row, strict=True)]) + "\n"
 
     source = _CopySource(lines())
-    quoted = ", ".join(f'"{c.name}"' for c in table.columns)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN', source, size=1 << 16)
+        cursor.copy_expert(f"COPY {_target(conn, table)} FROM STDIN", source, size=1 << 16)
     except Exception:
         if source.error is not None:
             raise source.error from None  # e.g. UploadRejected from the file being read
