@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from sqlalchemy.engine import make_url
 from entrypoints.config import Settings
 from entrypoints.services import build_services
 from tests.support import processes
-from tests.support.server import start_server
+from tests.support.server import start_server, stop_process
 
 BENCH_USERS = 40
 PASSWORD = "bench-pass"
@@ -45,12 +44,7 @@ class Server:
         return processes.rss_bytes(self.pids())
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         for url in self.cleanup:
             _drop_database(url)
 
