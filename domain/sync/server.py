@@ -90,7 +90,7 @@ class SyncServer:
     def _start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
         now = self.clock.now_ms()
         with self.uow() as uow:
-            col = self._locked_collection(uow, user)
+            col = _required(uow.collections.lock(user))
             uow.staging.discard(user)  # the saved session below replaces any other
             session = SyncSession(
                 skey=skey, phase=Phase.STARTED, server_usn=col.usn,
@@ -231,8 +231,7 @@ class SyncServer:
         self, uow: UnitOfWork, user: UserId, skey: str, phases: tuple[Phase, ...]
     ) -> tuple[CollectionMeta, SyncSession]:
         col, session = uow.sessions.lock_with_collection(user)
-        if col is None:
-            raise SyncRejected("no collection: a full sync is required")
+        col = _required(col)
         if session is None or session.expired(self.clock.now_ms()):
             raise SessionConflict("no sync in progress")
         return col, session.expect(skey, *phases)
@@ -243,13 +242,6 @@ class SyncServer:
             if session is not None and session.skey == skey:
                 self._end_session(uow, user)
                 uow.commit()
-
-    @staticmethod
-    def _locked_collection(uow: UnitOfWork, user: UserId) -> CollectionMeta:
-        col = uow.collections.lock(user)
-        if col is None:
-            raise SyncRejected("no collection: a full sync is required")
-        return col
 
     @staticmethod
     def _end_session(uow: UnitOfWork, user: UserId) -> None:
@@ -268,6 +260,13 @@ class SyncServer:
             media_usn=snapshot.media_usn,
             now_ms=self.clock.now_ms(),
         )
+
+
+def _required(col: CollectionMeta | None) -> CollectionMeta:
+    """A normal sync needs a collection on the server; without one the client must upload."""
+    if col is None:
+        raise SyncRejected("no collection: a full sync is required")
+    return col
 
 
 def _require_skey(skey: str) -> None:
