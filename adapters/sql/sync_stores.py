@@ -30,16 +30,24 @@ STAGED_KEYS = select(_st.okey).where(_st.user_id == bindparam("user"),
 STAGED_KINDS = select(_st.kind).where(_st.user_id == bindparam("user")).distinct()
 DISCARD_STAGED = delete(sync_staging).where(_st.user_id == bindparam("user"))
 _col = collections.c
-_LOCK_WITH_COLLECTION = (
+# MySQL and SQLite read the session row as it is once the lock is granted (InnoDB's
+# locking reads see the latest commit; SQLite writers start only after the lock).
+LOCK_WITH_COLLECTION = (
     select(_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls,
            *[c.label(c.name) for c in sync_sessions.c if c.name not in ("user_id", "usn")])
     .select_from(collections.outerjoin(sync_sessions, _s.user_id == _col.user_id))
     .where(_col.user_id == bindparam("user"))
+    .with_for_update()
 )
-# PostgreSQL refuses FOR UPDATE on the nullable side of an outer join: lock the collection
-# row only (it serialises the user's steps; the session row is only written under it).
-LOCK_WITH_COLLECTION_PG = _LOCK_WITH_COLLECTION.with_for_update(of=collections)
-LOCK_WITH_COLLECTION = _LOCK_WITH_COLLECTION.with_for_update()
+# PostgreSQL reads every row of a statement from the snapshot taken when the statement
+# began, before it waited for the lock: a joined session row would be the one the
+# previous lock holder replaced. So it locks the collection row, then reads the session
+# in a statement of its own (READ COMMITTED: a new snapshot, after the lock).
+LOCK_COLLECTION_PG = (
+    select(_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls)
+    .where(_col.user_id == bindparam("user"))
+    .with_for_update()
+)
 
 
 class SqlSessionStore:
@@ -53,13 +61,15 @@ class SqlSessionStore:
     def lock_with_collection(
         self, user: UserId
     ) -> tuple[CollectionMeta | None, SyncSession | None]:
-        postgres = self._conn.dialect.name == "postgresql"
-        query = LOCK_WITH_COLLECTION_PG if postgres else LOCK_WITH_COLLECTION
-        r = self._conn.execute(query, {"user": user}).mappings().first()
+        if self._conn.dialect.name == "postgresql":
+            locked = self._conn.execute(LOCK_COLLECTION_PG, {"user": user}).mappings().first()
+            if locked is None:
+                return None, None
+            return rows.meta_from_row(locked), self.get(user)
+        r = self._conn.execute(LOCK_WITH_COLLECTION, {"user": user}).mappings().first()
         if r is None:
             return None, None
         return rows.meta_from_row(r), None if r["skey"] is None else _session(r)
-
 
     def save(self, user: UserId, session: SyncSession) -> None:
         values = dict(

@@ -16,8 +16,9 @@ from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
 # Statements for a whole first conversation (meta, start, applyChanges, chunk, applyChunk
 # with one new note and tag, sanityCheck2, finish); transaction control not counted. It
-# was 58 when measured (sanityCheck2 and finish both apply the staged data: about 12 each).
-STATEMENT_BUDGET = 58
+# was 58 when measured (sanityCheck2 and finish both apply the staged data: about 12 each),
+# 61 on PostgreSQL since each step reads its session after, not with, the collection lock.
+STATEMENT_BUDGET = 61
 
 
 @contextmanager
