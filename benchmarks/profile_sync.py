@@ -59,6 +59,33 @@ def _unicase(a: str, b: str) -> int:
     return (a.lower() > b.lower()) - (a.lower() < b.lower())
 
 
+class StatementTimings:
+    """Wall time spent in each SQL statement (driver call plus database), by its text."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    def listen(self, engine: Any) -> None:
+        def before(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any,
+                   _many: bool) -> None:
+            context._bench_started = time.perf_counter()
+
+        def after(_conn: Any, _cursor: Any, sql: str, _params: Any, context: Any,
+                  _many: bool) -> None:
+            key = " ".join(sql.split())[:150]
+            self.total[key] += time.perf_counter() - context._bench_started
+            self.calls[key] += 1
+
+        event.listen(engine, "before_cursor_execute", before)
+        event.listen(engine, "after_cursor_execute", after)
+
+    def report(self, top: int, syncs: int) -> None:
+        print(f"{'ms/sync':>8} {'calls/sync':>10}  statement")
+        for key, total in sorted(self.total.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{total / syncs * 1000:8.3f} {self.calls[key] / syncs:10.2f}  {key}")
+
+
 def counts(path: Path) -> list[Any]:
     with sqlite3.connect(path) as con:
         con.create_collation("unicase", _unicase)
@@ -99,6 +126,8 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=1000)
     parser.add_argument("--syncs", type=int, default=200)
     parser.add_argument("--profile", default="")
+    parser.add_argument("--statements", type=int, default=0,
+                        help="print the N statements that took the most time in all")
     args = parser.parse_args()
     source = generate(ROOT / ".bench-cache" / f"collection-{args.notes}", args.notes)
     path = source / "collection.anki2"
@@ -139,11 +168,16 @@ def main() -> None:
         statements[0] += 1
 
     event.listen(services.engine, "before_cursor_execute", count)
+    timings = StatementTimings()
+    if args.statements:
+        timings.listen(services.engine)
     start, cpu = time.perf_counter(), time.process_time()
     for n in range(1, args.syncs + 1):
         usn = sync(client, usn, n, note_rows, card_rows, sanity)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     event.remove(services.engine, "before_cursor_execute", count)
+    if args.statements:
+        timings.report(args.statements, args.syncs)
     if profiler is not None:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_html())
