@@ -16,7 +16,7 @@ from domain.media import (
     download_batch,
 )
 from domain.model import UserId
-from ports.media import BlobStore
+from ports.media import BlobStore, PendingBlobs
 from ports.stores import UnitOfWorkFactory
 
 SANITY_OK = "OK"
@@ -38,8 +38,10 @@ class MediaServer:
         with self.uow(write=False, snapshot=False) as uow:
             return uow.media.changes_since(user, last_usn, CHANGES_PER_REQUEST)
 
-    def upload(self, user: UserId, changes: Sequence[UploadedChange]) -> tuple[int, int]:
-        """Register uploaded files (already in the blob store) and deletions, all at once.
+    def upload(
+        self, user: UserId, changes: Sequence[UploadedChange], pending: PendingBlobs
+    ) -> tuple[int, int]:
+        """Register uploaded files (staged in `pending`) and deletions, all at once.
 
         Returns (entries processed, media usn afterwards). Each effective change takes
         the next usn; identical files and repeated deletions take none.
@@ -48,15 +50,21 @@ class MediaServer:
             raise SyncRejected("too many files in one upload")
         for change in changes:
             check_name(change.fname)
-        usn, unreferenced = retrying(lambda: self._register(user, changes))
-        for sha1 in unreferenced:
-            self.blobs.delete(user, sha1)
+        usn, replaced = retrying(lambda: self._register(user, changes, pending))
+        if replaced:
+            retrying(lambda: self._delete_unreferenced(user, replaced))
         return len(changes), usn
 
-    def _register(self, user: UserId, changes: Sequence[UploadedChange]) -> tuple[int, set[str]]:
-        unreferenced: set[str] = set()
+    def _register(
+        self, user: UserId, changes: Sequence[UploadedChange], pending: PendingBlobs
+    ) -> tuple[int, set[str]]:
+        """Returns the media usn and the content of files that were replaced or deleted."""
+        replaced: set[str] = set()
         with self.uow() as uow:
             uow.collections.lock(user)  # the per-user lock every writer takes first
+            # Published under the lock, where blobs are deleted: a concurrent deletion
+            # either ran before (and the blob is back now) or sees this upload's entries.
+            pending.publish()
             usn, count = uow.media.state(user, lock=True)
             existing = uow.media.entries(user, (c.fname for c in changes))
             written: list[MediaEntry] = []
@@ -68,15 +76,22 @@ class MediaServer:
                 usn += 1
                 count += (0 if new.deleted else 1) - (0 if old is None or old.deleted else 1)
                 if old is not None and not old.deleted:
-                    unreferenced.add(old.sha1)
+                    replaced.add(old.sha1)
                 existing[change.fname] = new
                 written.append(new)
             # A name listed twice in one batch: its last entry wins.
             uow.media.save(user, list({e.fname: e for e in written}.values()))
             uow.media.set_state(user, usn, count)
-            unreferenced = {s for s in unreferenced if not uow.media.sha1_in_use(user, s)}
             uow.commit()
-        return usn, unreferenced
+        return usn, replaced
+
+    def _delete_unreferenced(self, user: UserId, sha1s: set[str]) -> None:
+        """Delete the blobs no committed file uses, under the lock uploads publish in."""
+        with self.uow() as uow:
+            uow.collections.lock(user)
+            for sha1 in sha1s:
+                if not uow.media.sha1_in_use(user, sha1):
+                    self.blobs.delete(user, sha1)
 
     def files_for_download(self, user: UserId, names: Sequence[str]) -> list[MediaEntry]:
         """The entries to zip for a download request, in the order asked.

@@ -40,19 +40,34 @@ class MediaIndex(Protocol):
         ...
 
 
-class BlobStore(Protocol):
-    def put(self, user: UserId, source: IO[bytes], max_size: int) -> Blob:
-        """Store the bytes read from `source` under their SHA-1, atomically: written to a
-        temporary name, synced and renamed. Raises `PayloadTooLarge` past `max_size`.
-        Call `flush` before relying on the new names surviving a crash."""
+class PendingBlobs(Protocol):
+    """Blobs written and synced under temporary names: nobody can see or delete them
+    until `publish`. An upload publishes its blobs under the per-user lock, where the
+    deletion of unreferenced blobs also runs, so one upload can never lose a blob to
+    another upload that deletes the last file with the same bytes."""
+
+    @property
+    def blobs(self) -> Sequence[Blob]:
+        """What was staged, in the order of the sources."""
         ...
 
-    def put_many(
+    def publish(self) -> None:
+        """Make every blob readable under its SHA-1 (idempotent: a retried unit of work
+        publishes again), with the new names synced to disk."""
+        ...
+
+    def discard(self) -> None:
+        """Remove the temporary copies (published blobs stay)."""
+        ...
+
+
+class BlobStore(Protocol):
+    def stage_many(
         self, user: UserId, sources: Sequence[tuple[Callable[[], IO[bytes]], int]]
-    ) -> list[Blob]:
-        """Like `put` for several (opener, exact size) pairs, durable as a batch: every blob
-        is on disk before any is renamed into place, and the renames are synced too. A
-        source of another size raises `ValueError`, and then nothing is stored."""
+    ) -> PendingBlobs:
+        """Write (opener, exact size) pairs to temporary names and sync them. A source of
+        another size raises `ValueError`, one larger than declared `PayloadTooLarge`;
+        then nothing is left behind."""
         ...
 
     def open(self, user: UserId, sha1: str) -> BinaryIO | None:

@@ -108,9 +108,12 @@ class MediaResource:
             for chunk in call.payload_chunks():
                 file.write(chunk)
             file.close()
-            changes = store_upload(path, user, self.blobs, self.max_file,
-                                   self.limits.max_decompressed)
-        processed, usn = self.media.upload(user, changes)
+            upload = store_upload(path, user, self.blobs, self.max_file,
+                                  self.limits.max_decompressed)
+        try:
+            processed, usn = self.media.upload(user, upload.changes, upload.pending)
+        finally:
+            upload.pending.discard()
         log.info("user %s: %d media changes uploaded, media usn %d", user, processed, usn)
         codec.write_json(resp, call, wrapped([processed, usn]))
 

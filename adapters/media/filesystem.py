@@ -15,6 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -38,41 +39,26 @@ class FilesystemBlobStore:
             raise ValueError(f"not a sha1: {sha1!r}")
         return self._user_dir(user) / sha1[:2] / sha1
 
-    def put(self, user: UserId, source: IO[bytes], max_size: int) -> Blob:
-        return self._put_many(user, [(lambda: source, max_size)], exact=False)[0]
-
-    def put_many(
+    def stage_many(
         self, user: UserId, sources: Sequence[tuple[Callable[[], IO[bytes]], int]]
-    ) -> list[Blob]:
-        return self._put_many(user, sources, exact=True)
-
-    def _put_many(
-        self, user: UserId, sources: Sequence[tuple[Callable[[], IO[bytes]], int]],
-        *, exact: bool,
-    ) -> list[Blob]:
+    ) -> PendingFiles:
         folder = self._user_dir(user)
         folder.mkdir(parents=True, exist_ok=True)
-        temps: list[tuple[Path, Blob]] = []
+        pending = PendingFiles(self, user, folder)
         try:
-            for opener, max_size in sources:
+            for opener, size in sources:
                 fd, name = tempfile.mkstemp(prefix=".incoming-", dir=folder)
-                temps.append((Path(name), Blob("", 0)))
+                pending.temps.append(Path(name))
                 with opener() as source:
-                    digest, size = _copy(source, fd, max_size)
-                if exact and size != max_size:
-                    raise ValueError(f"{size} bytes where {max_size} were declared")
-                temps[-1] = (Path(name), Blob(digest, size))
-            _sync(folder, [t for t, _ in temps])  # contents durable before any rename
-            for temp, blob in temps:
-                final = self._path(user, blob.sha1)
-                final.parent.mkdir(exist_ok=True)
-                os.replace(temp, final)
-            _sync(folder, [])  # and the renames too
-            return [blob for _, blob in temps]
-        finally:
-            for temp, _ in temps:
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
+                    digest, written = _copy(source, fd, size)
+                if written != size:
+                    raise ValueError(f"{written} bytes where {size} were declared")
+                pending.blobs.append(Blob(digest, written))
+            _sync(folder, pending.temps)  # contents durable before any name points at them
+        except BaseException:
+            pending.discard()
+            raise
+        return pending
 
     def open(self, user: UserId, sha1: str) -> BinaryIO | None:
         try:
@@ -86,6 +72,33 @@ class FilesystemBlobStore:
 
     def remove_user(self, user: UserId) -> None:
         shutil.rmtree(self._user_dir(user), ignore_errors=True)
+
+
+@dataclass
+class PendingFiles:
+    """Staged blobs of one upload: `.incoming-*` files in the user's folder."""
+
+    store: FilesystemBlobStore
+    user: UserId
+    folder: Path
+    temps: list[Path] = field(default_factory=list)
+    blobs: list[Blob] = field(default_factory=list)
+
+    def publish(self) -> None:
+        # A hard link, not a rename: the temporary copy stays until `discard`, so a
+        # retried registration can publish again after a deletion removed the blob.
+        for temp, blob in zip(self.temps, self.blobs, strict=True):
+            final = self.store._path(self.user, blob.sha1)
+            final.parent.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # the same bytes are stored already
+                os.link(temp, final)
+        _sync(self.folder, [])
+
+    def discard(self) -> None:
+        for temp in self.temps:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self.temps = []
 
 
 def _copy(source: IO[bytes], fd: int, max_size: int) -> tuple[str, int]:

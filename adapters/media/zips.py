@@ -10,13 +10,14 @@ import contextlib
 import json
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from domain.errors import BadRequest, FileMissing, PayloadTooLarge
 from domain.media import MAX_FILES_PER_ZIP, MediaEntry, UploadedChange, check_name
 from domain.model import UserId
-from ports.media import BlobStore
+from ports.media import BlobStore, PendingBlobs
 
 META = "_meta"
 MAX_META_BYTES = 50 * 1024
@@ -72,13 +73,21 @@ def _check_sizes(
         raise PayloadTooLarge(f"upload zip expands beyond {max_total} bytes")
 
 
+@dataclass
+class StoredUpload:
+    """An upload's changes, their blobs staged (published when the changes register)."""
+
+    changes: list[UploadedChange]
+    pending: PendingBlobs
+
+
 def store_upload(
     path: Path, user: UserId, blobs: BlobStore, max_file: int, max_total: int
-) -> list[UploadedChange]:
-    """Check an uploaded zip, store its files as blobs, and return the changes it holds.
+) -> StoredUpload:
+    """Check an uploaded zip, stage its files as blobs, and return the changes it holds.
 
-    If anything fails after blobs were written, they are removed again (blobs nobody
-    references are invisible anyway; this just keeps the store tidy).
+    The caller registers the changes with `pending` (which publishes the blobs under the
+    user's lock), then discards `pending` whatever happened.
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -89,13 +98,14 @@ def store_upload(
         _check_sizes(plan, max_file, max_total)
         files = [(name, info) for name, info in plan if info is not None]
         try:
-            stored = blobs.put_many(user, [(_opener(zf, info), info.file_size)
-                                           for _, info in files])
+            pending = blobs.stage_many(user, [(_opener(zf, info), info.file_size)
+                                              for _, info in files])
         except (zipfile.BadZipFile, NotImplementedError, EOFError, ValueError) as e:
             raise BadRequest(f"damaged upload zip: {e}") from None
-    blobs_in_order = iter(stored)
-    return [UploadedChange(name, next(blobs_in_order) if info is not None else None)
-            for name, info in plan]
+    blobs_in_order = iter(pending.blobs)
+    changes = [UploadedChange(name, next(blobs_in_order) if info is not None else None)
+               for name, info in plan]
+    return StoredUpload(changes, pending)
 
 
 def _opener(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:

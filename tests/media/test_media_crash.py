@@ -134,7 +134,9 @@ def test_server_killed_mid_upload_keeps_no_partial_blob_and_client_converges(
 
             new = kill_before_commit(crash_server, device, folder, side, user)
             assert server_state(side, user) == before
-            assert assert_blobs_whole(folder) & new  # whole blobs, referred to by nothing
+            # Staged under temporary names only: blobs are published with the index.
+            assert not assert_blobs_whole(folder) & new
+            assert staged_contents(folder) & new
 
             server = restarted(crash_server, db_url)
             try:
@@ -177,6 +179,12 @@ def kill_while_writing_blob(server: RunningServer, device: Profile, folder: Path
     wait_until(lambda: set(worker_pids(server)) - set(killed))
 
 
+def staged_contents(folder: Path) -> set[str]:
+    """The sha1s of the bytes in the `.incoming-*` files of a user's folder."""
+    return {digest for name, digest in files_under(folder).items()
+            if name.startswith(".incoming-")}
+
+
 def new_file_with_data(folder: Path, old_files: set[Path]) -> bool:
     for path in set(folder.rglob("*")) - old_files:
         with contextlib.suppress(FileNotFoundError):
@@ -188,8 +196,8 @@ def new_file_with_data(folder: Path, old_files: set[Path]) -> bool:
 def kill_before_commit(
     server: RunningServer, device: Profile, folder: Path, side: ServerSide, user: int
 ) -> set[str]:
-    """Hold the user's lock so the upload stores its blobs and then waits to register
-    them; kill the whole server then. Returns the sha1s of the files being uploaded."""
+    """Hold the user's lock so the upload stages its blobs and then waits to publish and
+    register them; kill the whole server then. Returns the sha1s of the files uploaded."""
     new = {"new-1.bin": os.urandom(300_000), "nëw-2.txt": b"second new file"}
     write_files(device, new)
     stored = {p.name for p in folder.rglob("*")}
@@ -199,7 +207,7 @@ def kill_before_commit(
     with SqlUnitOfWork(side.services.engine) as uow:
         uow.collections.lock(UserId(user))  # the upload's transaction must wait
         device.col.sync_media(device.auth)
-        wait_until(lambda: pending & {p.name for p in folder.rglob("*")})
+        wait_until(lambda: pending & staged_contents(folder))
         kill_server(server)
     with pytest.raises((NetworkError, SyncError)):
         wait_for_media_sync(device)

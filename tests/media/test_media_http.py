@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from adapters.media.zips import store_upload
 from adapters.sql.tables import media_files, media_state
+from domain.media import UploadedChange
 from domain.model import UserId
 from tests.http.wire import header_value
 from tests.media.support import (
@@ -576,11 +577,6 @@ def test_removing_user_removes_media_folder_and_index(media_api: MediaApi) -> No
 # --- two devices at once -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: MediaServer.upload deletes a blob that no "
-    "committed entry uses while a concurrent upload has just stored it",
-)
 def test_concurrent_delete_keeps_blob_another_upload_is_registering(
     media_api: MediaApi, account: Account, tmp_path: Any
 ) -> None:
@@ -589,11 +585,53 @@ def test_concurrent_delete_keeps_blob_another_upload_is_registering(
     # Device 1's upload has stored its blob (the zip is read before the index is locked)...
     path = tmp_path / "upload.zip"
     path.write_bytes(upload_zip({"new.txt": b"the same bytes"}))
-    changes = store_upload(path, user, media_api.services.blobs, MAX_FILE, 6 * MIB)
+    upload = store_upload(path, user, media_api.services.blobs, MAX_FILE, 6 * MIB)
     # ...when device 2's upload deletes the only file that used those bytes...
     assert media.upload_ok(key, {"old.txt": None}) == [1, 2]
     # ...and then device 1's upload registers its file.
-    assert media_api.services.media.upload(user, changes) == (1, 3)
+    try:
+        assert media_api.services.media.upload(user, upload.changes, upload.pending) == (1, 3)
+    finally:
+        upload.pending.discard()
     reply = media.download(key, ["new.txt"])
     assert reply.status == 200, "the index lists new.txt but its blob is gone"
     assert read_download(reply.payload)[1] == {"0": b"the same bytes"}
+    assert not any(".incoming-" in name for name in files_under(media_api.user_folder(account)))
+
+
+def test_late_blob_deletion_spares_a_file_registered_meanwhile(
+    media_api: MediaApi, account: Account
+) -> None:
+    """Device 2 deleted the last file with some bytes and committed; before it deletes the
+    blob, device 1 registers a file with the same bytes. The blob must stay."""
+    media, key, user = media_api.media, account.key, UserId(account.id)
+    server = media_api.services.media
+    media.upload_ok(key, {"old.txt": b"shared bytes"})
+    deletion = [UploadedChange("old.txt", None)]
+    _, replaced = server._register(user, deletion, NoPendingBlobs())  # committed, not yet
+    assert media.upload_ok(key, {"new.txt": b"shared bytes"}) == [1, 3]  # blob deleted
+    server._delete_unreferenced(user, replaced)
+    reply = media.download(key, ["new.txt"])
+    assert reply.status == 200, "the late deletion removed a blob new.txt uses"
+    assert read_download(reply.payload)[1] == {"0": b"shared bytes"}
+
+
+def test_deleting_the_last_file_with_some_bytes_removes_the_blob(
+    media_api: MediaApi, account: Account
+) -> None:
+    media, key = media_api.media, account.key
+    media.upload_ok(key, {"a.txt": b"kept twice", "b.txt": b"kept twice", "c.txt": b"only"})
+    assert media.upload_ok(key, {"a.txt": None, "c.txt": None}) == [2, 5]
+    assert assert_blobs_whole(media_api.user_folder(account)) == {sha1(b"kept twice")}
+
+
+class NoPendingBlobs:
+    """An upload that only deletes: nothing to publish."""
+
+    blobs: tuple[Any, ...] = ()
+
+    def publish(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
