@@ -1,7 +1,7 @@
 """Merge what a client staged into the live collection, in the protocol's order.
 
-Runs inside `finish` (committed) and inside `sanityCheck2` (undone afterwards),
-so both see exactly the same result.
+Runs inside `finish` (committed) and, unless the counts can be told without it,
+inside `sanityCheck2` (undone afterwards), so both see exactly the same result.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from domain.model import (
     Card,
     CollectionMeta,
     ConfigEntry,
+    Counts,
     Grave,
     GraveKind,
     JsonObject,
@@ -56,9 +57,8 @@ class _Staged:
     """Reads staged items, skipping the kinds nothing was staged for (most of them in a
     small sync) without a query each."""
 
-    def __init__(self, uow: UnitOfWork, user: UserId) -> None:
-        self._uow, self._user = uow, user
-        self.kinds = uow.staging.kinds(user)
+    def __init__(self, uow: UnitOfWork, user: UserId, kinds: set[StageKind]) -> None:
+        self._uow, self._user, self.kinds = uow, user, kinds
 
     def read(self, kind: StageKind) -> Iterator[StagedItem]:
         if kind not in self.kinds:
@@ -66,13 +66,45 @@ class _Staged:
         return self._uow.staging.read(self._user, kind)
 
 
+# Kinds whose effect on the sanity-check counts is known without applying them: rows
+# only ever add the ids the collection lacks (a new id always wins the merge), and tags,
+# config and crt are not counted. Graves delete, and objects are counted by name rules.
+_COUNTED_WITHOUT_APPLYING = {
+    StageKind.REVLOG: RowKind.REVLOG, StageKind.CARD: RowKind.CARD,
+    StageKind.NOTE: RowKind.NOTE, StageKind.TAG: None, StageKind.CONFIG: None,
+    StageKind.CRT: None,
+}
+
+
+def counts_after_applying(
+    uow: UnitOfWork, user: UserId, kinds: set[StageKind]
+) -> Counts | None:
+    """The counts `apply_staged` would leave, when they can be told without applying
+    (the common sync: rows, tags and config only); None when only applying can tell."""
+    if not kinds <= _COUNTED_WITHOUT_APPLYING.keys():
+        return None
+    counts = uow.collections.counts(user)
+    added = {kind: 0 for kind in RowKind}
+    for stage in kinds:
+        kind = _COUNTED_WITHOUT_APPLYING[stage]
+        if kind is not None:
+            ids = {int(key) for key in uow.staging.keys(user, stage)}
+            added[kind] = len(ids) - len(uow.collections.row_versions(user, kind, ids))
+    return dataclasses.replace(
+        counts, revlog=counts.revlog + added[RowKind.REVLOG],
+        cards=counts.cards + added[RowKind.CARD], notes=counts.notes + added[RowKind.NOTE],
+    )
+
+
 def apply_staged(
-    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, now_ms: int
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, now_ms: int,
+    kinds: set[StageKind] | None = None,
 ) -> CollectionMeta:
     """Apply every staged item, stamping `session.server_usn` on all it writes; return
-    the `col` row as it is now (`col` is the row as it was, read under the lock)."""
+    the `col` row as it is now (`col` is the row as it was, read under the lock).
+    `kinds` are the staged kinds if the caller has read them already."""
     usn = session.server_usn
-    staged = _Staged(uow, user)
+    staged = _Staged(uow, user, uow.staging.kinds(user) if kinds is None else kinds)
     for stage, grave_kind, target in _GRAVES:
         for batch in _batches(staged.read(stage)):
             ids = [int(item.key) for item in batch]
@@ -151,10 +183,10 @@ def _apply_rows(uow: UnitOfWork, user: UserId, staged: _Staged, session: SyncSes
     for batch in _batches(staged.read(StageKind.CARD)):
         cards = [staging.decode_card(i.payload)._replace(usn=usn) for i in batch]
         _merge_rows(uow, user, RowKind.CARD, cards, pending)
-    notetypes = NotetypeShapes(uow, user)
+    # Notes were checked against their note types, and their sort field and checksum
+    # computed, when `applyChunk` staged them.
     for batch in _batches(staged.read(StageKind.NOTE)):
-        notes = [notetypes.prepare(staging.decode_note(i.payload)._replace(usn=usn))
-                 for i in batch]
+        notes = [staging.decode_note(i.payload)._replace(usn=usn) for i in batch]
         _merge_rows(uow, user, RowKind.NOTE, notes, pending)
 
 

@@ -17,7 +17,7 @@ from domain.errors import SessionConflict, SyncRejected, retrying
 from domain.model import CollectionMeta, Counts, GraveKind, MetaSnapshot, ObjectKind, UserId
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
-from domain.sync.apply import NotetypeShapes, apply_staged
+from domain.sync.apply import NotetypeShapes, apply_staged, counts_after_applying
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
 from domain.sync.session import Phase, SyncSession
@@ -143,22 +143,26 @@ class SyncServer:
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[None, SyncSession]:
             shapes = NotetypeShapes(uow, user, staged=True)
-            for note in chunk.notes:
-                shapes.prepare(note)
-            uow.staging.add(user, staging.stage_rows(chunk.revlog, chunk.cards, chunk.notes))
+            notes = [shapes.prepare(note) for note in chunk.notes]
+            uow.staging.add(user, staging.stage_rows(chunk.revlog, chunk.cards, notes))
             return None, dataclasses.replace(session, client_done=chunk.done)
 
         self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
 
     def sanity_check(self, user: UserId, skey: str, client: SanityCounts) -> SanityResult:
-        """Compare counts as they would be after `finish`, without committing anything."""
+        """Compare counts as they would be after `finish`, without committing anything:
+        computed from the staged ids where that is exact, else by applying in a scratch
+        savepoint."""
 
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
-            with uow.scratch():
-                apply_staged(uow, user, col, session, self.clock.now_ms())
-                counts = uow.collections.counts(user)
+            kinds = uow.staging.kinds(user)
+            counts = counts_after_applying(uow, user, kinds)
+            if counts is None:
+                with uow.scratch():
+                    apply_staged(uow, user, col, session, self.clock.now_ms(), kinds)
+                    counts = uow.collections.counts(user)
             ours, theirs = _sanity_counts(counts), client.comparable()
             ok = ours == theirs
             phase = Phase.SANITY_OK if ok else Phase.SANITY_BAD
