@@ -25,6 +25,7 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from adapters.sql import bulk, rows, tables
+from adapters.sql.verbatim import MYSQL, VerbatimKey, encode_key
 from domain.model import (
     Card,
     CollectionMeta,
@@ -79,9 +80,10 @@ GET_COUNTS = select(_col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes,
 GRAVES_SINCE = (select(tables.graves)
                 .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= bindparam("usn"))
                 .order_by(tables.graves.c.oid))
+# Unordered: lists of keys are sorted in Python, in code point order on every backend
+# (PostgreSQL may sort by a locale, MySQL compares only a prefix of long values).
 TAGS_SINCE = (select(tables.tags)
-              .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn"))
-              .order_by(tables.tags.c.tag))
+              .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn")))
 
 
 def _meta_snapshot_query() -> Select[Any]:
@@ -236,8 +238,17 @@ class SqlCollectionStore:
     ) -> int:
         """Insert every item, streamed; return how many."""
         names = [c.name for c in table.columns]
-        return bulk.insert_rows(self._conn, table, (
-            tuple([row[n] for n in names]) for row in (to_row(user, item) for item in items)))
+        # Bulk inserts bypass column types, so MySQL keys get their stored form here.
+        keys = [n for n in names if isinstance(table.c[n].type, VerbatimKey)
+                and self._conn.dialect.name in MYSQL]
+
+        def values(item: T) -> tuple[Any, ...]:
+            row = to_row(user, item)
+            for name in keys:
+                row[name] = encode_key(row[name])
+            return tuple([row[n] for n in names])
+
+        return bulk.insert_rows(self._conn, table, (values(item) for item in items))
 
     def _insert_records(
         self, table: Table, user: UserId, records: Iterable[Note | Card | RevlogEntry]
@@ -274,14 +285,12 @@ class SqlCollectionStore:
 
     def tags_since(self, user: UserId, min_usn: int) -> list[Tag]:
         result = self._conn.execute(TAGS_SINCE, {"user": user, "usn": min_usn})
-        return [rows.tag_from_row(r) for r in result.mappings()]
+        return sorted((rows.tag_from_row(r) for r in result.mappings()), key=lambda t: t.name)
 
     def config(self, user: UserId) -> list[ConfigEntry]:
         c = tables.config.c
-        result = self._conn.execute(
-            select(tables.config).where(c.user_id == user).order_by(c.key)
-        )
-        return [rows.config_from_row(r) for r in result.mappings()]
+        result = self._conn.execute(select(tables.config).where(c.user_id == user))
+        return sorted((rows.config_from_row(r) for r in result.mappings()), key=lambda e: e.key)
 
     def rows_page(
         self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
-from adapters.sql.verbatim import VerbatimText
+from adapters.sql.verbatim import VerbatimKey, VerbatimText
 
 metadata = MetaData()
 
@@ -27,7 +27,8 @@ BigText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 UserIdType = BigInteger().with_variant(Integer(), "sqlite")
 
-# Case- and accent-sensitive keys on MySQL, whose default collation folds case.
+# Case- and accent-sensitive text on MySQL, whose default collation folds case. Keys
+# (VerbatimKey) are binary there: utf8mb4_bin still ignores trailing spaces.
 TABLE_ARGS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
@@ -82,7 +83,7 @@ config = Table(
     "config",
     metadata,
     _user_id(),
-    Column("key", VerbatimText(700), nullable=False),
+    Column("key", VerbatimKey(700), nullable=False),
     _int("usn"),
     _int("mtime"),
     Column("val", BigText, nullable=False),
@@ -116,7 +117,7 @@ tags = Table(
     "tags",
     metadata,
     _user_id(),
-    Column("tag", VerbatimText(700), nullable=False),
+    Column("tag", VerbatimKey(700), nullable=False),
     _int("usn"),
     Column("collapsed", Boolean, nullable=False),
     PrimaryKeyConstraint("user_id", "tag"),
@@ -224,7 +225,7 @@ sync_staging = Table(
     metadata,
     _user_id(),
     Column("kind", Integer, nullable=False),
-    Column("okey", VerbatimText(700), nullable=False),
+    Column("okey", VerbatimKey(700), nullable=False),
     Column("payload", BigText, nullable=False),
     PrimaryKeyConstraint("user_id", "kind", "okey"),
     **TABLE_ARGS,
@@ -234,7 +235,7 @@ media_files = Table(
     "media_files",
     metadata,
     _user_id(),
-    Column("fname", VerbatimText(255), nullable=False),
+    Column("fname", VerbatimKey(255), nullable=False),
     Column("sha1", String(40), nullable=False),  # "" once deleted
     _int("size"),
     _int("usn"),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -21,7 +22,11 @@ from sqlalchemy.engine import make_url
 from adapters.sql import schema, tables
 from adapters.sql.dialects import build_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
-from domain.model import User
+from adapters.sql.verbatim import KEY_PREFIX_BYTES
+from domain.media import MediaEntry
+from domain.model import ConfigEntry, Tag, User, UserId
+from domain.sync.staging import StagedItem, StageKind
+from ports.stores import UnitOfWork
 from tests.conftest import server_url
 
 DDL_OR_DML = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE", "RENAME", "TRUNCATE")
@@ -218,3 +223,123 @@ def test_mariadb_keeps_emoji_and_case_in_a_latin1_database(migrated: Engine) -> 
     with factory(write=False) as uow:
         assert uow.users.get(upper) == User(upper, f"Émoji 🙂 {suffix}")
         assert uow.users.find(f"émoji 🙂 {suffix}") == (User(lower, f"émoji 🙂 {suffix}"), "hash")
+
+
+# --- 0004: exact keys ----------------------------------------------------------------------
+
+USER = UserId(7)
+# What 0003 could hold: keys of up to 700 characters (2800 bytes of emoji), media names of
+# up to 255 bytes, and on MariaDB no two keys that differ only in trailing spaces.
+OLD_CONFIG = {"schedVer": "2", "k ": "1", "Kéy 🙂": "2", "🙂" * 700: "3", "tab\t": "4"}
+OLD_TAGS = ["tag", "Tag ", "🙂" * 700, "é", "ä::child"]
+OLD_STAGED = [(StageKind.TAG, "tag "), (StageKind.CONFIG, ""), (StageKind.NOTE, "123")]
+OLD_MEDIA = ["pad.txt ", "é" * 127 + "a", "🙂.png"]
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    from alembic import command
+
+    cfg = schema.alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+
+
+def _insert_0003_rows(engine: Engine) -> None:
+    """Rows as the code of revision 0003 wrote them (untyped columns: plain strings)."""
+    config = sa.table("config", *map(sa.column, ("user_id", "key", "usn", "mtime", "val")))
+    tags = sa.table("tags", *map(sa.column, ("user_id", "tag", "usn", "collapsed")))
+    staging = sa.table("sync_staging", *map(sa.column, ("user_id", "kind", "okey", "payload")))
+    media = sa.table("media_files", *map(sa.column, ("user_id", "fname", "sha1", "size", "usn")))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(config), [
+            {"user_id": USER, "key": k, "usn": 0, "mtime": 1, "val": v}
+            for k, v in OLD_CONFIG.items()
+        ])
+        conn.execute(sa.insert(tags), [
+            {"user_id": USER, "tag": t, "usn": i, "collapsed": False}
+            for i, t in enumerate(OLD_TAGS)
+        ])
+        conn.execute(sa.insert(staging), [
+            {"user_id": USER, "kind": int(kind), "okey": key, "payload": f"p{key}"}
+            for kind, key in OLD_STAGED
+        ])
+        conn.execute(sa.insert(media), [
+            {"user_id": USER, "fname": n, "sha1": f"{i:040x}", "size": i, "usn": i + 1}
+            for i, n in enumerate(OLD_MEDIA)
+        ])
+
+
+def _assert_old_rows_readable(uow: UnitOfWork) -> None:
+    assert {k: uow.collections.config_json(USER, k) for k in OLD_CONFIG} == OLD_CONFIG
+    keys = [e.key for e in uow.collections.config(USER)]
+    assert [k for k in keys if k in OLD_CONFIG] == sorted(OLD_CONFIG)
+    tags = [t.name for t in uow.collections.tags_since(USER, 0)]
+    assert [t for t in tags if t in OLD_TAGS] == sorted(OLD_TAGS)
+    for kind, key in OLD_STAGED:
+        assert key in uow.staging.keys(USER, kind)
+        assert StagedItem(kind, key, f"p{key}") in list(uow.staging.read(USER, kind))
+    assert uow.media.entries(USER, OLD_MEDIA) == {
+        n: MediaEntry(n, f"{i:040x}", i, i + 1) for i, n in enumerate(OLD_MEDIA)
+    }
+
+
+def test_upgrade_from_0003_keeps_existing_keys_and_makes_keys_exact(empty_engine: Engine) -> None:
+    _migrate(empty_engine, "0003")
+    _insert_0003_rows(empty_engine)
+    schema.upgrade(empty_engine)
+    assert schema.is_current(empty_engine)
+    factory = SqlUnitOfWorkFactory(empty_engine)
+    with factory(write=False) as uow:
+        _assert_old_rows_readable(uow)
+    # Keys alike the old ones (trailing spaces, case) and long ones are now keys of their own.
+    new_config = {"k": "10", "k  ": "11", "kéy 🙂": "12", "x" * 5000: "13", "🙂" * 3001: "14"}
+    new_tags = ["tag ", "Tag", "TAG ", "t" * 5000, "t" * 5000 + " "]
+    with factory() as uow:
+        for key, value in new_config.items():
+            uow.collections.put_config(USER, ConfigEntry(key=key, usn=-1, mtime=2, json=value))
+        uow.collections.add_tags(USER, [Tag(name, usn=-1) for name in [*new_tags, *OLD_TAGS]])
+        uow.staging.add(USER, [StagedItem(StageKind.TAG, "tag", "new"),
+                               StagedItem(StageKind.TAG, "t" * 5000, "long")])
+        uow.media.save(USER, [MediaEntry("pad.txt", "f" * 40, 9, 9)])
+        uow.commit()
+    with factory(write=False) as uow:
+        _assert_old_rows_readable(uow)
+        assert {k: uow.collections.config_json(USER, k) for k in new_config} == new_config
+        assert [t.name for t in uow.collections.tags_since(USER, -1)] == sorted(
+            [*OLD_TAGS, *new_tags]
+        )
+        assert {i.key: i.payload for i in uow.staging.read(USER, StageKind.TAG)} == {
+            "tag ": "ptag ", "tag": "new", "t" * 5000: "long"
+        }
+        assert uow.media.entries(USER, ["pad.txt"]) == {
+            "pad.txt": MediaEntry("pad.txt", "f" * 40, 9, 9)
+        }
+
+
+def test_downgrade_to_0003_keeps_keys_that_fit_there(empty_engine: Engine) -> None:
+    _migrate(empty_engine, "0003")
+    _insert_0003_rows(empty_engine)
+    schema.upgrade(empty_engine)
+    _migrate(empty_engine, "0003", down=True)
+    schema.upgrade(empty_engine)
+    with SqlUnitOfWorkFactory(empty_engine)(write=False) as uow:
+        _assert_old_rows_readable(uow)
+
+
+@mysql_only
+def test_mariadb_keys_are_binary_and_indexed_by_their_encoded_prefix(migrated: Engine) -> None:
+    with migrated.connect() as conn:
+        keys = conn.execute(text(
+            "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, s.SUB_PART"
+            " FROM information_schema.COLUMNS c JOIN information_schema.STATISTICS s"
+            " ON s.TABLE_SCHEMA = c.TABLE_SCHEMA AND s.TABLE_NAME = c.TABLE_NAME"
+            " AND s.COLUMN_NAME = c.COLUMN_NAME AND s.INDEX_NAME = 'PRIMARY'"
+            " WHERE c.TABLE_SCHEMA = DATABASE() AND c.DATA_TYPE LIKE '%blob'"
+        )).all()
+    assert sorted(tuple(k) for k in keys) == [
+        ("config", "key", "longblob", KEY_PREFIX_BYTES),
+        ("media_files", "fname", "longblob", KEY_PREFIX_BYTES),
+        ("sync_staging", "okey", "longblob", KEY_PREFIX_BYTES),
+        ("tags", "tag", "longblob", KEY_PREFIX_BYTES),
+    ]

@@ -144,18 +144,8 @@ def test_names_at_the_limits_are_accepted(media_api: MediaApi, account: Account)
 
 
 def test_names_differing_only_in_case_or_trailing_space_are_distinct(
-    media_api: MediaApi, account: Account, backend: str, request: pytest.FixtureRequest
+    media_api: MediaApi, account: Account
 ) -> None:
-    if backend == "mysql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "BUG: utf8mb4_bin is a PAD SPACE collation, so 'pad.txt ' matches the key "
-                    "'pad.txt' and SqlMediaIndex.save deletes it with no deletion entry"
-                ),
-            )
-        )
     files = {
         "pad.txt": b"plain",
         "pad.txt ": b"trailing space",
