@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,4 +53,9 @@ class CollectionQueries(Protocol):
         ...
 
     def notes_without_cards(self, user: UserId, note_ids: Iterable[int]) -> list[int]:
+        ...
+
+    def remove_tags(self, user: UserId, names: Sequence[str]) -> None:
+        """Drop these names (exactly as listed) from the tag list; absent ones are ignored.
+        The API's tag rename needs it; a sync never removes tags."""
         ...

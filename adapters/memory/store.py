@@ -170,6 +170,11 @@ class MemoryQueries:
                 days[i // 86_400_000] = days.get(i // 86_400_000, 0) + 1
         return sorted(days.items())
 
+    def remove_tags(self, user: UserId, names: Sequence[str]) -> None:
+        tags = self._s.collections[user].tags
+        for name in names:
+            tags.pop(name, None)
+
     def notes_without_cards(self, user: UserId, note_ids: Iterable[int]) -> list[int]:
         with_cards = {x.nid for x in self._s.collections[user].cards.values()}
         return [n for n in note_ids if n not in with_cards]

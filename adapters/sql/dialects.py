@@ -121,11 +121,21 @@ def begin(
     return wanted
 
 
+SQLITE_LOWER = "ankiserv_lower"
+
+
+def _unicode_lower(text: str | None) -> str | None:
+    return None if text is None else text.lower()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's BEGIN below, not the driver, decide when transactions start.
         dbapi_conn.isolation_level = None
+        # SQLite's lower() folds only ASCII; searches use this one, as PostgreSQL and
+        # MariaDB's lower() fold every script's case.
+        dbapi_conn.create_function(SQLITE_LOWER, 1, _unicode_lower, deterministic=True)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import islice
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, Text, delete, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.functions import Function
 
 from adapters.sql import rows, tables
 from adapters.sql.collection_store import OBJECT_TABLES
+from adapters.sql.dialects import SQLITE_LOWER, is_sqlite
 from domain.model import Card, JsonObject, Note, ObjectKind, RevlogEntry, Tag, UserId
 from ports.queries import CardFilter, NoteFilter
 
@@ -24,6 +26,13 @@ class SqlCollectionQueries:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
+    def _lower(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """lower() that folds non-ASCII case too: on SQLite, the function dialects.py
+        registers; PostgreSQL's and MariaDB's own lower() already do."""
+        if is_sqlite(self._conn):
+            return Function(SQLITE_LOWER, column, type_=Text())
+        return func.lower(column)
+
     def notes(self, user: UserId, where: NoteFilter, after: int | None, limit: int) -> list[Note]:
         n = tables.notes.c
         query: Select[tuple[object, ...]] = select(tables.notes).where(n.user_id == user)
@@ -34,11 +43,11 @@ class SqlCollectionQueries:
         if where.tag is not None:
             # Tags are stored " a b ": match the whole word, case-insensitively, or a child.
             tag = _like_escape(where.tag.lower())
-            query = query.where(func.lower(n.tags).like(f"% {tag} %", escape="\\")
-                                | func.lower(n.tags).like(f"% {tag}::%", escape="\\"))
+            query = query.where(self._lower(n.tags).like(f"% {tag} %", escape="\\")
+                                | self._lower(n.tags).like(f"% {tag}::%", escape="\\"))
         if where.text:
             text = _like_escape(where.text.lower())
-            query = query.where(func.lower(n.flds).like(f"%{text}%", escape="\\"))
+            query = query.where(self._lower(n.flds).like(f"%{text}%", escape="\\"))
         if where.deck_ids is not None:
             c = tables.cards.c
             query = query.where(n.id.in_(
@@ -103,6 +112,12 @@ class SqlCollectionQueries:
             day = int(rid) // 86_400_000
             days[day] = days.get(day, 0) + 1
         return sorted(days.items())
+
+    def remove_tags(self, user: UserId, names: Sequence[str]) -> None:
+        t = tables.tags.c
+        iterator = iter(names)
+        while batch := list(islice(iterator, BATCH)):
+            self._conn.execute(delete(tables.tags).where(t.user_id == user, t.tag.in_(batch)))
 
     def notes_without_cards(self, user: UserId, note_ids: Iterable[int]) -> list[int]:
         c = tables.cards.c

@@ -3,7 +3,9 @@
 Every write happens in one unit of work that locks the collection, refuses with
 `SyncInProgress` while a device is syncing, stamps the collection's current usn
 on everything it touches (so devices pick it up on their next normal sync),
-writes graves for deletions, and moves the collection's `mod` forward.
+writes graves for deletions, and moves the collection's `mod` forward. A write
+that changes nothing commits nothing and leaves `mod` alone, so devices have
+nothing to sync.
 """
 
 from __future__ import annotations
@@ -132,11 +134,16 @@ class CollectionApi:
 
     # -- writes ------------------------------------------------------------------------
 
-    def _write(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
-        """Run `body(uow, usn, now_ms)` under the collection lock; bump `mod`; commit."""
-        return retrying(lambda: self._write_once(user, body))
+    def _write(self, user: UserId, body: Callable[[UnitOfWork, int, int], T],
+               changed: Callable[[T], bool] = lambda _: True) -> T:
+        """Run `body(uow, usn, now_ms)` under the collection lock; bump `mod`; commit.
 
-    def _write_once(self, user: UserId, body: Callable[[UnitOfWork, int, int], T]) -> T:
+        When `changed(result)` is false, `body` wrote nothing: nothing is committed and
+        `mod` stays, since a newer `mod` alone makes every device sync."""
+        return retrying(lambda: self._write_once(user, body, changed))
+
+    def _write_once(self, user: UserId, body: Callable[[UnitOfWork, int, int], T],
+                    changed: Callable[[T], bool]) -> T:
         now = self.clock.now_ms()
         with self.uow() as uow:
             meta, session = uow.sessions.lock_with_collection(user)
@@ -145,6 +152,8 @@ class CollectionApi:
             if session is not None and not session.expired(now):
                 raise SyncInProgress("a device is syncing this collection; try again shortly")
             result = body(uow, meta.usn, now)
+            if not changed(result):
+                return result  # leaving the block rolls back, which releases the lock
             meta = uow.collections.meta(user)
             assert meta is not None
             uow.collections.update_meta(user, dataclasses.replace(meta, mod=max(now,
@@ -176,21 +185,15 @@ class CollectionApi:
                     usn=usn, tags=join_tags(new.tags), flds=FIELD_SEPARATOR.join(values),
                     sfld=sfld, csum=csum, flags=0, data="")
         uow.collections.save_rows(user, RowKind.NOTE, [note], [])
-        position = _next_position(uow, user, usn, now)
-        for ord_ in ords:
-            # Saved one by one, so the next free id sees the previous card.
-            cid = _free_id(uow, user, RowKind.CARD, now)
-            card = Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
-                        type=0, queue=0, due=position, ivl=0, factor=0, reps=0, lapses=0,
-                        left=0, odue=0, odid=0, flags=0,
-                        data=json.dumps({"pos": position}, separators=(",", ":")))
-            uow.collections.save_rows(user, RowKind.CARD, [card], [])
+        _add_cards(uow, user, nid, ords, deck_id, _next_position(uow, user, usn, now), usn, now)
         uow.collections.add_tags(user, _unique_tags(new.tags, usn))
         return nid
 
     def update_note(self, user: UserId, nid: int, fields: dict[str, str] | None,
                     tags: Sequence[str] | None) -> None:
-        def body(uow: UnitOfWork, usn: int, now: int) -> None:
+        """Change a note's fields and/or tags and add the cards its new content asks for
+        (see `_add_missing_cards`); an edit that changes nothing writes nothing, as in Anki."""
+        def body(uow: UnitOfWork, usn: int, now: int) -> bool:
             found = uow.queries.notes(user, NoteFilter(ids=(nid,)), None, 1)
             if not found:
                 raise NotFound(f"no note {nid}")
@@ -203,21 +206,26 @@ class CollectionApi:
                 if unknown:
                     raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
                 values = [fields.get(n, v) for n, v in zip(names, values, strict=False)]
-            sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
             new_tags = note.tags if tags is None else join_tags(tags)
+            if (FIELD_SEPARATOR.join(values), new_tags) == (note.flds, note.tags):
+                return False
+            sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
             changed = note._replace(flds=FIELD_SEPARATOR.join(values), sfld=sfld,
                                           csum=csum, tags=new_tags, mod=now // 1000, usn=usn)
             uow.collections.save_rows(user, RowKind.NOTE, [], [changed])
             uow.collections.add_tags(user, _unique_tags(split_tags(new_tags), usn))
+            _add_missing_cards(uow, user, nid, notetype, dict(zip(names, values, strict=False)),
+                               usn, now)
+            return True
 
-        self._write(user, body)
+        self._write(user, body, changed=bool)
 
     def delete_notes(self, user: UserId, note_ids: Sequence[int]) -> int:
         """Delete notes and their cards, with graves; returns how many notes existed."""
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             return _delete_notes(uow, user, note_ids, usn)
 
-        return self._write(user, body)
+        return self._write(user, body, changed=bool)
 
     def add_deck(self, user: UserId, name: str) -> int:
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
@@ -226,9 +234,11 @@ class CollectionApi:
         return self._write(user, body)
 
     def rename_deck(self, user: UserId, did: int, name: str) -> None:
-        def body(uow: UnitOfWork, usn: int, now: int) -> None:
+        def body(uow: UnitOfWork, usn: int, now: int) -> bool:
             deck = _deck(uow, user, did)
             old, new = deck["name"], _deck_name(name)
+            if new == old:
+                return False
             if new.casefold().startswith(old.casefold() + "::"):
                 raise SyncRejected("a deck cannot be moved into itself")
             names = uow.collections.object_names(user, ObjectKind.DECK)
@@ -240,34 +250,45 @@ class CollectionApi:
             renamed = [(did, new)] + [
                 (i, new + n[len(old):]) for i, n in names.items() if n.startswith(old + "::")]
             _save_decks(uow, user, renamed, usn, now)
+            return True
 
-        self._write(user, body)
+        self._write(user, body, changed=bool)
 
     def delete_deck(self, user: UserId, did: int) -> None:
-        """Delete a deck with its subdecks and their cards (notes left without cards too)."""
+        """Delete a deck with its subdecks, as Anki does: the cards of a normal deck go,
+        wherever they are borrowed to (notes left without cards too); the cards a
+        filtered deck holds go back to their home decks."""
         def body(uow: UnitOfWork, usn: int, now: int) -> None:
             if did == DEFAULT_DECK_ID:
                 raise SyncRejected("the default deck cannot be deleted")
             _deck(uow, user, did)
             doomed = _with_children(uow, user, (did,))
-            cards = uow.queries.cards(user, CardFilter(deck_ids=tuple(doomed)), None, 10**9)
-            _delete_cards(uow, user, [c.id for c in cards], usn)
-            orphans = uow.queries.notes_without_cards(user, {c.nid for c in cards})
+            doomed_cards, going_home = _cards_of_doomed_decks(uow, user, doomed)
+            _delete_cards(uow, user, [c.id for c in doomed_cards], usn)
+            orphans = uow.queries.notes_without_cards(user, {c.nid for c in doomed_cards})
             _delete_notes(uow, user, orphans, usn)
+            uow.collections.save_rows(user, RowKind.CARD, [], [
+                c._replace(mod=now // 1000, usn=usn) for c in going_home])
             uow.collections.delete(user, ObjectKind.DECK, doomed)
             uow.collections.add_graves(user, [Grave(d, GraveKind.DECK, usn) for d in doomed])
 
         self._write(user, body)
 
     def move_cards(self, user: UserId, card_ids: Sequence[int], deck_id: int) -> int:
+        """Move cards to a normal deck; a card borrowed by a filtered deck goes home first
+        (Anki's set_deck), so it ends up in `deck_id` with its due and queue restored."""
+        def move(card: Card) -> Card:
+            if card.did == deck_id:
+                return card
+            return _returned_home(card)._replace(did=deck_id)
+
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             deck = _deck(uow, user, deck_id)
             if deck.get("dyn"):
                 raise SyncRejected("cards cannot be moved into a filtered deck")
-            return _update_cards(uow, user, card_ids, usn, now, lambda c: c._replace(
-                did=deck_id))
+            return _update_cards(uow, user, card_ids, usn, now, move)
 
-        return self._write(user, body)
+        return self._write(user, body, changed=bool)
 
     def set_suspended(self, user: UserId, card_ids: Sequence[int], suspended: bool) -> int:
         def change(card: Card) -> Card:
@@ -280,31 +301,39 @@ class CollectionApi:
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             return _update_cards(uow, user, card_ids, usn, now, change)
 
-        return self._write(user, body)
+        return self._write(user, body, changed=bool)
 
     def rename_tag(self, user: UserId, old: str, new: str) -> int:
-        """Rename a tag (and its `old::` children) on every note; returns notes changed."""
+        """Rename a tag (and its `old::` children) on every note; returns notes changed.
+
+        As in Anki (tags/rename.rs): when no note has the tag nothing changes; otherwise
+        `old` and its children leave the tag list and the names the notes now carry are
+        registered with the collection's usn, so devices get them on their next sync.
+        NOTE: sync has no way to remove a tag, so devices keep listing the old names
+        until Anki's "Check Database" clears unused tags, as after a rename in Anki.
+        """
         if not new.strip() or any(ch.isspace() for ch in new):
             raise SyncRejected("tag names must be non-empty and without spaces")
 
-        def rename(tag: str) -> str:
-            if tag.casefold() == old.casefold():
-                return new
-            if tag.casefold().startswith(old.casefold() + "::"):
-                return new + tag[len(old):]
-            return tag
-
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             notes = uow.queries.notes(user, NoteFilter(tag=old), None, 10**9)
-            changed = [n._replace(tags=join_tags(map(rename, split_tags(n.tags))),
-                                           mod=now // 1000, usn=usn) for n in notes]
+            listed = uow.queries.all_tags(user)
+            rename = _tag_renamer(old, _with_parents_case(new, listed))
+            changed = [n._replace(tags=tags, mod=now // 1000, usn=usn) for n in notes
+                       if (tags := join_tags(map(rename, split_tags(n.tags)))) != n.tags]
+            if not changed:
+                return 0  # Anki leaves the tag list alone too
             uow.collections.save_rows(user, RowKind.NOTE, [], changed)
-            uow.collections.add_tags(user, _unique_tags(
-                [rename(t.name) for t in uow.queries.all_tags(user)
-                 if rename(t.name) != t.name], usn))
+            gone = {t.name for t in listed if rename(t.name) != t.name}
+            uow.queries.remove_tags(user, sorted(gone))
+            kept = {t.name.casefold() for t in listed if t.name not in gone}
+            renamed = {t for n in notes for t in split_tags(n.tags) if rename(t) != t}
+            uow.collections.add_tags(user, [
+                tag for tag in _unique_tags(map(rename, sorted(renamed)), usn)
+                if tag.name.casefold() not in kept])
             return len(changed)
 
-        return self._write(user, body)
+        return self._write(user, body, changed=bool)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -331,6 +360,30 @@ def _default_deck(uow: UnitOfWork, user: UserId, notetype: dict[str, Any]) -> in
     if isinstance(did, int) and did in uow.collections.objects(user, ObjectKind.DECK, [did]):
         return did
     return DEFAULT_DECK_ID
+
+
+def _tag_renamer(old: str, new: str) -> Callable[[str], str]:
+    """Map `old` and its `old::` children to `new` (ignoring case); other tags to themselves."""
+    def rename(tag: str) -> str:
+        if tag.casefold() == old.casefold():
+            return new
+        if tag.casefold().startswith(old.casefold() + "::"):
+            return new + tag[len(old):]
+        return tag
+
+    return rename
+
+
+def _with_parents_case(name: str, listed: Sequence[Tag]) -> str:
+    """Spell the parents of `name` as the nearest listed parent tag does (Anki's
+    adjusted_case_for_parents), so a tag tree keeps one spelling per level."""
+    by_fold = {t.name.casefold(): t.name for t in listed}
+    parts = name.split("::")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = by_fold.get("::".join(parts[:depth]).casefold())
+        if parent is not None:
+            return "::".join([parent, *parts[depth:]])
+    return name
 
 
 def _unique_tags(tags: Iterable[str], usn: int) -> list[Tag]:
@@ -450,3 +503,78 @@ def _restored_queue(card: Card) -> int:
     if card.type in (1, 3):
         return 1 if card.due > 1_000_000_000 else 3
     return card.type
+
+
+def _returned_home(card: Card) -> Card:
+    """Take a card out of its filtered deck (Anki's remove_from_filtered_deck_restoring_queue):
+    back to its home deck and due, with the queue its type implies unless it is suspended
+    or buried. Cards not in a filtered deck (odid 0) are returned unchanged."""
+    if card.odid == 0:
+        return card
+    card = card._replace(did=card.odid, odid=0, odue=0, due=card.odue or card.due)
+    return card._replace(queue=_restored_queue(card)) if card.queue >= 0 else card
+
+
+def _cards_of_doomed_decks(uow: UnitOfWork, user: UserId, doomed: Sequence[int]
+                           ) -> tuple[list[Card], list[Card]]:
+    """The cards deleting `doomed` removes, and the ones it returns home (changed).
+
+    A normal deck takes its cards with it, also those a filtered deck borrowed
+    (odid = deck, Anki's cards_for_deck.sql); a filtered deck's other cards go home.
+    Borrowed cards sit in filtered decks, so only those decks are searched for them.
+    """
+    decks = [json.loads(o.json) for o in uow.queries.all_objects(user, ObjectKind.DECK)]
+    filtered = {int(d["id"]) for d in decks if d.get("dyn")}
+    normal = {d for d in doomed if d not in filtered}
+    held = uow.queries.cards(user, CardFilter(deck_ids=tuple({*doomed, *filtered})), None,
+                             10**9)
+    going = [c for c in held if c.did in normal or c.odid in normal]
+    gone = {c.id for c in going}
+    home = [_returned_home(c) for c in held if c.did in doomed and c.id not in gone]
+    # A filtered card without a home (odid 0; Anki never makes one) must not stay in a
+    # deleted deck: it goes to the default deck, which cannot be deleted.
+    home = [c._replace(did=DEFAULT_DECK_ID) if c.did in doomed else c for c in home]
+    return going, home
+
+
+def _add_cards(uow: UnitOfWork, user: UserId, nid: int, ords: Iterable[int], deck_id: int,
+               position: int, usn: int, now: int) -> None:
+    """Add new cards for `ords` of a note, all at one new-card position."""
+    for ord_ in ords:
+        # Saved one by one, so the next free id sees the previous card.
+        cid = _free_id(uow, user, RowKind.CARD, now)
+        card = Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
+                    type=0, queue=0, due=position, ivl=0, factor=0, reps=0, lapses=0,
+                    left=0, odue=0, odid=0, flags=0,
+                    data=json.dumps({"pos": position}, separators=(",", ":")))
+        uow.collections.save_rows(user, RowKind.CARD, [card], [])
+
+
+def _add_missing_cards(uow: UnitOfWork, user: UserId, nid: int, notetype: dict[str, Any],
+                       fields: dict[str, str], usn: int, now: int) -> None:
+    """Add the cards an edited note now needs, as Anki's cardgen does for an existing note.
+
+    They go to the home deck all the note's cards share, else to the note type's deck
+    (`_default_deck`), and to the default deck if that one is filtered; template deck
+    overrides are not honoured (nor are they when adding notes). They take the position
+    of one of the note's new cards, so they are studied together, else the next one.
+    """
+    existing = uow.queries.cards(user, CardFilter(note_ids=(nid,)), None, 10**9)
+    have = {c.ord for c in existing}
+    # Anki gives a note that has no card card 0 (even with nothing to show), but does
+    # not add it to a note that has other cards.
+    wanted = templates.card_ords(notetype, fields, ensure_one=False)
+    if not wanted and not existing:
+        wanted = [0]
+    missing = [o for o in wanted if o not in have]
+    if not missing:
+        return
+    homes = {c.odid or c.did for c in existing}
+    deck_id = homes.pop() if len(homes) == 1 else _default_deck(uow, user, notetype)
+    deck = uow.collections.objects(user, ObjectKind.DECK, [deck_id]).get(deck_id)
+    if deck is None or json.loads(deck.json).get("dyn"):
+        deck_id = DEFAULT_DECK_ID
+    position = next((max(c.odue or c.due, 0) for c in existing if c.type == 0), None)
+    if position is None:
+        position = _next_position(uow, user, usn, now)
+    _add_cards(uow, user, nid, missing, deck_id, position, usn, now)

@@ -44,12 +44,17 @@ def cloze_sources(qfmt: str) -> set[str]:
             if kind == "" and body.strip().lower().startswith("cloze:")}
 
 
-def card_ords(notetype: dict[str, Any], fields: dict[str, str]) -> list[int]:
-    """The template ordinals of the cards a note with these fields should have."""
+def card_ords(notetype: dict[str, Any], fields: dict[str, str],
+              ensure_one: bool = True) -> list[int]:
+    """The template ordinals of the cards a note with these fields should have.
+
+    A cloze note without cloze numbers gets card 0 when `ensure_one` is set (a note
+    that has no cards yet), as in Anki."""
     templates = notetype.get("tmpls", [])
     if notetype.get("type") == CLOZE_TYPE:
         sources = cloze_sources(templates[0]["qfmt"]) if templates else set()
         numbers = {int(n) for name in sources for n in _CLOZE_NUMBER.findall(fields.get(name, ""))}
-        return sorted(n - 1 for n in numbers if n >= 1) or [0]
+        ords = sorted(n - 1 for n in numbers if n >= 1)
+        return ords if ords or not ensure_one else [0]
     return [int(t.get("ord", i)) for i, t in enumerate(templates)
             if front_shows_a_field(t.get("qfmt", ""), fields)]

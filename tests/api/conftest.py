@@ -35,11 +35,6 @@ from domain.model import (
 from tests.http.harness import Api, start_api
 
 BASE = "/api/v1"
-# adapters/sql/queries.py builds `select(distinct(c.nid))`, for which SQLAlchemy warns on
-# every compile; pytest turns warnings into errors (so into 500s). `test_api_queries` has a
-# strict xfail for that; tests of deck filters and deck deletion ignore it to test behaviour.
-IGNORE_DISTINCT_WARNING = pytest.mark.filterwarnings(
-    "ignore:Column-expression-level unary distinct:sqlalchemy.exc.SAWarning")
 STOCK_NOTETYPES = ("Basic (and reversed card)", "Basic (optional reversed card)", "Cloze")
 
 
@@ -175,6 +170,11 @@ class User:
         with self.api.services.api.uow(write=False) as uow:
             rows = uow.collections.rows_page(UserId(self.id), RowKind.NOTE, -1, None, 10**6)
         return next((n for n in rows if isinstance(n, Note) and n.id == nid), None)
+
+    def stored_tags(self) -> dict[str, int]:
+        """The tag list, with each tag's usn."""
+        with self.api.services.api.uow(write=False) as uow:
+            return {t.name: t.usn for t in uow.collections.tags_since(UserId(self.id), -1)}
 
     def stored_cards(self) -> dict[int, Card]:
         with self.api.services.api.uow(write=False) as uow:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from tests.api.conftest import IGNORE_DISTINCT_WARNING, User
+from tests.api.conftest import User
 
 
-@IGNORE_DISTINCT_WARNING
 def test_another_users_ids_are_404_and_never_change(alice: User, bob: User) -> None:
     deck = alice.add_deck("Private")
     nid = alice.add_basic("secret front", "secret back", tags=("secret",), deck_id=deck)
@@ -45,7 +44,6 @@ def test_another_users_ids_are_404_and_never_change(alice: User, bob: User) -> N
     assert after["deck"] == before["deck"]
 
 
-@IGNORE_DISTINCT_WARNING
 def test_lists_show_only_the_callers_rows(alice: User, bob: User) -> None:
     deck = alice.add_deck("Alice Only")
     nid = alice.add_basic("alice note", tags=("alice-tag",), deck_id=deck)

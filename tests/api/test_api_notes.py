@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
-from domain.model import GraveKind
+from domain.model import GraveKind, RowKind, UserId
 from tests.api.conftest import BASE, User
 
 
@@ -241,13 +239,95 @@ def test_update_keeps_the_cards(alice: User) -> None:
     assert [c["id"] for c in alice.cards_of(nid)] == [c["id"] for c in cards]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: domain/api/service.py update_note never generates cards, so a cloze added by an "
-    "edit ({{c2::...}}) has no card, unlike editing in Anki"))
 def test_update_adding_a_cloze_number_adds_its_card(stocked: User) -> None:
     (nid,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::one}}"))
     stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::one}} {{c2::two}}"}})
     assert ords(stocked, nid) == [0, 1]
+
+
+def test_update_filling_the_optional_reverse_field_adds_the_reverse_card(stocked: User) -> None:
+    kind = "Basic (optional reversed card)"
+    (nid,) = stocked.add_notes(note(stocked, kind, Front="f", Back="b"))
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Add Reverse": "y"}})
+    assert ords(stocked, nid) == [0, 1]
+
+
+def test_an_edit_that_needs_no_new_card_adds_none(stocked: User) -> None:
+    basic = stocked.add_basic("front")
+    (cloze,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::a}} {{c2::b}}"))
+    (second,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c2::only}}"))
+    cards = {n: stocked.cards_of(n) for n in (basic, cloze, second)}
+    for nid, fields in ((basic, {"Front": "", "Back": "now only a back"}),
+                        (cloze, {"Text": "{{c2::b}} and {{c1::again}}"}),
+                        (cloze, {"Text": "no clozes left"}),
+                        # Card 0 is only for a note that has no card at all.
+                        (second, {"Text": "no clozes either"})):
+        stocked.ok("PATCH", f"/notes/{nid}", {"fields": fields})
+        assert stocked.cards_of(nid) == cards[nid], fields
+
+
+def test_cards_added_by_an_edit_join_the_note_in_its_deck_and_position(stocked: User) -> None:
+    deck = stocked.add_deck("Cloze deck")
+    (nid,) = stocked.add_notes({**note(stocked, "Cloze", Text="{{c1::one}}"), "deck_id": deck})
+    (first,) = stocked.cards_of(nid)
+    stocked.set_usn(6)
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::one}} {{c3::three}}"}})
+    added = stocked.cards_of(nid)[1]
+    assert (added["ord"], added["deck_id"], added["due"]) == (2, deck, first["due"])
+    assert (added["type"], added["queue"], added["usn"]) == (0, 0, 6)
+    assert added["data"] == json.dumps({"pos": first["due"]}, separators=(",", ":"))
+
+
+def test_cards_added_by_an_edit_of_a_borrowed_note_go_to_its_home_deck(stocked: User) -> None:
+    home = stocked.add_deck("Home")
+    (nid,) = stocked.add_notes({**note(stocked, "Cloze", Text="{{c1::one}}"), "deck_id": home})
+    (card,) = stocked.cards_of(nid)
+    stocked.add_deck_object({"id": 1_700_000_000_999, "name": "Cram", "mod": 1, "dyn": 1})
+    stocked.update_card(card["id"], did=1_700_000_000_999, odid=home, odue=card["due"],
+                        due=-100_000)
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::one}} {{c2::two}}"}})
+    added = stocked.cards_of(nid)[1]
+    assert (added["deck_id"], added["original_deck_id"], added["due"]) == (home, 0, card["due"])
+
+
+def test_cards_added_by_an_edit_of_a_studied_note_get_the_next_position(stocked: User) -> None:
+    (nid,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::one}}"))
+    (card,) = stocked.cards_of(nid)
+    stocked.update_card(card["id"], type=2, queue=2, due=30, ivl=5)
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::one}} {{c2::two}}"}})
+    added = stocked.cards_of(nid)[1]
+    later = stocked.cards_of(stocked.add_basic("later"))[0]
+    assert card["due"] < added["due"] < later["due"]
+
+
+def test_cards_added_by_an_edit_of_a_note_in_several_decks(stocked: User) -> None:
+    """Then Anki uses the note type's deck: the stock ones have none, so the default deck."""
+    (a, b) = (stocked.add_deck(n) for n in ("A", "B"))
+    (nid,) = stocked.add_notes({**note(stocked, "Cloze", Text="{{c1::1}} {{c2::2}}"),
+                                "deck_id": a})
+    stocked.ok("POST", "/cards/move", {"ids": [stocked.cards_of(nid)[1]["id"]], "deck_id": b})
+    stocked.ok("PATCH", f"/notes/{nid}", {"fields": {"Text": "{{c1::1}} {{c2::2}} {{c3::3}}"}})
+    assert [c["deck_id"] for c in stocked.cards_of(nid)] == [a, b, 1]
+
+
+def test_an_edit_gives_a_note_without_cards_its_first_card(alice: User) -> None:
+    """As Anki does, even when its front would be empty (Check Database does the same)."""
+    nid = alice.add_basic("front")
+    with alice.api.services.api.uow() as uow:
+        uow.collections.delete(UserId(alice.id), RowKind.CARD, [alice.cards_of(nid)[0]["id"]])
+        uow.commit()
+    alice.ok("PATCH", f"/notes/{nid}", {"fields": {"Front": ""}})
+    assert ords(alice, nid) == [0]
+
+
+def test_an_edit_that_changes_nothing_writes_nothing(alice: User) -> None:
+    nid = alice.add_basic("front", "back", tags=("t",))
+    stored, before = alice.stored_note(nid), alice.meta()
+    for body in ({"fields": {"Front": "front"}}, {"tags": ["t"]},
+                 {"fields": {"Front": "front", "Back": "back"}, "tags": ["t"]}):
+        got = alice.ok("PATCH", f"/notes/{nid}", body)
+        assert (got["fields"], got["tags"]) == (["front", "back"], ["t"])
+    assert (alice.stored_note(nid), alice.meta()) == (stored, before)
 
 
 def test_update_refusals(alice: User) -> None:
@@ -296,11 +376,16 @@ def test_batch_delete_refusals(alice: User) -> None:
     assert alice.note_ids() == [nid]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: adapters/http/api.py NotesResource.on_delete_one answers 404 only after "
-    "CollectionApi.delete_notes committed, and _write bumps `mod` even when nothing "
-    "was deleted, so a 404 still makes every device sync"))
 def test_deleting_an_unknown_note_changes_nothing(alice: User) -> None:
     before = alice.meta()
     assert alice.delete("/notes/12345").status_code == 404
     assert alice.meta() == before
+
+
+def test_batch_delete_of_unknown_ids_changes_nothing(alice: User) -> None:
+    nid = alice.add_basic("stays")
+    before = alice.meta()
+    assert alice.ok("POST", "/notes/delete", {"ids": [12345, 67890, 12345]}) == {"count": 0}
+    assert (alice.meta(), alice.graves_since(-1), alice.note_ids()) == (before, [], [nid])
+    alice.ok("POST", "/notes/delete", {"ids": [nid, 12345]})
+    assert alice.meta().mod > before.mod

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import zstandard
+from anki.decks import DeckId
 
 from tests.support.anki_client import Profile, add_basic_note, content
 from tests.support.server import RunningServer, add_user_in_process, start_server
@@ -204,6 +205,46 @@ def test_reviews_on_a_device_show_in_the_api_after_it_syncs(linked: Linked) -> N
         assert card["reps"] >= 1 and card["state"] != "new"
     stats = rest.ok("GET", "/stats")
     assert sum(n for _, n in stats["reviews_by_day"]) == len(local)
+
+
+def test_filtered_decks_tags_and_new_cards_reach_a_device_as_anki_leaves_them(
+    linked: Linked,
+) -> None:
+    """The device builds a filtered deck; the API moves one of its cards, deletes the deck,
+    renames a tag and adds a cloze card by an edit. After a normal sync the device holds
+    what Anki itself would, and its Check Database finds nothing to repair."""
+    rest, device = linked.rest, linked.device
+    col = device.col
+    borrowed = [add_basic_note(col, f"borrow {i}", deck="Home", tags=["old::kid"])
+                for i in range(3)]
+    cards = [int(col.card_ids_of_note(n)[0]) for n in borrowed]
+    positions = [col.get_card(c).due for c in cards]
+    filtered = col.sched.get_or_create_filtered_deck(DeckId(0))
+    filtered.name = "Cram"
+    filtered.config.search_terms[0].search = "deck:Home"
+    cram = col.sched.add_or_update_filtered_deck(filtered).id
+    assert {col.get_card(c).did for c in cards} == {cram}
+    assert device.sync() == NO_CHANGES
+
+    target = rest.ok("POST", "/decks", {"name": "Target"}, status=201)["id"]
+    rest.ok("POST", "/cards/move", {"ids": [cards[0]], "deck_id": target})
+    rest.ok("DELETE", f"/decks/{cram}", status=204)
+    assert rest.ok("POST", "/tags/rename", {"old": "old", "new": "new"}) == {"count": 3}
+    new_cloze = {"notetype_id": rest.notetype("Cloze"), "fields": {"Text": "{{c1::a}}"}}
+    (cloze,) = rest.ok("POST", "/notes", {"notes": [new_cloze]}, status=201)["ids"]
+    rest.ok("PATCH", f"/notes/{cloze}", {"fields": {"Text": "{{c1::a}} {{c2::b}}"}})
+
+    assert device.sync() == NO_CHANGES
+    home = col.decks.id_for_name("Home")
+    got = [col.get_card(c) for c in cards]
+    assert [(c.did, c.odid, c.odue, c.due, c.queue) for c in got] == [
+        (did, 0, 0, due, 0) for did, due in zip([target, home, home], positions, strict=True)]
+    assert col.decks.id_for_name("Cram") is None
+    assert [col.get_note(n).tags for n in borrowed] == [["new::kid"]] * 3
+    assert "new::kid" in col.tags.all()
+    assert sorted(c.ord for c in col.get_note(cloze).cards()) == [0, 1]
+    problems, ok = col.fix_integrity()
+    assert ok, problems
 
 
 # -- a sync in progress --------------------------------------------------------------------
