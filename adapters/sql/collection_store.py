@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
-from itertools import islice
+from itertools import chain, islice
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -24,8 +25,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
-from adapters.sql import bulk, rows, tables
-from adapters.sql.verbatim import MYSQL, VerbatimKey, encode_key
+from adapters.sql import bulk, dialects, rows, tables
+from adapters.sql.verbatim import ESCAPE, MYSQL, VerbatimKey, VerbatimText, encode_key, unescape_nul
 from domain.model import (
     Card,
     CollectionMeta,
@@ -443,15 +444,24 @@ class SqlCollectionExport:
         return self._stream_records(tables.revlog, RevlogEntry)
 
     def _stream_records(self, table: Table, record: Callable[..., T]) -> Iterator[T]:
+        # Read through the driver's own server-side cursor: SQLAlchemy's row objects cost
+        # more than the rest of reading a row (a full download reads every row).
         columns = [c for c in table.columns if c.name != "user_id"]
-        query = (select(*columns).where(table.c.user_id == self._user).order_by(table.c.id)
-                 .execution_options(stream_results=True, yield_per=READ_BATCH))
-        result = self._conn.execute(query)
+        query = select(*columns).where(table.c.user_id == self._user).order_by(table.c.id)
+        dialect = self._conn.dialect
+        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        escaped = [i for i, c in enumerate(columns) if isinstance(c.type, VerbatimText)
+                   and dialect.name == "postgresql"]
+        cursor = dialects.streaming_cursor(self._conn)
         try:
-            for row in result:
-                yield record(*row)
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(READ_BATCH):
+                if escaped and _has_escape(batch, escaped):
+                    batch = [_unescaped(row, escaped) for row in batch]
+                for row in batch:
+                    yield record(*row)
         finally:
-            result.close()
+            cursor.close()
 
     def graves(self) -> Iterator[Grave]:
         return self._stream(tables.graves, "oid", rows.grave_from_row)
@@ -468,3 +478,22 @@ class SqlCollectionExport:
                 yield convert(row)
         finally:
             result.close()
+
+
+def _has_escape(batch: Sequence[Sequence[Any]], columns: Sequence[int]) -> bool:
+    """Whether any of `columns` in `batch` holds PostgreSQL's NUL escape (rarely: one
+    search of the batch's text, not a check per value)."""
+    if len(columns) == 1:
+        texts: Iterable[str] = map(itemgetter(columns[0]), batch)
+    else:
+        texts = chain.from_iterable(map(itemgetter(*columns), batch))
+    return ESCAPE in "".join(texts)
+
+
+def _unescaped(row: Sequence[Any], columns: Sequence[int]) -> Sequence[Any]:
+    """`row` with PostgreSQL's NUL escape undone in `columns` (what VerbatimText's result
+    processor does; raw driver rows skip it)."""
+    values = list(row)
+    for i in columns:
+        values[i] = unescape_nul(values[i])
+    return values

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -90,6 +91,21 @@ def is_retryable(error: BaseException) -> bool:
 def is_sqlite(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "sqlite"
 
+
+def streaming_cursor(conn: Connection) -> Any:
+    """A DB-API cursor on `conn`'s connection (in its transaction) that fetches rows from
+    the server as they are asked for, not all at once: memory stays bounded on big reads."""
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        return raw.cursor(name=f"ankiserv_stream_{next(_CURSOR_NUMBERS)}")  # server-side
+    if conn.dialect.name in ("mysql", "mariadb"):
+        from pymysql.cursors import SSCursor  # type: ignore[import-untyped]
+
+        return raw.cursor(SSCursor)
+    return raw.cursor()  # sqlite3 steps through the result as it is fetched
+
+
+_CURSOR_NUMBERS = itertools.count()
 
 WRITER_LEVEL = "READ COMMITTED"  # PostgreSQL's default; set on MySQL engines
 READER_LEVEL = "REPEATABLE READ"
