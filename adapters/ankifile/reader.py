@@ -118,16 +118,30 @@ class UploadedCollection:
         )
 
     def cards(self) -> Iterator[Card]:
-        return self._rows(
-            "SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses,"
-            " left, odue, odid, flags, data FROM cards",
-            _card,
-        )
+        columns = ("id", "nid", "did", "ord", "mod", "usn", "type", "queue", "due", "ivl",
+                   "factor", "reps", "lapses", "left", "odue", "odid", "flags")
+        return self._typed_rows("cards", columns, ("data",), Card._make, _card)
 
     def revlog(self) -> Iterator[RevlogEntry]:
-        return self._rows(
-            "SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog", _revlog
-        )
+        columns = ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "type")
+        return self._typed_rows("revlog", columns, (), RevlogEntry._make, _revlog)
+
+    def _typed_rows(self, table: str, ints: tuple[str, ...], texts: tuple[str, ...],
+                    make: Callable[[tuple[Any, ...]], T],
+                    convert: Callable[[tuple[Any, ...]], T]) -> Iterator[T]:
+        """Rows of `table` (integer columns, then text columns). When one query finds every
+        value already of its type (a file Anki wrote), rows become records as they are;
+        otherwise each value is checked and converted (`convert`)."""
+        quoted = [f'"{c}"' for c in (*ints, *texts)]
+        sql = f"SELECT {', '.join(quoted)} FROM {table}"
+        plain = " AND ".join([f"typeof({q}) = 'integer'" for q in quoted[:len(ints)]]
+                             + [f"typeof({q}) = 'text'" for q in quoted[len(ints):]])
+        try:
+            odd = self._con.execute(
+                f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]
+        except sqlite3.Error:
+            raise _corrupt() from None
+        return self._rows(sql, convert if odd else make)
 
     def graves(self) -> Iterator[Grave]:
         # Schema 11 has no key on graves, so duplicates are possible there.

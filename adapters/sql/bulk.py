@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Boolean, Table
+from sqlalchemy import Boolean, Integer, Table
 from sqlalchemy.engine import Connection
 
 from adapters.sql.verbatim import VerbatimText, escape_nul
@@ -87,12 +87,39 @@ class _CopySource(io.TextIOBase):
         return data[:want]
 
 
+def _copy_line(table: Table) -> Callable[[Values], str]:
+    """Format a row as a COPY text line: NOT NULL integers (most values of a collection)
+    go straight into a %-template, only the other columns through their formatters."""
+    fields: list[str] = []
+    special: list[tuple[int, Callable[[Any], str]]] = []
+    for i, column in enumerate(table.columns):
+        if isinstance(column.type, Integer) and not column.nullable:
+            fields.append("%d")
+        else:
+            fields.append("%s")
+            special.append((i, _copy_formatter(column)))
+    template = "\t".join(fields) + "\n"
+    width = len(fields)
+
+    def line(row: Values) -> str:
+        if len(row) != width:
+            raise ValueError(f"{len(row)} values for {width} columns of {table.name}")
+        if not special:
+            return template % row
+        values = list(row)
+        for i, fmt in special:
+            values[i] = fmt(values[i])
+        return template % tuple(values)
+
+    return line
+
+
 def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
-    formats = [_copy_formatter(c) for c in table.columns]
+    line = _copy_line(table)
 
     def lines() -> Iterator[str]:
         for row in rows:
-            yield "\t".join([fmt(v) for fmt, v in zip(formats, row, strict=True)]) + "\n"
+            yield line(row)
 
     source = _CopySource(lines())
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
