@@ -80,6 +80,8 @@ class SqlSessionStore:
             chunk_after_usn=None if session.chunk_after is None else session.chunk_after[0],
             chunk_after_id=None if session.chunk_after is None else session.chunk_after[1],
             client_done=session.client_done,
+            staged_kinds=None if session.staged is None
+            else sum(1 << int(kind) for kind in session.staged),
         )
         # Every step saves the session: one UPDATE, an INSERT only when a sync starts.
         updated = self._conn.execute(UPDATE_SESSION, {"user": user, **values})
@@ -133,4 +135,11 @@ def _session(r: Mapping[Any, Any]) -> SyncSession:
         chunk_after=None if r["chunk_after_id"] is None
         else (r["chunk_after_usn"], r["chunk_after_id"]),
         client_done=bool(r["client_done"]),
+        staged=_kinds(r["staged_kinds"]),
     )
+
+
+def _kinds(bits: int | None) -> frozenset[StageKind] | None:
+    if bits is None:
+        return None
+    return frozenset(kind for kind in StageKind if bits & (1 << int(kind)))

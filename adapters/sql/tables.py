@@ -217,6 +217,7 @@ sync_sessions = Table(
     Column("chunk_after_usn", BigInteger, nullable=True),
     Column("chunk_after_id", BigInteger, nullable=True),
     Column("client_done", Boolean, nullable=False),
+    Column("staged_kinds", Integer, nullable=True),  # a bit per StageKind; NULL: unknown
     **TABLE_ARGS,
 )
 

@@ -21,6 +21,7 @@ from domain.sync.apply import NotetypeShapes, apply_staged, counts_after_applyin
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
 from domain.sync.session import Phase, SyncSession
+from domain.sync.staging import StageKind
 from domain.sync.values import (
     Chunk,
     Graves,
@@ -97,10 +98,12 @@ class SyncServer:
                 client_usn=request.client_usn, client_is_newer=request.local_is_newer,
                 touched_ms=now,
             )
+            if request.legacy_graves is not None:
+                items = staging.stage_graves(request.legacy_graves)
+                uow.staging.add(user, items)
+                session = session.with_staged(items)
             uow.sessions.save(user, session)
             graves = uow.collections.graves_since(user, request.client_usn)
-            if request.legacy_graves is not None:
-                uow.staging.add(user, staging.stage_graves(request.legacy_graves))
             uow.commit()
         by_kind = {kind: tuple(g.oid for g in graves if g.kind == kind) for kind in GraveKind}
         return Graves(by_kind[GraveKind.CARD], by_kind[GraveKind.NOTE], by_kind[GraveKind.DECK])
@@ -109,8 +112,9 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            uow.staging.add(user, staging.stage_graves(graves))
-            return None, session
+            items = staging.stage_graves(graves)
+            uow.staging.add(user, items)
+            return None, session.with_staged(items)
 
         self._step(user, skey, (Phase.STARTED,), step)
 
@@ -125,8 +129,10 @@ class SyncServer:
         ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
             ours = _server_changes(uow, user, session)
-            uow.staging.add(user, staging.stage_changes(changes))
-            return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
+            items = staging.stage_changes(changes)
+            uow.staging.add(user, items)
+            return ours, dataclasses.replace(session.with_staged(items),
+                                             phase=Phase.CHANGES_APPLIED)
 
         return self._step(user, skey, (Phase.STARTED,), step)
 
@@ -142,10 +148,12 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            shapes = NotetypeShapes(uow, user, staged=True)
+            staged_notetypes = session.staged is None or StageKind.NOTETYPE in session.staged
+            shapes = NotetypeShapes(uow, user, staged=staged_notetypes)
             notes = [shapes.prepare(note) for note in chunk.notes]
-            uow.staging.add(user, staging.stage_rows(chunk.revlog, chunk.cards, notes))
-            return None, dataclasses.replace(session, client_done=chunk.done)
+            items = staging.stage_rows(chunk.revlog, chunk.cards, notes)
+            uow.staging.add(user, items)
+            return None, dataclasses.replace(session.with_staged(items), client_done=chunk.done)
 
         self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
 
@@ -157,7 +165,7 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
-            kinds = uow.staging.kinds(user)
+            kinds = uow.staging.kinds(user) if session.staged is None else set(session.staged)
             counts = counts_after_applying(uow, user, kinds)
             if counts is None:
                 with uow.scratch():
@@ -179,7 +187,8 @@ class SyncServer:
         ) -> tuple[int, SyncSession]:
             if col.usn != session.server_usn:
                 raise SessionConflict("collection changed during sync")
-            col = apply_staged(uow, user, col, session, now)
+            kinds = None if session.staged is None else set(session.staged)
+            col = apply_staged(uow, user, col, session, now, kinds)
             uow.collections.update_meta(
                 user, dataclasses.replace(col, usn=col.usn + 1, mod=now, ls=now)
             )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
 from domain.errors import SessionConflict, SyncRejected
+from domain.sync.staging import StagedItem, StageKind
 
 # Clients give up on a request after 30-60 s of silence; a conversation idle this long is dead.
 SESSION_IDLE_MS = 15 * 60 * 1000
@@ -38,6 +41,8 @@ class SyncSession:
     chunk_stage: ChunkStage = ChunkStage.REVLOG
     chunk_after: tuple[int, int] | None = None  # (usn, id) of the last row sent
     client_done: bool = False
+    # The kinds staged so far (None: unknown, a session begun before they were recorded).
+    staged: frozenset[StageKind] | None = frozenset()
 
     def expect(self, skey: str, *phases: Phase) -> SyncSession:
         """Return self if `skey` owns this session and it is in one of `phases`.
@@ -50,6 +55,13 @@ class SyncSession:
         if self.phase not in phases:
             raise SyncRejected(f"sync step not allowed in phase {self.phase.name}")
         return self
+
+    def with_staged(self, items: Iterable[StagedItem]) -> SyncSession:
+        """This session, having staged `items` too."""
+        if self.staged is None:
+            return self
+        kinds = self.staged | {item.kind for item in items}
+        return self if kinds == self.staged else dataclasses.replace(self, staged=kinds)
 
     def expired(self, now_ms: int) -> bool:
         return now_ms - self.touched_ms > SESSION_IDLE_MS

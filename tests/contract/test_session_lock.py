@@ -1,4 +1,4 @@
-"""Contract of `SessionStore.lock_with_collection` under concurrency, on every adapter.
+"""Contract of `SessionStore`: what a step reads under the lock, on every adapter.
 
 A sync step that waits for the collection lock must then see the session exactly as
 the previous lock holder committed it; acting on an older session would let two
@@ -7,12 +7,14 @@ devices' conversations interleave (found by two real devices syncing at once).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 from domain.model import UserId
 from domain.new_collection import new_collection
 from domain.sync.session import Phase, SyncSession
+from domain.sync.staging import StageKind
 from ports.stores import UnitOfWorkFactory
 from tests.contract.contents import unique_name
 
@@ -85,3 +87,16 @@ def test_waiter_sees_the_phase_the_holder_saved(uow_factory: UnitOfWorkFactory) 
     user = _user_with_session(uow_factory, _session("same"))
     moved = _session("same", Phase.CHANGES_APPLIED)
     assert _seen_by_waiter(uow_factory, user, moved) == moved
+
+
+def test_a_session_keeps_its_staged_kinds(uow_factory: UnitOfWorkFactory) -> None:
+    user = _user_with_session(uow_factory, None)
+    for staged in (frozenset(StageKind), frozenset({StageKind.NOTE, StageKind.GRAVE_CARD}),
+                   frozenset(), None):
+        session = dataclasses.replace(_session("kinds"), staged=staged)
+        with uow_factory() as uow:
+            uow.sessions.save(user, session)
+            uow.commit()
+        with uow_factory() as uow:
+            assert uow.sessions.get(user) == session
+            assert uow.sessions.lock_with_collection(user)[1] == session

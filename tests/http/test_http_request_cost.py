@@ -16,9 +16,9 @@ from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
 # Statements for a whole first conversation (meta, start, applyChanges, chunk, applyChunk
 # with one new note and tag, sanityCheck2, finish); transaction control not counted.
-# Measured: 51 (55 on PostgreSQL, where each step reads its session after, not with, the
-# collection lock). `finish` applies the staged data (about 12); sanityCheck2 counts it.
-STATEMENT_BUDGET = 55
+# Measured: 48 (52 on PostgreSQL, where each step reads its session after, not with, the
+# collection lock). `finish` applies the staged data (about 10); sanityCheck2 counts it.
+STATEMENT_BUDGET = 52
 
 
 @contextmanager

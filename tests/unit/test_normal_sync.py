@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from domain.errors import SessionConflict, SyncRejected
 from domain.model import Card, Note, RevlogEntry, UserId
 from domain.new_collection import new_collection
 from domain.sync.server import SyncServer
+from domain.sync.staging import StageKind
 from domain.sync.values import Chunk, Graves, SanityCounts, StartRequest, UnchunkedChanges
 from tests.support.fakes import FakeClock
 
@@ -84,6 +86,43 @@ def test_a_sync_applies_the_clients_rows_and_bumps_usn_once(
     assert mod == clock.now_ms() and col.meta.mod == mod and col.meta.usn == 1
     assert col.notes[1].usn == 0 and col.cards[2].usn == 0 and col.revlog[9].usn == 0
     assert col.notes[1].sfld == "front" and col.notes[1].csum != 0
+
+
+def test_the_session_records_the_kinds_it_staged(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_graves(USER, "s", Graves(notes=(5,)))
+    server.apply_changes(USER, "s", UnchunkedChanges(tags=("x",)))
+    server.chunk(USER, "s")
+    server.apply_chunk(USER, "s", Chunk(True, (), (card(2, 1),), ()))
+    with store() as uow:
+        assert uow.staging.kinds(USER) == store.state.sessions[USER].staged == {
+            StageKind.GRAVE_NOTE, StageKind.TAG, StageKind.CARD}
+
+
+def test_a_session_begun_before_kinds_were_recorded_still_applies_everything(
+    server: SyncServer, store: InMemoryStore, clock: FakeClock
+) -> None:
+    """A session saved by the previous version (staged kinds unknown) is finished by
+    reading the staging table, as that version did."""
+    mid = notetype_id(store)
+    clock.tick(5000)
+    server.start(USER, "s", StartRequest(0, True))
+    server.apply_changes(USER, "s", UnchunkedChanges(tags=("old",)))
+    server.chunk(USER, "s")
+    server.apply_chunk(USER, "s", Chunk(True, (), (card(2, 1),), (note(1, mid),)))
+    with store() as uow:
+        session = uow.sessions.get(USER)
+        assert session is not None
+        uow.sessions.save(USER, dataclasses.replace(session, staged=None))
+        uow.commit()
+    expected = counts(store)
+    after = dataclasses.replace(expected, cards=expected.cards + 1, notes=expected.notes + 1)
+    assert server.sanity_check(USER, "s", after).ok
+    server.finish(USER, "s")
+    col = store.state.collections[USER]
+    assert 1 in col.notes and 2 in col.cards and "old" in col.tags
 
 
 def test_nothing_is_visible_before_finish(server: SyncServer, store: InMemoryStore) -> None:
