@@ -15,7 +15,7 @@ from marshmallow import Schema
 from adapters.http import api_schemas as s
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi, NewNote
-from domain.errors import AuthFailed, BadRequest, PayloadTooLarge
+from domain.errors import AuthFailed, BadRequest, NotFound, PayloadTooLarge
 from domain.model import Card, Note, ObjectKind, RevlogEntry, UserId
 from domain.sync.note_text import FIELD_SEPARATOR
 from ports.queries import CardFilter, NoteFilter
@@ -235,7 +235,7 @@ class NotesResource:
 
     def on_delete_one(self, req: falcon.Request, resp: falcon.Response, nid: int) -> None:
         if self.api.delete_notes(self.auth.user(req), [nid]) == 0:
-            raise falcon.HTTPNotFound(description=f"no note {nid}")
+            raise NotFound(f"no note {nid}")
         resp.status = falcon.HTTP_204
 
     def on_post_delete(self, req: falcon.Request, resp: falcon.Response) -> None:

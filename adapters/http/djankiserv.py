@@ -2,13 +2,12 @@
 
 Same request and response shapes; tokens are ankiserv bearer tokens handed out as
 djankiserv's JWT pair (`access` and `refresh` are the same revocable token).
-Unlike djankiserv, `deleteNotes` deletes the notes' cards too, and an empty id
-list deletes nothing.
+Unlike djankiserv, `deleteNotes` deletes the notes' cards too, an empty id list
+deletes nothing, and `addNotes` is all or nothing (a refused batch creates no deck).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,6 @@ from ports.queries import NoteFilter
 
 BASE = "/djs/dapi"
 ALL = 10**9
-
-
 
 
 @dataclass
@@ -90,14 +87,12 @@ class DjankiservApi:
         if not isinstance(deck, str) or not isinstance(notes, list) or not notes:
             raise BadRequest("deck (a name) and notes (a list) are required")
         models = {o["name"]: o for o in self.api.objects(user, ObjectKind.NOTETYPE)}
-        new = [self._new_note(models, n, 0) for n in notes]  # checked before the deck exists
-        decks = {o["name"].casefold(): o["id"] for o in self.api.objects(user, ObjectKind.DECK)}
-        deck_id = decks.get(deck.casefold()) or self.api.add_deck(user, deck)
-        new = [dataclasses.replace(n, deck_id=deck_id) for n in new]
-        respond(resp, None, {"note_ids": self.api.add_notes(user, new)})
+        new = [self._new_note(models, n) for n in notes]
+        # The deck is found or made in the notes' unit of work: a refused batch adds none.
+        respond(resp, None, {"note_ids": self.api.add_notes(user, new, deck_name=deck)})
 
     @staticmethod
-    def _new_note(models: dict[str, Any], note: Any, deck_id: int) -> NewNote:
+    def _new_note(models: dict[str, Any], note: Any) -> NewNote:
         note = codec.json_object(note)
         model = models.get(note.get("model"))
         if model is None:
@@ -109,9 +104,10 @@ class DjankiservApi:
             raise BadRequest(f"fields must be a list of {len(names)} strings")
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise BadRequest("tags must be a list of strings")
-        # NOTE: djankiserv split spaced tags apart on the note; register them the same way.
+        # A tag cannot hold a space: djankiserv's notes (and Anki) read "a b" as two tags,
+        # so they are split here, and the tag list gets the same two.
         words = tuple(word for tag in tags for word in tag.split())
-        return NewNote(model["id"], dict(zip(names, values, strict=True)), words, deck_id)
+        return NewNote(model["id"], dict(zip(names, values, strict=True)), words)
 
     def on_post_delete_notes(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = self.auth.user(req)

@@ -85,7 +85,8 @@ def handle_unexpected(
 ) -> None:
     if isinstance(error, falcon.HTTPError):
         if _is_api(req):
-            _json(resp, error.status_code, error.description or error.title or "")
+            _json(resp, error.status_code, _falcon_description(req, error))
+            resp.set_headers(error.headers or {})  # e.g. a 405's Allow
             return
         _plain(resp, error.status_code)
         return
@@ -94,6 +95,19 @@ def handle_unexpected(
         _json(resp, 500, "internal error")
         return
     _plain(resp, 500)
+
+
+def _falcon_description(req: falcon.Request, error: falcon.HTTPError) -> str:
+    """Falcon's own errors (unknown path, wrong method) carry no description; say what
+    was wrong, as the API's other errors do."""
+    if error.description:
+        return error.description
+    if isinstance(error, falcon.HTTPMethodNotAllowed):
+        allowed = dict(error.headers or {}).get("Allow", "")
+        return f"{req.method} is not allowed on {req.path}; allowed: {allowed}"
+    if isinstance(error, falcon.HTTPNotFound):
+        return f"no such path: {req.path}"
+    return str(error.title or "")
 
 
 def _describe(error: Exception) -> str:

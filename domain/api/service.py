@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -161,32 +161,46 @@ class CollectionApi:
             uow.commit()
             return result
 
-    def add_notes(self, user: UserId, notes: Sequence[NewNote]) -> list[int]:
+    def add_notes(self, user: UserId, notes: Sequence[NewNote],
+                  deck_name: str | None = None) -> list[int]:
+        """Add notes and their cards, all or none. With `deck_name`, they all go to that
+        deck, found ignoring case or created with its parents in the same unit of work,
+        so a refused batch leaves no new deck behind."""
         def body(uow: UnitOfWork, usn: int, now: int) -> list[int]:
-            return [self._add_note(uow, user, new, usn, now) for new in notes]
+            batch = notes
+            if deck_name is not None:
+                did = _ensure_deck(uow, user, _deck_name(deck_name), usn, now)
+                batch = [dataclasses.replace(n, deck_id=did) for n in notes]
+            adding = _Adding(uow, user, usn, now, _TagList(uow, user, usn),
+                             _next_position(uow, user, usn, now, count=len(batch)))
+            ids = [self._add_note(adding, new) for new in batch]
+            adding.tags.register(uow, user)
+            return ids
 
         return self._write(user, body)
 
-    def _add_note(self, uow: UnitOfWork, user: UserId, new: NewNote, usn: int, now: int) -> int:
-        notetype = _notetype(uow, user, new.notetype_id)
+    def _add_note(self, adding: _Adding, new: NewNote) -> int:
+        uow, user, usn, now = adding.uow, adding.user, adding.usn, adding.now
+        notetype = adding.notetype(new.notetype_id)
         names = [f["name"] for f in notetype.get("flds", [])]
         unknown = set(new.fields) - set(names)
         if unknown:
             raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
         values = [new.fields.get(name, "") for name in names]
-        ords = templates.card_ords(notetype, dict(zip(names, values, strict=True)))
+        tags = adding.tags.canonical(new.tags)
+        ords = templates.card_ords(notetype, dict(zip(names, values, strict=True)), tags)
         if not ords:
             raise SyncRejected("the note would have no cards: fill a field its cards show")
         deck_id = new.deck_id if new.deck_id is not None else _default_deck(uow, user, notetype)
         _deck(uow, user, deck_id)
-        nid = _free_id(uow, user, RowKind.NOTE, now)
+        nid = adding.note_ids.take()
         sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
         note = Note(id=nid, guid=self.tokens.token()[:16], mid=new.notetype_id, mod=now // 1000,
-                    usn=usn, tags=join_tags(new.tags), flds=FIELD_SEPARATOR.join(values),
+                    usn=usn, tags=join_tags(tags), flds=FIELD_SEPARATOR.join(values),
                     sfld=sfld, csum=csum, flags=0, data="")
         uow.collections.save_rows(user, RowKind.NOTE, [note], [])
-        _add_cards(uow, user, nid, ords, deck_id, _next_position(uow, user, usn, now), usn, now)
-        uow.collections.add_tags(user, _unique_tags(new.tags, usn))
+        _add_cards(uow, user, nid, ords, deck_id, adding.next_position(), usn, now,
+                   adding.card_ids)
         return nid
 
     def update_note(self, user: UserId, nid: int, fields: dict[str, str] | None,
@@ -206,16 +220,17 @@ class CollectionApi:
                 if unknown:
                     raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
                 values = [fields.get(n, v) for n, v in zip(names, values, strict=False)]
-            new_tags = note.tags if tags is None else join_tags(tags)
+            tag_list = _TagList(uow, user, usn)
+            new_tags = note.tags if tags is None else join_tags(tag_list.canonical(tags))
             if (FIELD_SEPARATOR.join(values), new_tags) == (note.flds, note.tags):
                 return False
             sfld, csum = sort_field_and_checksum(values, int(notetype.get("sortf", 0)))
             changed = note._replace(flds=FIELD_SEPARATOR.join(values), sfld=sfld,
                                           csum=csum, tags=new_tags, mod=now // 1000, usn=usn)
             uow.collections.save_rows(user, RowKind.NOTE, [], [changed])
-            uow.collections.add_tags(user, _unique_tags(split_tags(new_tags), usn))
-            _add_missing_cards(uow, user, nid, notetype, dict(zip(names, values, strict=False)),
-                               usn, now)
+            tag_list.register(uow, user)
+            _add_missing_cards(uow, user, changed, notetype,
+                               dict(zip(names, values, strict=False)), usn, now)
             return True
 
         self._write(user, body, changed=bool)
@@ -318,7 +333,8 @@ class CollectionApi:
         def body(uow: UnitOfWork, usn: int, now: int) -> int:
             notes = uow.queries.notes(user, NoteFilter(tag=old), None, 10**9)
             listed = uow.queries.all_tags(user)
-            rename = _tag_renamer(old, _with_parents_case(new, listed))
+            rename = _tag_renamer(old, _with_parents_case(
+                new, {t.name.casefold(): t.name for t in listed}))
             changed = [n._replace(tags=tags, mod=now // 1000, usn=usn) for n in notes
                        if (tags := join_tags(map(rename, split_tags(n.tags)))) != n.tags]
             if not changed:
@@ -374,16 +390,42 @@ def _tag_renamer(old: str, new: str) -> Callable[[str], str]:
     return rename
 
 
-def _with_parents_case(name: str, listed: Sequence[Tag]) -> str:
+def _with_parents_case(name: str, by_fold: dict[str, str]) -> str:
     """Spell the parents of `name` as the nearest listed parent tag does (Anki's
-    adjusted_case_for_parents), so a tag tree keeps one spelling per level."""
-    by_fold = {t.name.casefold(): t.name for t in listed}
+    adjusted_case_for_parents), so a tag tree keeps one spelling per level. `by_fold`
+    maps each listed tag's casefolded name to its spelling."""
     parts = name.split("::")
     for depth in range(len(parts) - 1, 0, -1):
         parent = by_fold.get("::".join(parts[:depth]).casefold())
         if parent is not None:
             return "::".join([parent, *parts[depth:]])
     return name
+
+
+class _TagList:
+    """The collection's tag list during one write. Gives a note's tags as Anki's
+    canonify_tags does: each once, ignoring case; a listed tag in its listed spelling,
+    a new one with its listed parents' spelling; sorted ignoring case. `register` lists
+    the new ones, so a note written here spells each tag as the tag list does."""
+
+    def __init__(self, uow: UnitOfWork, user: UserId, usn: int) -> None:
+        self._by_fold = {t.name.casefold(): t.name for t in uow.queries.all_tags(user)}
+        self._new: list[Tag] = []
+        self._usn = usn
+
+    def canonical(self, tags: Iterable[str]) -> list[str]:
+        names: dict[str, str] = {}
+        for tag in filter(None, tags):
+            fold = tag.casefold()
+            if fold not in self._by_fold:
+                self._by_fold[fold] = _with_parents_case(tag, self._by_fold)
+                self._new.append(Tag(self._by_fold[fold], self._usn))
+            names.setdefault(fold, self._by_fold[fold])
+        return sorted(names.values(), key=str.casefold)
+
+    def register(self, uow: UnitOfWork, user: UserId) -> None:
+        uow.collections.add_tags(user, self._new)
+        self._new = []
 
 
 def _unique_tags(tags: Iterable[str], usn: int) -> list[Tag]:
@@ -395,24 +437,68 @@ def _unique_tags(tags: Iterable[str], usn: int) -> list[Tag]:
     return [Tag(t, usn) for t in unique.values()]
 
 
-def _free_id(uow: UnitOfWork, user: UserId, kind: RowKind, start: int) -> int:
-    """Anki ids are creation times in ms; take the first unused one from `start`."""
-    candidate = start
-    while True:
-        taken = uow.collections.row_versions(user, kind, range(candidate, candidate + 50))
-        for i in range(candidate, candidate + 50):
-            if i not in taken:
-                return i
-        candidate += 50
+class _FreeIds:
+    """Anki ids are creation times in ms: hands out unused ids from `start` upwards.
+
+    Which ids are taken is read a window at a time, and ids handed out are never
+    offered again, so a batch costs a query per window rather than a scan from
+    `start` per id (quadratic in the batch). The collection lock keeps a window valid."""
+
+    WINDOW = 500
+
+    def __init__(self, uow: UnitOfWork, user: UserId, kind: RowKind, start: int) -> None:
+        self._uow, self._user, self._kind = uow, user, kind
+        self._next = self._window_end = start
+        self._taken: Collection[int] = ()
+
+    def take(self) -> int:
+        while True:
+            if self._next >= self._window_end:
+                self._window_end = self._next + self.WINDOW
+                self._taken = self._uow.collections.row_versions(
+                    self._user, self._kind, range(self._next, self._window_end)).keys()
+            candidate, self._next = self._next, self._next + 1
+            if candidate not in self._taken:
+                return candidate
 
 
-def _next_position(uow: UnitOfWork, user: UserId, usn: int, now: int) -> int:
+@dataclass
+class _Adding:
+    """What the notes of one add_notes call share: the unit of work, the tag list, the
+    free ids, the new-card positions reserved for them and the note types read so far."""
+
+    uow: UnitOfWork
+    user: UserId
+    usn: int
+    now: int
+    tags: _TagList
+    position: int
+    notetypes: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    note_ids: _FreeIds = dataclasses.field(init=False)
+    card_ids: _FreeIds = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.note_ids = _FreeIds(self.uow, self.user, RowKind.NOTE, self.now)
+        self.card_ids = _FreeIds(self.uow, self.user, RowKind.CARD, self.now)
+
+    def notetype(self, mid: int) -> dict[str, Any]:
+        if mid not in self.notetypes:
+            self.notetypes[mid] = _notetype(self.uow, self.user, mid)
+        return self.notetypes[mid]
+
+    def next_position(self) -> int:
+        self.position += 1
+        return self.position - 1
+
+
+def _next_position(uow: UnitOfWork, user: UserId, usn: int, now: int, count: int = 1) -> int:
+    """Reserve `count` new-card positions; returns the first."""
     text = uow.collections.config_json(user, "nextPos")
     position = json.loads(text) if text is not None else 1
     if not isinstance(position, int) or isinstance(position, bool):
         position = 1
     uow.collections.put_config(user, ConfigEntry("nextPos", usn, now // 1000,
-                                                 json.dumps(position + 1)))
+                                                 json.dumps(position + count)))
     return position
 
 
@@ -538,19 +624,17 @@ def _cards_of_doomed_decks(uow: UnitOfWork, user: UserId, doomed: Sequence[int]
 
 
 def _add_cards(uow: UnitOfWork, user: UserId, nid: int, ords: Iterable[int], deck_id: int,
-               position: int, usn: int, now: int) -> None:
+               position: int, usn: int, now: int, card_ids: _FreeIds | None = None) -> None:
     """Add new cards for `ords` of a note, all at one new-card position."""
-    for ord_ in ords:
-        # Saved one by one, so the next free id sees the previous card.
-        cid = _free_id(uow, user, RowKind.CARD, now)
-        card = Card(id=cid, nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
-                    type=0, queue=0, due=position, ivl=0, factor=0, reps=0, lapses=0,
-                    left=0, odue=0, odid=0, flags=0,
-                    data=json.dumps({"pos": position}, separators=(",", ":")))
-        uow.collections.save_rows(user, RowKind.CARD, [card], [])
+    card_ids = card_ids or _FreeIds(uow, user, RowKind.CARD, now)
+    data = json.dumps({"pos": position}, separators=(",", ":"))
+    uow.collections.save_rows(user, RowKind.CARD, [
+        Card(id=card_ids.take(), nid=nid, did=deck_id, ord=ord_, mod=now // 1000, usn=usn,
+             type=0, queue=0, due=position, ivl=0, factor=0, reps=0, lapses=0, left=0,
+             odue=0, odid=0, flags=0, data=data) for ord_ in ords], [])
 
 
-def _add_missing_cards(uow: UnitOfWork, user: UserId, nid: int, notetype: dict[str, Any],
+def _add_missing_cards(uow: UnitOfWork, user: UserId, note: Note, notetype: dict[str, Any],
                        fields: dict[str, str], usn: int, now: int) -> None:
     """Add the cards an edited note now needs, as Anki's cardgen does for an existing note.
 
@@ -559,11 +643,11 @@ def _add_missing_cards(uow: UnitOfWork, user: UserId, nid: int, notetype: dict[s
     overrides are not honoured (nor are they when adding notes). They take the position
     of one of the note's new cards, so they are studied together, else the next one.
     """
-    existing = uow.queries.cards(user, CardFilter(note_ids=(nid,)), None, 10**9)
+    existing = uow.queries.cards(user, CardFilter(note_ids=(note.id,)), None, 10**9)
     have = {c.ord for c in existing}
     # Anki gives a note that has no card card 0 (even with nothing to show), but does
     # not add it to a note that has other cards.
-    wanted = templates.card_ords(notetype, fields, ensure_one=False)
+    wanted = templates.card_ords(notetype, fields, split_tags(note.tags), ensure_one=False)
     if not wanted and not existing:
         wanted = [0]
     missing = [o for o in wanted if o not in have]
@@ -577,4 +661,4 @@ def _add_missing_cards(uow: UnitOfWork, user: UserId, nid: int, notetype: dict[s
     position = next((max(c.odue or c.due, 0) for c in existing if c.type == 0), None)
     if position is None:
         position = _next_position(uow, user, usn, now)
-    _add_cards(uow, user, nid, missing, deck_id, position, usn, now)
+    _add_cards(uow, user, note.id, missing, deck_id, position, usn, now)

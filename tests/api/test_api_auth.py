@@ -150,6 +150,19 @@ def test_unknown_paths_and_methods_are_refused(alice: User) -> None:
         assert result.headers["content-type"].startswith("application/json")
 
 
+def test_unknown_paths_and_methods_are_described_like_other_errors(alice: User) -> None:
+    unknown = alice.get("/nothing-here")
+    assert unknown.json == {"title": "Not Found",
+                            "description": "no such path: /api/v1/nothing-here"}
+    wrong = alice.http.simulate_put(f"{BASE}/notes", headers=alice.auth)
+    assert wrong.json["title"] == "Method Not Allowed"
+    assert wrong.headers["allow"] == "GET, POST, OPTIONS"
+    assert wrong.json["description"] == (
+        "PUT is not allowed on /api/v1/notes; allowed: GET, POST, OPTIONS")
+    assert alice.delete("/notes/424242").json == alice.get("/notes/424242").json == {
+        "title": "Not Found", "description": "no note 424242"}
+
+
 def test_every_error_has_the_documented_shape(alice: User) -> None:
     answers = [alice.get("/notes/424242"), alice.delete("/notes/424242"),
                alice.get("/nothing-here"), alice.http.simulate_put(f"{BASE}/notes",

@@ -120,7 +120,8 @@ def test_rename_tag_renames_it_and_its_children_on_every_note(alice: User) -> No
     assert alice.ok("POST", "/tags/rename", {"old": "verb", "new": "grammar::verb"}) == {
         "count": 2}
     tags = {n: alice.ok("GET", f"/notes/{n}")["tags"] for n in (a, b, c)}
-    assert tags == {a: ["grammar::verb", "keep"], b: ["grammar::verb::irregular"],
+    # Added sorted ignoring case (keep, Verb); a rename keeps the order, as in Anki.
+    assert tags == {a: ["keep", "grammar::verb"], b: ["grammar::verb::irregular"],
                     c: ["verbs", "x::verb"]}
     listed = alice.ok("GET", "/tags")["tags"]
     assert {"grammar::verb", "grammar::verb::irregular", "keep", "verbs"} <= set(listed)

@@ -86,17 +86,15 @@ def test_collection_objects_are_id_to_object_dicts(alice: User) -> None:
 
 
 def test_add_notes_by_deck_name_and_model_name(stocked: User) -> None:
-    # The multi-card note goes first: see test_api_notes'
-    # test_a_batch_with_a_multi_card_note_after_another_note_is_added.
     ids = add(stocked, "Created::By Name",
-              {"model": "Basic (and reversed card)", "fields": ["two", "way"]},
-              {"model": "Basic", "fields": ["front", "back"], "tags": ["djs", " spaced "]})
+              {"model": "Basic", "fields": ["front", "back"], "tags": ["djs", " spaced "]},
+              {"model": "Basic (and reversed card)", "fields": ["two", "way"]})
     decks = {d["name"]: int(d["id"]) for d in ok(stocked, "GET", "decks")["decks"].values()}
     assert {"Created", "Created::By Name"} <= set(decks)
-    assert [sorted(c["ord"] for c in stocked.cards_of(n)) for n in ids] == [[0, 1], [0]]
+    assert [sorted(c["ord"] for c in stocked.cards_of(n)) for n in ids] == [[0], [0, 1]]
     assert {c["deck_id"] for n in ids for c in stocked.cards_of(n)} == {decks["Created::By Name"]}
-    second = stocked.ok("GET", f"/notes/{ids[1]}")
-    assert (second["fields"], second["tags"]) == (["front", "back"], ["djs", "spaced"])
+    first = stocked.ok("GET", f"/notes/{ids[0]}")
+    assert (first["fields"], first["tags"]) == (["front", "back"], ["djs", "spaced"])
     again = add(stocked, "created::by name", {"model": "Basic", "fields": ["more", ""]})
     assert [c["deck_id"] for c in stocked.cards_of(again[0])] == [decks["Created::By Name"]]
     assert "djs" in ok(stocked, "GET", "tags")["tags"]
@@ -169,14 +167,30 @@ def test_add_notes_refusals(alice: User) -> None:
 
 
 def test_refused_add_notes_does_not_create_the_deck(alice: User) -> None:
-    for note, status in (({"model": "No Such Model", "fields": ["a", "b"]}, 404),
-                         ({"model": "Basic", "fields": ["a"]}, 400)):
-        result = djs(alice, "POST", "addNotes", {"deck": "Should Not Exist", "notes": [note]})
-        assert result.status_code == status
+    good = {"model": "Basic", "fields": ["good", ""]}
+    for notes, status in (([{"model": "No Such Model", "fields": ["a", "b"]}], 404),
+                          ([{"model": "Basic", "fields": ["a"]}], 400),
+                          ([{"model": "Basic", "fields": ["", "no front"]}], 400),
+                          ([good, {"model": "Basic", "fields": ["<br>", "no front"]}], 400)):
+        for deck in ("Should Not Exist", "New::Parent::Child"):
+            result = djs(alice, "POST", "addNotes", {"deck": deck, "notes": notes})
+            assert result.status_code == status, (notes, result.text)
     assert alice.deck_names() == {1: "Default"}
+    assert alice.note_ids() == []
+
+
+def test_add_notes_finds_the_deck_as_deck_names_are_written(alice: User) -> None:
+    did = alice.add_deck("Top::Sub")
+    (nid,) = add(alice, " top :: SUB ", {"model": "Basic", "fields": ["x", ""]})
+    assert [c["deck_id"] for c in alice.cards_of(nid)] == [did]
+    assert djs(alice, "POST", "addNotes", {"deck": "A::", "notes": [
+        {"model": "Basic", "fields": ["x", ""]}]}).status_code == 400
 
 
 def test_add_notes_with_a_spaced_tag_registers_real_tags(alice: User) -> None:
-    (nid,) = add(alice, "Default", {"model": "Basic", "fields": ["x", ""], "tags": ["a b"]})
-    tags = ok(alice, "GET", "tags")["tags"]
-    assert set(tags) == set(alice.ok("GET", f"/notes/{nid}")["tags"])
+    """A tag cannot hold a space: "a b" is the two tags a and b, on the note (as
+    djankiserv stored it, and as Anki reads it) and in the tag list alike."""
+    (nid,) = add(alice, "Default", {"model": "Basic", "fields": ["x", ""],
+                                    "tags": ["a b", " c\td ", "A"]})
+    assert ok(alice, "GET", "notes", {"ids": [nid]})["notes"][0]["tags"] == ["a", "b", "c", "d"]
+    assert sorted(ok(alice, "GET", "tags")["tags"]) == ["a", "b", "c", "d"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import json
 from typing import Any
 
@@ -11,6 +13,20 @@ from tests.api.conftest import BASE, User
 
 def note(user: User, notetype: str, tags: tuple[str, ...] = (), **fields: str) -> dict[str, Any]:
     return {"notetype_id": user.notetype_id(notetype), "fields": fields, "tags": list(tags)}
+
+
+_NOTETYPE_IDS = itertools.count(1)
+
+
+def notetype_with_fronts(stock: dict[str, dict[str, Any]], *fronts: str) -> dict[str, Any]:
+    """A copy of "Basic (and reversed card)" (fields Front, Back) with these card fronts."""
+    base = copy.deepcopy(stock["Basic (and reversed card)"])
+    template = base["tmpls"][0]
+    base["tmpls"] = [{**template, "name": f"Card {i + 1}", "ord": i, "qfmt": front}
+                     for i, front in enumerate(fronts)]
+    base["id"] -= 1000 * next(_NOTETYPE_IDS)  # clear of the stock note types' ids
+    base["name"] = f"Fronts {base['id']}"
+    return base
 
 
 def ords(user: User, nid: int) -> list[int]:
@@ -65,6 +81,32 @@ def test_optional_reverse_card_needs_its_condition_field(stocked: User) -> None:
     assert ords(stocked, plain) == [0]
 
 
+def test_a_field_of_only_line_breaks_and_empty_divs_counts_as_empty(stocked: User) -> None:
+    """Anki's field_is_empty: whitespace and <br>/<div> tags; an entity is content."""
+    kind = "Basic (optional reversed card)"
+    for blank in ("<br>", "<BR/>", " <div><br /></div>\n", "</div>"):
+        (nid,) = stocked.add_notes(note(stocked, kind, Front="f", Back="b",
+                                        **{"Add Reverse": blank}))
+        assert ords(stocked, nid) == [0], repr(blank)
+    (nid,) = stocked.add_notes(note(stocked, kind, Front="f", Back="b",
+                                    **{"Add Reverse": "&nbsp;"}))
+    assert ords(stocked, nid) == [0, 1]
+    result = stocked.post("/notes", {"notes": [note(stocked, "Basic", Front="<div><br></div>")]})
+    assert result.status_code == 400, result.text
+
+
+def test_a_front_whose_sections_do_not_nest_makes_no_card(stocked: User,
+                                                          stock_notetypes: dict[str, Any]
+                                                          ) -> None:
+    """Anki cannot render such a front, so it generates no card from it."""
+    custom = notetype_with_fronts(stock_notetypes, "{{Front}}", "{{#Back}}{{Front}}{{/Front}}",
+                                  "{{#Back}}{{Front}}", "{{Front}}{{/Back}}",
+                                  "{{#Back}}{{^Front}}{{/Back}}{{/Front}}")
+    stocked.install_notetypes({custom["name"]: custom})
+    (nid,) = stocked.add_notes(note(stocked, custom["name"], Front="f", Back="b"))
+    assert ords(stocked, nid) == [0]
+
+
 def test_a_batch_with_a_multi_card_note_after_another_note_is_added(stocked: User) -> None:
     ids = stocked.add_notes(note(stocked, "Basic", Front="first"),
                             note(stocked, "Basic (and reversed card)", Front="f", Back="b"))
@@ -72,15 +114,24 @@ def test_a_batch_with_a_multi_card_note_after_another_note_is_added(stocked: Use
 
 
 def test_cloze_note_gets_one_card_per_cloze_number(stocked: User) -> None:
-    text = "{{c3::Paris}} is in {{c1::France}}, {{C2::Europe}}; {{c1::again}}"
+    text = "{{c3::Paris}} is in {{c1::France}}, {{c2::Europe}}; {{c1::again}}"
     (nid,) = stocked.add_notes(note(stocked, "Cloze", Text=text))
     assert ords(stocked, nid) == [0, 1, 2]
 
 
-def test_cloze_numbers_in_other_fields_do_not_make_cards(stocked: User) -> None:
-    (nid,) = stocked.add_notes(note(stocked, "Cloze", Text="{{c1::a}}",
-                                    **{"Back Extra": "{{c2::not a cloze source}}"}))
-    assert ords(stocked, nid) == [0]
+def test_cloze_numbers_are_read_as_anki_reads_them(stocked: User) -> None:
+    """Checked against the `anki` package: only a closed, lower-case {{cN::..}} counts,
+    {{c1,3::..}} counts twice, c0 never, and in any field of the note."""
+    for fields, expected in (
+            ({"Text": "{{c1::a}}", "Back Extra": "{{c2::in another field}}"}, [0, 1]),
+            ({"Text": "{{c1::a}} {{C2::upper case}}"}, [0]),
+            ({"Text": "{{c1,3::both}}"}, [0, 2]),
+            ({"Text": "{{c1::a}} {{c2::never closed"}, [0]),
+            ({"Text": "{{c4::outer {{c2::inner}} }}"}, [1, 3]),
+            ({"Text": "{{c0::zero}} {{c2::b}}"}, [1]),
+            ({"Text": "{{c600::far}}"}, [499])):
+        (nid,) = stocked.add_notes(note(stocked, "Cloze", **fields))
+        assert ords(stocked, nid) == expected, fields
 
 
 def test_note_goes_to_the_given_deck(alice: User) -> None:
@@ -196,6 +247,59 @@ def test_a_tag_given_twice_is_stored_once(alice: User) -> None:
     result = alice.post("/notes", {"notes": [note(alice, "Basic", ("dup", "dup"), Front="x")]})
     assert result.status_code == 201, result.status_code
     assert alice.ok("GET", "/tags")["tags"] == ["dup"]
+
+
+def test_tags_are_one_per_name_ignoring_case_as_in_anki(alice: User) -> None:
+    """Anki's canonify_tags: once each ignoring case, in the listed tag's spelling (or
+    its listed parent's), sorted ignoring case; the tag list never has two spellings."""
+    first = alice.add_basic("a", tags=("Dup", "dup", "DUP", "b", "Lang"))
+    second, third = alice.add_notes(note(alice, "Basic", ("dUP", "lang::Verb"), Front="b"),
+                                    note(alice, "Basic", ("LANG::verb::x",), Front="c"))
+    tags = {n: alice.ok("GET", f"/notes/{n}")["tags"] for n in (first, second, third)}
+    assert tags == {first: ["b", "Dup", "Lang"], second: ["Dup", "Lang::Verb"],
+                    third: ["Lang::Verb::x"]}
+    assert sorted(alice.ok("GET", "/tags")["tags"]) == [
+        "Dup", "Lang", "Lang::Verb", "Lang::Verb::x", "b"]
+    got = alice.ok("PATCH", f"/notes/{first}", {"tags": ["NEW", "new", "b", "B"]})
+    assert got["tags"] == ["b", "NEW"]
+    assert "new" not in alice.ok("GET", "/tags")["tags"]
+    stored = alice.stored_note(first)
+    assert stored is not None and stored.tags == " b NEW "
+
+
+def test_a_tags_condition_on_the_front_follows_the_note_tags(stocked: User,
+                                                             stock_notetypes: dict[str, Any]
+                                                             ) -> None:
+    """{{#Tags}} is shown when the note has tags (Anki's special fields are filled at
+    render time), also when an edit only adds tags."""
+    custom = notetype_with_fronts(stock_notetypes, "{{Front}}", "{{#Tags}}{{Back}}{{/Tags}}")
+    stocked.install_notetypes({custom["name"]: custom})
+    tagged, plain = stocked.add_notes(
+        note(stocked, custom["name"], ("t",), Front="f", Back="b"),
+        note(stocked, custom["name"], Front="f", Back="b"))
+    assert (ords(stocked, tagged), ords(stocked, plain)) == ([0, 1], [0])
+    stocked.ok("PATCH", f"/notes/{plain}", {"tags": ["now"]})
+    assert ords(stocked, plain) == [0, 1]
+
+
+def test_large_batches_of_mixed_note_types_get_all_their_cards(stocked: User) -> None:
+    """Notes with one, two and three cards, mixed in one batch and then in a second one
+    right after it: every note gets its cards, every card its own id."""
+    kinds = [("Basic", {"Front": "f"}, [0]),
+             ("Basic (and reversed card)", {"Front": "f", "Back": "b"}, [0, 1]),
+             ("Cloze", {"Text": "{{c1::a}} {{c2::b}} {{c3::c}}"}, [0, 1, 2]),
+             ("Basic (optional reversed card)",
+              {"Front": "f", "Back": "b", "Add Reverse": "y"}, [0, 1]),
+             ("Basic (and reversed card)", {"Back": "only back"}, [1])]
+    order = [kinds[(i * 7) % len(kinds)] for i in range(400)]
+    batch = [note(stocked, name, **fields) for name, fields, _ in order]
+    ids = stocked.add_notes(*batch[:300]) + stocked.add_notes(*batch[300:])
+    cards = stocked.stored_cards()
+    by_note: dict[int, list[int]] = {}
+    for card in cards.values():
+        by_note.setdefault(card.nid, []).append(card.ord)
+    assert [sorted(by_note[n]) for n in ids] == [expected for _, _, expected in order]
+    assert len(cards) == sum(len(expected) for _, _, expected in order)
 
 
 # -- reading one note --------------------------------------------------------------------
