@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from domain.media import Blob
 from domain.model import UserId
 
 CHUNK = 1024 * 1024
+ABANDONED_AFTER_S = 24 * 3600
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -44,6 +46,7 @@ class FilesystemBlobStore:
     ) -> PendingFiles:
         folder = self._user_dir(user)
         folder.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(folder)
         pending = PendingFiles(self, user, folder)
         try:
             for opener, size in sources:
@@ -99,6 +102,16 @@ class PendingFiles:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
         self.temps = []
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Remove staged files an upload left behind long ago (its worker was killed): a live
+    upload publishes or discards its own within minutes."""
+    cutoff = time.time() - ABANDONED_AFTER_S
+    for temp in folder.glob(".incoming-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if temp.stat().st_mtime < cutoff:
+                temp.unlink()
 
 
 def _copy(source: IO[bytes], fd: int, max_size: int) -> tuple[str, int]:
