@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import anki.collection  # noqa: F401  (first: anki.cards alone hits a circular import)
 import pytest
 from anki.cards import CardId
+from anki.errors import SyncError
 from anki.notes import NoteId
 
 from tests.legacy.clients import (
@@ -354,6 +357,68 @@ def test_collection_uploaded_by_a_current_client_downloads_to_legacy_and_syncs(
         assert sync_current(current) == NO_CHANGES
         assert current.col.get_note(NoteId(added["id"]))["Front"] == "from 2.1.54"
         assert current.col.get_note(NoteId(first))["Front"] == "edited on 2.1.54"
+        assert_same(comparable(legacy.dump()), comparable(snapshot(current.col)))
+    finally:
+        current.close()
+
+
+def test_legacy_and_current_clients_syncing_at_once_get_conflicts_never_errors(
+    new_profile: NewProfile, account: tuple[str, str], legacy_server: RunningServer,
+    tmp_path: Path,
+) -> None:
+    """2.1.54 and 26.9.3 sync the same account at the same moment, round after round: each
+    sync completes or is told another device syncs (never an error, a failed sanity check
+    or a forced full sync), and afterwards both hold every note either added."""
+    user, password = account
+    legacy = new_profile("legacy")
+    results = legacy.run(*SEED, {"op": "login", "user": user, "password": password},
+                         {"op": "sync"})
+    assert results[-1]["required"] == FULL_UPLOAD
+    legacy.run({"op": "full_upload"})
+    current = Profile.create(tmp_path / "current")
+    try:
+        current.login(user, password, legacy_server.endpoint)
+        assert current.sync() == FULL_DOWNLOAD
+        outcomes: list[str] = []
+
+        def sync_legacy() -> None:
+            try:
+                outcomes.append(f"legacy ok:{legacy.sync()}")
+            except DriverError as error:
+                conflict = "Only one copy of Anki can sync" in str(error)
+                outcomes.append("conflict" if conflict else f"legacy error:{error}")
+
+        def sync_26() -> None:
+            try:
+                outcomes.append(f"current ok:{current.sync()}")
+            except SyncError as error:
+                conflict = "Only one copy of Anki can sync" in str(error)
+                outcomes.append("conflict" if conflict else f"current error:{error}")
+
+        fronts = set()
+        for round_ in range(6):
+            legacy.run(*({"op": "add_note", "front": f"legacy {round_} {i}"} for i in range(3)))
+            # Ids are millisecond timestamps: keep the two devices' apart, or they would
+            # make the same card twice (as two Anki devices would).
+            time.sleep(0.05)
+            for i in range(3):
+                add_basic_note(current.col, f"current {round_} {i}")
+            time.sleep(0.05)
+            fronts |= {f"{who} {round_} {i}" for who in ("legacy", "current") for i in range(3)}
+            threads = [threading.Thread(target=sync_legacy), threading.Thread(target=sync_26)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert len(outcomes) == 12 and set(outcomes) <= {
+            "legacy ok:0", "current ok:0", "conflict"}, outcomes
+
+        for _ in range(2):  # one at a time now: everything travels
+            assert legacy.sync() == NO_CHANGES
+            assert current.sync() == NO_CHANGES
+        current.col.models._clear_cache()
+        seen = {row[5].split("\x1f")[0] for row in legacy.dump()["notes"]}
+        assert fronts <= seen
         assert_same(comparable(legacy.dump()), comparable(snapshot(current.col)))
     finally:
         current.close()
