@@ -96,15 +96,19 @@ def counts_after_applying(
     )
 
 
+def staged_kinds(uow: UnitOfWork, user: UserId, session: SyncSession) -> set[StageKind]:
+    """The kinds `session` staged: recorded in the session, or (a session begun before
+    they were recorded) asked of the staging table."""
+    return uow.staging.kinds(user) if session.staged is None else set(session.staged)
+
+
 def apply_staged(
-    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, now_ms: int,
-    kinds: set[StageKind] | None = None,
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, now_ms: int
 ) -> CollectionMeta:
     """Apply every staged item, stamping `session.server_usn` on all it writes; return
-    the `col` row as it is now (`col` is the row as it was, read under the lock).
-    `kinds` are the staged kinds if the caller has read them already."""
+    the `col` row as it is now (`col` is the row as it was, read under the lock)."""
     usn = session.server_usn
-    staged = _Staged(uow, user, uow.staging.kinds(user) if kinds is None else kinds)
+    staged = _Staged(uow, user, staged_kinds(uow, user, session))
     for stage, grave_kind, target in _GRAVES:
         for batch in _batches(staged.read(stage)):
             ids = [int(item.key) for item in batch]

@@ -32,7 +32,7 @@ def next_chunk(
         kind, grave_stage = _STAGES[stage]
         wanted = CHUNK_SIZE - len(rows)
         page = uow.collections.rows_page(user, kind, session.client_usn, after, wanted)
-        if page and grave_stage is not None:
+        if page and grave_stage is not None and session.may_have_staged(grave_stage):
             deleted = uow.staging.keys(user, grave_stage)
             rows.extend(r for r in page if str(r.id) not in deleted)
         else:

@@ -17,7 +17,12 @@ from domain.errors import SessionConflict, SyncRejected, retrying
 from domain.model import CollectionMeta, Counts, GraveKind, MetaSnapshot, ObjectKind, UserId
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
-from domain.sync.apply import NotetypeShapes, apply_staged, counts_after_applying
+from domain.sync.apply import (
+    NotetypeShapes,
+    apply_staged,
+    counts_after_applying,
+    staged_kinds,
+)
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
 from domain.sync.session import Phase, SyncSession
@@ -128,7 +133,7 @@ class SyncServer:
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
-            ours = _server_changes(uow, user, session)
+            ours = _server_changes(uow, user, col, session)
             items = staging.stage_changes(changes)
             uow.staging.add(user, items)
             return ours, dataclasses.replace(session.with_staged(items),
@@ -148,8 +153,8 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            staged_notetypes = session.staged is None or StageKind.NOTETYPE in session.staged
-            shapes = NotetypeShapes(uow, user, staged=staged_notetypes)
+            shapes = NotetypeShapes(uow, user,
+                                    staged=session.may_have_staged(StageKind.NOTETYPE))
             notes = [shapes.prepare(note) for note in chunk.notes]
             items = staging.stage_rows(chunk.revlog, chunk.cards, notes)
             uow.staging.add(user, items)
@@ -165,11 +170,10 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
-            kinds = uow.staging.kinds(user) if session.staged is None else set(session.staged)
-            counts = counts_after_applying(uow, user, kinds)
+            counts = counts_after_applying(uow, user, staged_kinds(uow, user, session))
             if counts is None:
                 with uow.scratch():
-                    apply_staged(uow, user, col, session, self.clock.now_ms(), kinds)
+                    apply_staged(uow, user, col, session, self.clock.now_ms())
                     counts = uow.collections.counts(user)
             ours, theirs = _sanity_counts(counts), client.comparable()
             ok = ours == theirs
@@ -187,8 +191,7 @@ class SyncServer:
         ) -> tuple[int, SyncSession]:
             if col.usn != session.server_usn:
                 raise SessionConflict("collection changed during sync")
-            kinds = None if session.staged is None else set(session.staged)
-            col = apply_staged(uow, user, col, session, now, kinds)
+            col = apply_staged(uow, user, col, session, now)
             uow.collections.update_meta(
                 user, dataclasses.replace(col, usn=col.usn + 1, mod=now, ls=now)
             )
@@ -297,21 +300,23 @@ def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -
             merge.check_notetype_shape(old.json, nt)
 
 
-def _server_changes(uow: UnitOfWork, user: UserId, session: SyncSession) -> UnchunkedChanges:
+def _server_changes(
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession
+) -> UnchunkedChanges:
     since = session.client_usn
 
     def objects(kind: ObjectKind) -> tuple[dict[str, Any], ...]:
         found = uow.collections.objects_since(user, kind, since)
-        if kind == ObjectKind.DECK and found:
-            deleted = uow.staging.keys(user, staging.StageKind.GRAVE_DECK)
+        if kind == ObjectKind.DECK and found and session.may_have_staged(
+                StageKind.GRAVE_DECK):
+            deleted = uow.staging.keys(user, StageKind.GRAVE_DECK)
             found = [o for o in found if str(o.id) not in deleted]
         return tuple(staging.decode_object(o.json) for o in found)
 
     config = crt = None
     if not session.client_is_newer:
         config = {e.key: json.loads(e.json) for e in uow.collections.config(user)}
-        meta = uow.collections.meta(user)
-        crt = meta.crt if meta is not None else None
+        crt = col.crt  # read under this step's lock
     return UnchunkedChanges(
         notetypes=objects(ObjectKind.NOTETYPE),
         decks=objects(ObjectKind.DECK),

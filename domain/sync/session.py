@@ -63,5 +63,9 @@ class SyncSession:
         kinds = self.staged | {item.kind for item in items}
         return self if kinds == self.staged else dataclasses.replace(self, staged=kinds)
 
+    def may_have_staged(self, kind: StageKind) -> bool:
+        """Whether items of `kind` may be staged (always, when the kinds are unknown)."""
+        return self.staged is None or kind in self.staged
+
     def expired(self, now_ms: int) -> bool:
         return now_ms - self.touched_ms > SESSION_IDLE_MS

@@ -94,7 +94,7 @@ def test_counts_without_applying_equal_counts_after_applying(
         kinds = uow.staging.kinds(USER)
         counted = counts_after_applying(uow, USER, kinds)
         with uow.scratch():
-            apply_staged(uow, USER, col, session, clock.now_ms(), kinds)
+            apply_staged(uow, USER, col, session, clock.now_ms())
             applied = uow.collections.counts(USER)
     if graves:
         assert counted is None
