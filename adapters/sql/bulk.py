@@ -40,12 +40,31 @@ def _target(conn: Connection, table: Table) -> str:
 def _executemany(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {_target(conn, table)} VALUES ({', '.join([marker] * len(table.columns))})"
+    convert = _bind_converter(conn, table)
     count = 0
-    iterator = iter(rows)
+    iterator = iter(rows if convert is None else map(convert, rows))
     while batch := list(islice(iterator, BATCH)):
         conn.exec_driver_sql(sql, batch)
         count += len(batch)
     return count
+
+
+def _bind_converter(conn: Connection, table: Table) -> Callable[[Values], Values] | None:
+    """What the column types would do to a row's values on the way in (the driver's own
+    executemany skips them): e.g. MySQL's binary keys. None when no column converts."""
+    dialect = conn.dialect
+    processors = [(i, p) for i, c in enumerate(table.columns)
+                  if (p := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    if not processors:
+        return None
+
+    def convert(row: Values) -> Values:
+        values = list(row)
+        for i, process in processors:
+            values[i] = process(values[i])
+        return tuple(values)
+
+    return convert
 
 
 def _copy_formatter(column: Any) -> Callable[[Any], str]:

@@ -26,7 +26,7 @@ from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from adapters.sql import bulk, dialects, rows, tables
-from adapters.sql.verbatim import ESCAPE, MYSQL, VerbatimKey, VerbatimText, encode_key, unescape_nul
+from adapters.sql.verbatim import ESCAPE, VerbatimText, unescape_nul
 from domain.model import (
     Card,
     CollectionMeta,
@@ -239,17 +239,8 @@ class SqlCollectionStore:
     ) -> int:
         """Insert every item, streamed; return how many."""
         names = [c.name for c in table.columns]
-        # Bulk inserts bypass column types, so MySQL keys get their stored form here.
-        keys = [n for n in names if isinstance(table.c[n].type, VerbatimKey)
-                and self._conn.dialect.name in MYSQL]
-
-        def values(item: T) -> tuple[Any, ...]:
-            row = to_row(user, item)
-            for name in keys:
-                row[name] = encode_key(row[name])
-            return tuple([row[n] for n in names])
-
-        return bulk.insert_rows(self._conn, table, (values(item) for item in items))
+        return bulk.insert_rows(self._conn, table, (
+            tuple([row[n] for n in names]) for row in (to_row(user, item) for item in items)))
 
     def _insert_records(
         self, table: Table, user: UserId, records: Iterable[Note | Card | RevlogEntry]
