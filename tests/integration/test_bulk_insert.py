@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, Table, delete, select
 
 from adapters.sql import bulk, tables
 
@@ -21,37 +22,35 @@ def user_id() -> int:
     return 2**40 + uuid.uuid4().int % 2**30
 
 
+def round_trip(engine: Engine, table: Table, rows: list[dict[str, Any]], order: str
+               ) -> list[dict[str, Any]]:
+    """Bulk-insert `rows` (all of one user), read them back ordered by `order`, delete them."""
+    user_id = rows[0]["user_id"]
+    with engine.begin() as conn:
+        assert bulk.insert_rows(conn, table, (tuple(r.values()) for r in rows)) == len(rows)
+    try:
+        with engine.connect() as conn:
+            got = conn.execute(select(table).where(table.c.user_id == user_id)
+                               .order_by(table.c[order])).mappings().all()
+        return [dict(r) for r in got]
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.user_id == user_id))
+
+
 def test_every_string_survives_a_bulk_insert(engine: Engine, user_id: int) -> None:
     rows = [
         {"user_id": user_id, "id": i, "guid": text[:200], "mid": 1, "mtime": 2, "usn": -1,
          "tags": text, "flds": text, "sfld": text, "csum": 2**31 + i, "flags": 0, "data": text}
         for i, text in enumerate(TRICKY)
     ]
-    with engine.begin() as conn:
-        assert bulk.insert_rows(conn, tables.notes, [tuple(r.values()) for r in rows]) == len(rows)
-    try:
-        with engine.connect() as conn:
-            got = conn.execute(select(tables.notes).where(tables.notes.c.user_id == user_id)
-                               .order_by(tables.notes.c.id)).mappings().all()
-        assert [dict(r) for r in got] == rows
-    finally:
-        with engine.begin() as conn:
-            conn.execute(delete(tables.notes).where(tables.notes.c.user_id == user_id))
+    assert round_trip(engine, tables.notes, rows, "id") == rows
 
 
 def test_booleans_and_many_batches(engine: Engine, user_id: int) -> None:
     rows = [{"user_id": user_id, "tag": f"tag{i}", "usn": i, "collapsed": i % 2 == 0}
             for i in range(bulk.BATCH * 2 + 7)]
-    with engine.begin() as conn:
-        assert bulk.insert_rows(conn, tables.tags, (tuple(r.values()) for r in rows)) == len(rows)
-    try:
-        with engine.connect() as conn:
-            got = conn.execute(select(tables.tags).where(tables.tags.c.user_id == user_id)
-                               .order_by(tables.tags.c.usn)).mappings().all()
-        assert [dict(r) for r in got] == rows
-    finally:
-        with engine.begin() as conn:
-            conn.execute(delete(tables.tags).where(tables.tags.c.user_id == user_id))
+    assert round_trip(engine, tables.tags, rows, "usn") == rows
 
 
 def test_an_error_raised_while_streaming_rows_is_the_one_reported(
