@@ -381,19 +381,12 @@ def test_legacy_and_current_clients_syncing_at_once_get_conflicts_never_errors(
         assert current.sync() == FULL_DOWNLOAD
         outcomes: list[str] = []
 
-        def sync_legacy() -> None:
+        def attempt(name: str, sync: Callable[[], int]) -> None:
             try:
-                outcomes.append(f"legacy ok:{legacy.sync()}")
-            except DriverError as error:
+                outcomes.append(f"{name} ok:{sync()}")
+            except (DriverError, SyncError) as error:
                 conflict = "Only one copy of Anki can sync" in str(error)
-                outcomes.append("conflict" if conflict else f"legacy error:{error}")
-
-        def sync_26() -> None:
-            try:
-                outcomes.append(f"current ok:{current.sync()}")
-            except SyncError as error:
-                conflict = "Only one copy of Anki can sync" in str(error)
-                outcomes.append("conflict" if conflict else f"current error:{error}")
+                outcomes.append("conflict" if conflict else f"{name} error:{error}")
 
         fronts = set()
         for round_ in range(6):
@@ -405,7 +398,8 @@ def test_legacy_and_current_clients_syncing_at_once_get_conflicts_never_errors(
                 add_basic_note(current.col, f"current {round_} {i}")
             time.sleep(0.05)
             fronts |= {f"{who} {round_} {i}" for who in ("legacy", "current") for i in range(3)}
-            threads = [threading.Thread(target=sync_legacy), threading.Thread(target=sync_26)]
+            threads = [threading.Thread(target=attempt, args=("legacy", legacy.sync)),
+                       threading.Thread(target=attempt, args=("current", current.sync))]
             for thread in threads:
                 thread.start()
             for thread in threads:
