@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from anki.collection import Collection
+from anki.errors import SyncError
 
 from tests.support.anki_client import Profile, add_basic_note, content
 from tests.support.server import RunningServer, add_user_in_process
@@ -87,6 +88,16 @@ def sync(device: Profile, *, upload: bool | None = None) -> int:
     required = device.sync(upload=upload)
     device.col.models._clear_cache()
     return required
+
+
+def sync_outcome(device: Profile) -> str:
+    """`ok:<required>` for a sync that completed, `conflict` when the server said another
+    device syncs, `error:<message>` for anything else."""
+    try:
+        return f"ok:{sync(device)}"
+    except SyncError as error:
+        conflict = "Only one copy of Anki can sync" in str(error)
+        return "conflict" if conflict else f"error:{error}"
 
 
 def normal_sync(*devices: Profile) -> None:

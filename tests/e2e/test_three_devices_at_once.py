@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from anki.errors import SyncError
 
 from tests.e2e.devices import (
     FULL_DOWNLOAD,
@@ -30,6 +29,7 @@ from tests.e2e.devices import (
     note_ids,
     seed,
     sync,
+    sync_outcome,
 )
 from tests.support.anki_client import Profile, add_basic_note, content
 from tests.support.server import RunningServer
@@ -46,11 +46,7 @@ def sync_at_once(devices: list[Profile]) -> list[str]:
     lock = threading.Lock()
 
     def run(device: Profile) -> None:
-        try:
-            outcome = f"ok:{sync(device)}"
-        except SyncError as error:
-            conflict = "Only one copy of Anki can sync" in str(error)
-            outcome = "conflict" if conflict else f"error:{error}"
+        outcome = sync_outcome(device)
         with lock:
             outcomes.append(outcome)
 
