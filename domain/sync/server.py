@@ -104,9 +104,7 @@ class SyncServer:
                 touched_ms=now,
             )
             if request.legacy_graves is not None:
-                items = staging.stage_graves(request.legacy_graves)
-                uow.staging.add(user, items)
-                session = session.with_staged(items)
+                session = _stage(uow, user, session, staging.stage_graves(request.legacy_graves))
             uow.sessions.save(user, session)
             graves = uow.collections.graves_since(user, request.client_usn)
             uow.commit()
@@ -117,9 +115,7 @@ class SyncServer:
         def step(
             uow: UnitOfWork, col: CollectionMeta, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            items = staging.stage_graves(graves)
-            uow.staging.add(user, items)
-            return None, session.with_staged(items)
+            return None, _stage(uow, user, session, staging.stage_graves(graves))
 
         self._step(user, skey, (Phase.STARTED,), step)
 
@@ -134,10 +130,8 @@ class SyncServer:
         ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
             ours = _server_changes(uow, user, col, session)
-            items = staging.stage_changes(changes)
-            uow.staging.add(user, items)
-            return ours, dataclasses.replace(session.with_staged(items),
-                                             phase=Phase.CHANGES_APPLIED)
+            session = _stage(uow, user, session, staging.stage_changes(changes))
+            return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
 
         return self._step(user, skey, (Phase.STARTED,), step)
 
@@ -156,9 +150,9 @@ class SyncServer:
             shapes = NotetypeShapes(uow, user,
                                     staged=session.may_have_staged(StageKind.NOTETYPE))
             notes = [shapes.prepare(note) for note in chunk.notes]
-            items = staging.stage_rows(chunk.revlog, chunk.cards, notes)
-            uow.staging.add(user, items)
-            return None, dataclasses.replace(session.with_staged(items), client_done=chunk.done)
+            session = _stage(uow, user, session,
+                             staging.stage_rows(chunk.revlog, chunk.cards, notes))
+            return None, dataclasses.replace(session, client_done=chunk.done)
 
         self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
 
@@ -283,6 +277,15 @@ def _required(col: CollectionMeta | None) -> CollectionMeta:
     if col is None:
         raise SyncRejected("no collection: a full sync is required")
     return col
+
+
+def _stage(
+    uow: UnitOfWork, user: UserId, session: SyncSession, items: list[staging.StagedItem]
+) -> SyncSession:
+    """Stage `items` and return the session that records their kinds (the two go together:
+    sanityCheck2 and finish read only the kinds the session records)."""
+    uow.staging.add(user, items)
+    return session.with_staged(items)
 
 
 def _require_skey(skey: str) -> None:
