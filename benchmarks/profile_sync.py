@@ -24,12 +24,14 @@ from typing import Any
 import zstandard
 from sqlalchemy import event
 
+from adapters.sql import transaction
 from benchmarks.collections import generate
 from entrypoints.config import Settings
 from entrypoints.wsgi import build_app, build_services
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "anki-sync"
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "PREPARE", "SAVEPOINT", "RELEASE")
 
 
 class Client:
@@ -66,7 +68,16 @@ class StatementTimings:
         self.total: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
 
+    def observe(self, sql: str, seconds: float) -> None:
+        """A statement run on the driver's cursor (prepared ones shown by their text)."""
+        for part in sql.split("; "):
+            name = part.split("(")[0].removeprefix("EXECUTE ").strip()
+            key = " ".join(transaction.PREPARED_TEXT.get(name, part).split())[:150]
+            self.total[key] += seconds / len(sql.split("; "))
+            self.calls[key] += 1
+
     def listen(self, engine: Any) -> None:
+        transaction.OBSERVERS.append(self.observe)
         def before(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any,
                    _many: bool) -> None:
             context._bench_started = time.perf_counter()
@@ -162,12 +173,18 @@ def main() -> None:
         from pyinstrument import Profiler
         profiler = Profiler(interval=0.0005)
         profiler.start()
-    statements = [0]
+    statements = [0, 0]  # statements, transaction control (BEGIN/COMMIT/ROLLBACK)
 
-    def count(*_args: object) -> None:
-        statements[0] += 1
+    def observe(sql: str, _seconds: float = 0.0) -> None:
+        for part in sql.split("; "):
+            control = part.lstrip().upper().startswith(CONTROL)
+            statements[control] += 1
+
+    def count(_conn: Any, _cursor: Any, sql: str, *_args: object) -> None:
+        observe(sql)
 
     event.listen(services.engine, "before_cursor_execute", count)
+    transaction.OBSERVERS.append(observe)
     timings = StatementTimings()
     if args.statements:
         timings.listen(services.engine)
@@ -176,6 +193,7 @@ def main() -> None:
         usn = sync(client, usn, n, note_rows, card_rows, sanity)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     event.remove(services.engine, "before_cursor_execute", count)
+    transaction.OBSERVERS.remove(observe)
     if args.statements:
         timings.report(args.statements, args.syncs)
     if profiler is not None:
@@ -187,7 +205,8 @@ def main() -> None:
               f" {statistics.median(times) * 1000:7.2f} ms median ({len(times)})")
     print(f"whole sync: {elapsed / args.syncs * 1000:.2f} ms ({args.syncs / elapsed:.0f}/s),"
           f" {cpu / args.syncs * 1000:.2f} ms CPU in this process,"
-          f" {statements[0] / args.syncs:.1f} SQL statements")
+          f" {statements[0] / args.syncs:.1f} SQL statements"
+          f" (+{statements[1] / args.syncs:.1f} BEGIN/COMMIT/ROLLBACK/PREPARE)")
     services.engine.dispose()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain.errors import AuthFailed, NoSuchUser, UserExists
-from domain.model import User, UserId
+from domain.model import Credentials, User, UserId
 from domain.new_collection import new_collection
 from ports.auth import PasswordHasher
 from ports.clock import Clock, TokenSource
@@ -80,6 +80,11 @@ class Accounts:
         if not self.hasher.verify(found[1], password):
             raise AuthFailed("wrong password")
         return found[0].id
+
+    def credentials(self, host_key: str) -> Credentials:
+        """The credentials a host key presents (checked later, by the sync step's own
+        query); raises `AuthFailed` for a key that is not even well-formed."""
+        return Credentials(host_key_user(host_key), self.hasher.hash_key(host_key))
 
     def authenticate(self, host_key: str) -> UserId:
         """Return the user a host key belongs to, or raise `AuthFailed`."""

@@ -28,6 +28,16 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who calls a sync endpoint: the user a host key names and the key's SHA-256 digest,
+    which the step's own first query checks. A `digest` of None is a caller the server
+    already trusts (its own tools and tests), never a device."""
+
+    user: UserId
+    digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CollectionMeta:
     """The `col` row: times in ms except `crt` (seconds)."""
 
@@ -174,3 +184,16 @@ class Counts:
     notetypes: int
     decks: int
     deck_configs: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectChanges:
+    """The server's side of `applyChanges`, read at once: note types, decks, presets and
+    tag names changed since a usn (objects by id, tags by name), and, when asked for,
+    the whole config map (ordered by key)."""
+
+    notetypes: list[JsonObject]
+    decks: list[JsonObject]
+    deck_configs: list[JsonObject]
+    tags: list[str]
+    config: list[ConfigEntry] | None

@@ -14,6 +14,7 @@ from domain.model import (
     Grave,
     JsonObject,
     MetaSnapshot,
+    ObjectChanges,
     ObjectKind,
     Row,
     RowKind,
@@ -83,8 +84,11 @@ class CollectionStore(Protocol):
         """Like `meta`, but lock the row until the unit of work ends."""
         ...
 
-    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
-        """Return what `meta` needs in one read, or None if the user has no collection."""
+    def meta_snapshot(
+        self, user: UserId, digest: str | None = None
+    ) -> tuple[bool, MetaSnapshot | None]:
+        """Return whether `digest` is a live host key of the user, and what `meta` needs
+        (None if the user has no collection), in one read."""
         ...
 
     def config_json(self, user: UserId, key: str) -> str | None:
@@ -123,6 +127,15 @@ class CollectionStore(Protocol):
         ...
 
     def config(self, user: UserId) -> list[ConfigEntry]:
+        ...
+
+    def changes_since(self, user: UserId, min_usn: int, *, with_config: bool) -> ObjectChanges:
+        """Note types, decks, presets and tags with usn >= min_usn (and the whole config
+        map if `with_config`), in one read."""
+        ...
+
+    def row_kinds_since(self, user: UserId, min_usn: int) -> set[RowKind]:
+        """Which of revlog, cards and notes hold rows with usn >= min_usn (one read)."""
         ...
 
     def rows_page(

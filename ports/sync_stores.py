@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from domain.model import CollectionMeta, UserId
-from domain.sync.session import SyncSession
+from domain.model import CollectionMeta, Credentials, UserId
+from domain.sync.session import SyncLock, SyncSession
 from domain.sync.staging import StagedItem, StageKind
 
 
@@ -19,7 +19,13 @@ class SessionStore(Protocol):
         self, user: UserId
     ) -> tuple[CollectionMeta | None, SyncSession | None]:
         """Lock the user's collection row (as `CollectionStore.lock`) and read the session
-        with it, in one query: every sync step starts with both."""
+        as it is once the lock is held."""
+        ...
+
+    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+        """What a sync step starts with: lock the user's collection row (and session), read
+        both with the row counts, and check the host key, in one query where the database
+        allows. Without `with_session` the session is neither locked nor read."""
         ...
 
     def save(self, user: UserId, session: SyncSession) -> None:
@@ -36,16 +42,25 @@ class StagingStore(Protocol):
         """Stage items; an item with the same (kind, key) as a staged one replaces it."""
         ...
 
-    def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
-        """Stream the staged items of one kind (any order)."""
+    def read(self, user: UserId, kind: StageKind) -> list[StagedItem]:
+        """Return the staged items of one kind, ordered by key."""
         ...
 
-    def kinds(self, user: UserId) -> set[StageKind]:
-        """Return the kinds that have at least one staged item (one cheap query)."""
+    def read_rows(
+        self, user: UserId, after: tuple[StageKind, str] | None, limit: int
+    ) -> list[StagedItem]:
+        """Return up to `limit` staged revlog entries, cards and notes after the (kind,
+        key) cursor `after`, ordered by kind then key, each with `existing` set to the
+        (mod, usn) of the live row with its id (None when there is none)."""
         ...
 
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         """Return the keys staged for one kind."""
+        ...
+
+    def new_rows(self, user: UserId) -> dict[StageKind, int]:
+        """Count, per kind, the staged revlog entries, cards and notes whose id no live row
+        has (kinds with none may be left out)."""
         ...
 
     def discard(self, user: UserId) -> None:

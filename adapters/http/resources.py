@@ -18,7 +18,7 @@ from adapters.ankifile.writer import write_collection
 from adapters.http import codec, schemas, sync_schemas
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
-from domain.model import UserId
+from domain.model import Credentials
 from domain.sync.server import SyncServer
 from ports.collection import CollectionContents
 
@@ -69,59 +69,60 @@ class SyncResource:
         }
 
     def _start(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         request = _START.load(codec.json_object(call.json()))
-        graves = self.server.start(user, call.session_key, request)
+        graves = self.server.start(device, call.session_key, request)
         codec.write_json(resp, call, sync_schemas.dump_graves(graves))
 
     def _apply_graves(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         args = _APPLY_GRAVES.load(codec.json_object(call.json()))
-        self.server.apply_graves(user, call.session_key, args["chunk"])
+        self.server.apply_graves(device, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _apply_changes(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         args = _APPLY_CHANGES.load(codec.json_object(call.json()))
-        ours = self.server.apply_changes(user, call.session_key, args["changes"])
+        ours = self.server.apply_changes(device, call.session_key, args["changes"])
         codec.write_json(resp, call, sync_schemas.dump_changes(ours))
 
     def _chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         codec.json_object(call.json())
-        chunk = self.server.chunk(user, call.session_key)
+        chunk = self.server.chunk(device, call.session_key)
         codec.write_json(resp, call, sync_schemas.dump_chunk(chunk))
 
     def _apply_chunk(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         args = _APPLY_CHUNK.load(codec.json_object(call.json()))
-        self.server.apply_chunk(user, call.session_key, args["chunk"])
+        self.server.apply_chunk(device, call.session_key, args["chunk"])
         codec.write_json(resp, call, None)
 
     def _sanity_check(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         counts = _SANITY.load(codec.json_object(call.json()))
-        result = self.server.sanity_check(user, call.session_key, counts)
+        result = self.server.sanity_check(device, call.session_key, counts)
         if not result.ok:
             log.warning("user %s: sanity check failed: client %s, server %s",
-                        user, result.client, result.server)
+                        device.user, result.client, result.server)
         codec.write_json(resp, call, sync_schemas.dump_sanity(result))
 
     def _finish(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         codec.json_object(call.json())
-        mod = self.server.finish(user, call.session_key)
-        log.info("user %s: normal sync finished", user)
+        mod = self.server.finish(device, call.session_key)
+        log.debug("user %s: normal sync finished", device.user)
         codec.write_json(resp, call, mod)
 
     def _abort(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         call.payload()
-        self.server.abort(user, call.session_key)
+        self.server.abort(device, call.session_key)
         codec.write_json(resp, call, None)
 
-    def _user(self, call: codec.SyncCall) -> UserId:
-        return self.accounts.authenticate(call.host_key)
+    def _device(self, call: codec.SyncCall) -> Credentials:
+        """The caller; its host key is checked by the sync step's own first query."""
+        return self.accounts.credentials(call.host_key)
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         args = _HOST_KEY.load(codec.json_object(call.json()))
@@ -129,28 +130,28 @@ class SyncResource:
         codec.write_json(resp, call, {"key": key})
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         request = _META.load(codec.json_object(call.json()))
-        codec.write_json(resp, call, schemas.dump_meta(self.server.meta(user, request)))
+        codec.write_json(resp, call, schemas.dump_meta(self.server.meta(device, request)))
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             for chunk in call.payload_chunks():
                 file.write(chunk)
             file.close()
             try:
                 with UploadedCollection(path) as upload:
-                    self.server.upload(user, upload)
+                    self.server.upload(device, upload)
             except UploadRejected as e:
-                log.info("user %s: upload rejected: %s", user, e.message)
+                log.info("user %s: upload rejected: %s", device.user, e.message)
                 codec.write_payload(resp, call, e.message.encode("utf-8"))
                 return
-        log.info("user %s: full upload stored", user)
+        log.info("user %s: full upload stored", device.user)
         codec.write_payload(resp, call, UPLOAD_OK)
 
     def _download(self, call: codec.SyncCall, resp: falcon.Response) -> None:
-        user = self._user(call)
+        device = self._device(call)
         call.payload()  # drain the request body before answering
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             file.close()  # an empty file is a valid empty SQLite database
@@ -158,10 +159,10 @@ class SyncResource:
             def write(contents: CollectionContents) -> None:
                 write_collection(contents, path)
 
-            self.server.download(user, write)
+            self.server.download(device, write)
             result = path.open("rb")
         # The file is already unlinked; the open handle streams it and then it is gone.
-        log.info("user %s: full download sent", user)
+        log.info("user %s: full download sent", device.user)
         codec.write_file(resp, call, result)
 
 

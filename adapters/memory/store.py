@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,10 +18,12 @@ from domain.model import (
     CollectionMeta,
     ConfigEntry,
     Counts,
+    Credentials,
     Grave,
     JsonObject,
     MetaSnapshot,
     Note,
+    ObjectChanges,
     ObjectKind,
     RevlogEntry,
     Row,
@@ -30,10 +33,13 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
-from domain.sync.session import SyncSession
-from domain.sync.staging import StagedItem, StageKind
+from domain.sync.session import SyncLock, SyncSession
+from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 from ports.collection import CollectionContents
 from ports.queries import CardFilter, NoteFilter
+
+_ROW_KINDS = {StageKind.REVLOG: RowKind.REVLOG, StageKind.CARD: RowKind.CARD,
+              StageKind.NOTE: RowKind.NOTE}
 
 
 @dataclass
@@ -76,6 +82,16 @@ class MemorySessionStore:
         if stored is None:
             return None, None
         return stored.meta, self._s.sessions.get(user)
+
+    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+        user = credentials.user
+        authorized = credentials.digest in self._s.host_keys.get(user, set())
+        stored = self._s.collections.get(user)
+        if stored is None:
+            return SyncLock(None, None, None, authorized)
+        session = self._s.sessions.get(user) if with_session else None
+        return SyncLock(stored.meta, MemoryCollectionStore(self._s).counts(user), session,
+                        authorized)
 
     def save(self, user: UserId, session: SyncSession) -> None:
         self._s.sessions[user] = session
@@ -194,13 +210,30 @@ class MemoryStagingStore:
         for item in items:
             staged[(item.kind, item.key)] = item
 
-    def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
+    def read(self, user: UserId, kind: StageKind) -> list[StagedItem]:
         staged = self._s.staging.get(user, {})
-        return iter(sorted((i for (k, _), i in staged.items() if k == kind),
-                           key=lambda i: i.key))
+        return sorted((i for (k, _), i in staged.items() if k == kind), key=lambda i: i.key)
 
-    def kinds(self, user: UserId) -> set[StageKind]:
-        return {k for (k, _) in self._s.staging.get(user, {})}
+    def read_rows(
+        self, user: UserId, after: tuple[StageKind, str] | None, limit: int
+    ) -> list[StagedItem]:
+        staged = self._s.staging.get(user, {})
+        keys = sorted(k for k in staged if k[0] in ROW_STAGES and (after is None or k > after))
+        store = MemoryCollectionStore(self._s)
+        found = []
+        for key in keys[:limit]:
+            item = staged[key]
+            versions = store.row_versions(user, _ROW_KINDS[item.kind], [int(item.key)])
+            found.append(dataclasses.replace(item, existing=versions.get(int(item.key))))
+        return found
+
+    def new_rows(self, user: UserId) -> dict[StageKind, int]:
+        store = MemoryCollectionStore(self._s)
+        counts: dict[StageKind, int] = {}
+        for stage in ROW_STAGES:
+            ids = {int(key) for (k, key) in self._s.staging.get(user, {}) if k == stage}
+            counts[stage] = len(ids) - len(store.row_versions(user, _ROW_KINDS[stage], ids))
+        return counts
 
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         return {key for (k, key) in self._s.staging.get(user, {}) if k == kind}
@@ -271,11 +304,14 @@ class MemoryCollectionStore:
     def lock(self, user: UserId) -> CollectionMeta | None:
         return self.meta(user)
 
-    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
+    def meta_snapshot(
+        self, user: UserId, digest: str | None = None
+    ) -> tuple[bool, MetaSnapshot | None]:
+        authorized = digest in self._s.host_keys.get(user, set())
         stored = self._s.collections.get(user)
         if stored is None:
-            return None
-        return MetaSnapshot(
+            return authorized, None
+        return authorized, MetaSnapshot(
             meta=stored.meta,
             sched_ver_json=self.config_json(user, "schedVer"),
             creation_offset_json=self.config_json(user, "creationOffset"),
@@ -329,6 +365,19 @@ class MemoryCollectionStore:
 
     def config(self, user: UserId) -> list[ConfigEntry]:
         return sorted(self._s.collections[user].config.values(), key=lambda e: e.key)
+
+    def changes_since(self, user: UserId, min_usn: int, *, with_config: bool) -> ObjectChanges:
+        return ObjectChanges(
+            notetypes=self.objects_since(user, ObjectKind.NOTETYPE, min_usn),
+            decks=self.objects_since(user, ObjectKind.DECK, min_usn),
+            deck_configs=self.objects_since(user, ObjectKind.DECK_CONFIG, min_usn),
+            tags=[t.name for t in self.tags_since(user, min_usn)],
+            config=self.config(user) if with_config else None,
+        )
+
+    def row_kinds_since(self, user: UserId, min_usn: int) -> set[RowKind]:
+        return {kind for kind in RowKind
+                if any(r.usn >= min_usn for r in self._rows(user, kind).values())}
 
     def rows_page(
         self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,

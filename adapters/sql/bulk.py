@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, Table
 from sqlalchemy.engine import Connection
 
+from adapters.sql.transaction import run_raw
 from adapters.sql.verbatim import VerbatimText, escape_nul
 
 BATCH = 2000
@@ -141,13 +142,15 @@ def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
             yield line(row)
 
     source = _CopySource(lines())
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.copy_expert(f"COPY {_target(conn, table)} FROM STDIN", source, size=1 << 16)
-    except Exception:
-        if source.error is not None:
-            raise source.error from None  # e.g. UploadRejected from the file being read
-        raise
-    finally:
-        cursor.close()
+    sql = f"COPY {_target(conn, table)} FROM STDIN"
+
+    def copy(cursor: Any) -> None:
+        try:
+            cursor.copy_expert(sql, source, size=1 << 16)
+        except Exception:
+            if source.error is not None:
+                raise source.error from None  # e.g. UploadRejected from the file being read
+            raise
+
+    run_raw(conn, copy)
     return source.count

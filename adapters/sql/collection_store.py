@@ -13,29 +13,40 @@ from sqlalchemy import (
     Integer,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
     insert,
+    literal_column,
+    null,
     or_,
     select,
+    type_coerce,
+    union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from adapters.sql import bulk, dialects, rows, tables
-from adapters.sql.verbatim import ESCAPE, VerbatimText, unescape_nul
+from adapters.sql.statements import Statement
+from adapters.sql.sync_stores import HAS_HOST_KEY
+from adapters.sql.transaction import Transaction
+from adapters.sql.upserts import upsert
+from adapters.sql.verbatim import ESCAPE, VerbatimKey, VerbatimText, unescape_nul
 from domain.model import (
     Card,
     CollectionMeta,
     ConfigEntry,
     Counts,
     Grave,
+    GraveKind,
     JsonObject,
     MetaSnapshot,
     Note,
+    ObjectChanges,
     ObjectKind,
     RevlogEntry,
     Row,
@@ -70,66 +81,152 @@ ROW_TABLES: dict[RowKind, tuple[Table, Callable[[UserId, Any], dict[str, Any]],
 ROW_COUNTERS = {RowKind.REVLOG: "n_revlog", RowKind.CARD: "n_cards", RowKind.NOTE: "n_notes"}
 
 
-# Statements every sync runs are built once: building one costs more than running it.
+# Statements every sync runs (see statements.py); the rest are built once per shape.
 _USER = bindparam("user", type_=BigInteger)
+_USN = bindparam("usn", type_=BigInteger)
 _col = tables.collections.c
-GET_META = select(tables.collections).where(_col.user_id == _USER)
-LOCK_META = GET_META.with_for_update()
-UPDATE_COLLECTION = update(tables.collections).where(_col.user_id == _USER)
-GET_COUNTS = select(_col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes, _col.n_decks,
-                    _col.n_deck_configs).where(_col.user_id == _USER)
-GRAVES_SINCE = (select(tables.graves)
-                .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= bindparam("usn"))
-                .order_by(tables.graves.c.oid))
+_COUNTERS = ("n_cards", "n_notes", "n_revlog", "n_notetypes", "n_decks", "n_deck_configs")
+META_COLUMNS = (_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls)
+GET_META = Statement(lambda _d: select(*META_COLUMNS).where(_col.user_id == _USER),
+                     tables=["collections"])
+LOCK_META = Statement(lambda _d: select(*META_COLUMNS).where(_col.user_id == _USER)
+                      .with_for_update(), tables=["collections"])
+GET_COUNTS = Statement(lambda _d: select(*(_col[c] for c in _COUNTERS))
+                       .where(_col.user_id == _USER), tables=["collections"])
+# The col row and the counters owed by this unit of work's writes, in one UPDATE.
+UPDATE_META = Statement(
+    lambda _d: update(tables.collections).where(_col.user_id == _USER).values(
+        {**{c.name: bindparam(c.name, type_=BigInteger) for c in META_COLUMNS},
+         **{c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS}}),
+    tables=["collections"])
+ADD_TO_COUNTERS = Statement(
+    lambda _d: update(tables.collections).where(_col.user_id == _USER).values(
+        {c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS}),
+    tables=["collections"])
+GRAVES_SINCE = Statement(
+    lambda _d: select(tables.graves.c.oid, tables.graves.c.kind, tables.graves.c.usn)
+    .where(tables.graves.c.user_id == _USER, tables.graves.c.usn >= _USN)
+    .order_by(tables.graves.c.oid), tables=["graves"])
+CONFIG = Statement(
+    lambda _d: select(tables.config.c.key, tables.config.c.usn, tables.config.c.mtime,
+                      tables.config.c.val).where(tables.config.c.user_id == _USER),
+    tables=["config"])
 # Unordered: lists of keys are sorted in Python, in code point order on every backend
 # (PostgreSQL may sort by a locale, MySQL compares only a prefix of long values).
 TAGS_SINCE = (select(tables.tags)
               .where(tables.tags.c.user_id == _USER, tables.tags.c.usn >= bindparam("usn")))
 
+_OBJECT_PARTS = ((ObjectKind.NOTETYPE, tables.notetypes), (ObjectKind.DECK, tables.decks),
+                 (ObjectKind.DECK_CONFIG, tables.deck_configs))
+_TAG_PART, _CONFIG_PART = 3, 4
 
-def _meta_snapshot_query() -> Select[Any]:
+
+def _changes_since(with_config: bool) -> Statement:
+    """Note types, decks, presets, tags (and config) changed since a usn, as one union:
+    (part, id, name, mtime, usn, json, key)."""
+
+    def build(_dialect: str) -> Any:
+        key = type_coerce(null(), VerbatimKey(700)).label("key")
+        parts: list[Any] = [
+            select(literal_column(str(int(kind))).label("part"), t.c.id, t.c.name, t.c.mtime,
+                   t.c.usn, t.c.json, key if i == 0 else null())
+            .where(t.c.user_id == _USER, t.c.usn >= _USN)
+            for i, (kind, t) in enumerate(_OBJECT_PARTS)]
+        tg = tables.tags.c
+        parts.append(select(literal_column(str(_TAG_PART)), literal_column("0"), null(),
+                            literal_column("0"), tg.usn, null(), tg.tag)
+                     .where(tg.user_id == _USER, tg.usn >= _USN))
+        if with_config:
+            cf = tables.config.c
+            parts.append(select(literal_column(str(_CONFIG_PART)), literal_column("0"), null(),
+                                cf.mtime, cf.usn, cf.val, cf.key).where(cf.user_id == _USER))
+        return union_all(*parts)
+
+    names = ["notetypes", "decks", "deck_configs", "tags"] + (["config"] if with_config else [])
+    return Statement(build, tables=names)
+
+
+CHANGES_SINCE, CHANGES_SINCE_WITH_CONFIG = _changes_since(False), _changes_since(True)
+
+ROW_KINDS_SINCE = Statement(
+    lambda _d: select(*(exists().where(t.c.user_id == _USER, t.c.usn >= _USN)
+                        for t in (tables.revlog, tables.cards, tables.notes))),
+    tables=["revlog", "cards", "notes"])
+
+
+def _meta_snapshot_query(_dialect: str) -> Select[Any]:
     col, user = tables.collections.c, _USER
 
     def config_value(key: str) -> ScalarSelect[Any]:
         c = tables.config.c
         return select(c.val).where(c.user_id == user, c.key == key).scalar_subquery()
 
+    hk = tables.host_keys.c
     return select(
-        col.crt, col.mtime, col.scm, col.ver, col.dty, col.usn, col.ls,
+        *META_COLUMNS,
         config_value("schedVer").label("sched_ver"),
         config_value("creationOffset").label("creation_offset"),
         exists().where(tables.cards.c.user_id == user).label("has_cards"),
         select(tables.media_state.c.usn).where(tables.media_state.c.user_id == user)
         .scalar_subquery().label("media_usn"),
         exists().where(tables.sync_sessions.c.user_id == user).label("in_sync"),
+        exists().where(hk.user_id == user, hk.key_hash == bindparam("digest"))
+        .label("authorized"),
     ).where(col.user_id == user)
 
 
-META_SNAPSHOT = _meta_snapshot_query()
+META_SNAPSHOT = Statement(_meta_snapshot_query, tables=[
+    "collections", "config", "cards", "media_state", "sync_sessions", "host_keys"])
 
 
-@cache
-def _objects_since(table: Table) -> Select[Any]:
-    return (select(table).where(table.c.user_id == _USER, table.c.usn >= bindparam("usn"))
-            .order_by(table.c.id))
+def _rows_page(table: Table, after: bool) -> Statement:
+    t = table.c
+
+    def build(_dialect: str) -> Any:
+        query = select(*(c for c in table.columns if c.name != "user_id")).where(
+            t.user_id == _USER, t.usn >= _USN)
+        if after:
+            after_usn = bindparam("after_usn", type_=BigInteger)
+            after_id = bindparam("after_id", type_=BigInteger)
+            query = query.where(or_(t.usn > after_usn, and_(t.usn == after_usn,
+                                                              t.id > after_id)))
+        return query.order_by(t.usn, t.id).limit(bindparam("limit", type_=Integer))
+
+    return Statement(build, tables=[table.name])
+
+
+ROWS_PAGE = {(kind, after): _rows_page(table, after)
+             for kind, (table, _, _) in ROW_TABLES.items() for after in (False, True)}
+ROW_RECORDS: dict[RowKind, Callable[..., Row]] = {
+    RowKind.REVLOG: RevlogEntry, RowKind.CARD: Card, RowKind.NOTE: Note}
+
+
+def _objects_by_id_pg(table: Table) -> Statement:
+    return Statement(lambda _d: select(table.c.id, table.c.name, table.c.mtime, table.c.usn,
+                                       table.c.json)
+                     .where(table.c.user_id == _USER,
+                            table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))),
+                     tables=[table.name])
+
+
+OBJECTS_BY_ID_PG = {kind: _objects_by_id_pg(t) for kind, t in OBJECT_TABLES.items()}
+
+
+def _row_upsert(table: Table) -> Statement:
+    return upsert(table, ["user_id", "id"],
+                  [c.name for c in table.columns if c.name not in ("user_id", "id")])
+
+
+ROW_UPSERTS = {kind: _row_upsert(table) for kind, (table, _, _) in ROW_TABLES.items()}
+OBJECT_UPSERTS = {kind: _row_upsert(table) for kind, table in OBJECT_TABLES.items()}
+GRAVE_UPSERT = upsert(tables.graves, ["user_id", "kind", "oid"], ["usn"])
+TAG_INSERT = upsert(tables.tags, ["user_id", "tag"], None)
 
 
 @cache
 def _objects_by_id(table: Table) -> Select[Any]:
     return select(table).where(table.c.user_id == _USER,
                                table.c.id.in_(bindparam("ids", expanding=True)))
-
-
-@cache
-def _rows_page(table: Table, after: bool) -> Select[Any]:
-    t = table.c
-    query = select(table).where(t.user_id == _USER, t.usn >= bindparam("usn"))
-    if after:
-        after_usn = bindparam("after_usn", type_=BigInteger)
-        after_id = bindparam("after_id", type_=BigInteger)
-        query = query.where(or_(t.usn > after_usn, and_(t.usn == after_usn, t.id > after_id)))
-    limit = bindparam("limit", type_=Integer, literal_execute=True)
-    return query.order_by(t.usn, t.id).limit(limit)
 
 
 @cache
@@ -140,17 +237,9 @@ def _row_versions(table: Table, mod_column: str) -> Select[Any]:
 
 
 @cache
-def _update_by_id(table: Table) -> Update:
-    # Executemany: the remaining keys of each parameter dict become the SET clause.
-    return update(table).where(table.c.user_id == bindparam("b_user_id"),
-                               table.c.id == bindparam("b_id"))
-
-
-@cache
-def _add_to_counter(column: str) -> Update:
-    counter = tables.collections.c[column]
-    return (update(tables.collections).where(_col.user_id == _USER)
-            .values({column: counter + bindparam("delta")}))
+def _objects_since(table: Table) -> Select[Any]:
+    return (select(table).where(table.c.user_id == _USER, table.c.usn >= bindparam("usn"))
+            .order_by(table.c.id))
 
 
 def _id_batches(ids: Iterable[int]) -> Iterator[list[int]]:
@@ -160,8 +249,37 @@ def _id_batches(ids: Iterable[int]) -> Iterator[list[int]]:
 
 
 class SqlCollectionStore:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, tx: Transaction) -> None:
+        self._conn, self._tx = conn, tx
+        self._pg = conn.dialect.name == "postgresql"
+        # Row counts this unit of work's writes changed, not yet written: they go out
+        # with the next col-row update or at commit (one UPDATE, not one per write).
+        self._owed: dict[UserId, dict[str, int]] = {}
+
+    # -- counters ------------------------------------------------------------------------
+
+    def _count(self, user: UserId, column: str, delta: int) -> None:
+        if delta:
+            owed = self._owed.setdefault(user, dict.fromkeys(_COUNTERS, 0))
+            owed[column] += delta
+
+    def _take_owed(self, user: UserId) -> dict[str, int]:
+        owed = self._owed.pop(user, None) or dict.fromkeys(_COUNTERS, 0)
+        return {f"d_{c}": n for c, n in owed.items()}
+
+    def before_commit(self) -> None:
+        """Write the counters still owed (the unit of work commits next)."""
+        for user in list(self._owed):
+            self._tx.write(ADD_TO_COUNTERS, {"user": user, **self._take_owed(user)})
+
+    def owed(self) -> dict[UserId, dict[str, int]]:
+        return {user: dict(owed) for user, owed in self._owed.items()}
+
+    def restore_owed(self, owed: dict[UserId, dict[str, int]]) -> None:
+        """Forget counters owed by writes a savepoint rollback undid."""
+        self._owed = owed
+
+    # -- the col row -----------------------------------------------------------------------
 
     def create(self, user: UserId, collection: NewCollection) -> None:
         counts = {
@@ -177,19 +295,24 @@ class SqlCollectionStore:
         self._insert_all(tables.config, rows.config_row, user, collection.config)
 
     def meta(self, user: UserId) -> CollectionMeta | None:
-        return self._meta(user, lock=False)
+        found = self._tx.fetch(GET_META, {"user": user})
+        return _meta(found[0]) if found else None
 
     def lock(self, user: UserId) -> CollectionMeta | None:
-        return self._meta(user, lock=True)
+        found = self._tx.fetch(LOCK_META, {"user": user})
+        return _meta(found[0]) if found else None
 
-    def meta_snapshot(self, user: UserId) -> MetaSnapshot | None:
-        row = self._conn.execute(META_SNAPSHOT, {"user": user}).first()
-        if row is None:
-            return None
-        return MetaSnapshot(
-            meta=rows.meta_from_row(row._mapping), sched_ver_json=row.sched_ver,
-            creation_offset_json=row.creation_offset, has_cards=bool(row.has_cards),
-            media_usn=int(row.media_usn or 0), in_sync=bool(row.in_sync),
+    def meta_snapshot(
+        self, user: UserId, digest: str | None = None
+    ) -> tuple[bool, MetaSnapshot | None]:
+        found = self._tx.fetch(META_SNAPSHOT, {"user": user, "digest": digest})
+        if not found:
+            authorized = self._tx.fetch(HAS_HOST_KEY, {"user": user, "digest": digest})[0][0]
+            return bool(authorized), None
+        r = found[0]
+        return bool(r[12]), MetaSnapshot(
+            meta=_meta(r), sched_ver_json=r[7], creation_offset_json=r[8],
+            has_cards=bool(r[9]), media_usn=int(r[10] or 0), in_sync=bool(r[11]),
         )
 
     def config_json(self, user: UserId, key: str) -> str | None:
@@ -216,19 +339,17 @@ class SqlCollectionStore:
         counts["n_cards"] = self._insert_records(tables.cards, user, contents.cards())
         counts["n_revlog"] = self._insert_records(tables.revlog, user, contents.revlog())
         self._insert_all(tables.graves, rows.grave_row, user, contents.graves())
-        self._update_collection(user, counts)
+        self._conn.execute(update(tables.collections)
+                           .where(_col.user_id == user).values(counts))
 
     def export(self, user: UserId) -> CollectionContents:
         return SqlCollectionExport(self._conn, user)
 
     def remove(self, user: UserId) -> None:
+        self._owed.pop(user, None)
         for table in tables.COLLECTION_TABLES:
             self._conn.execute(delete(table).where(table.c.user_id == user))
         self._conn.execute(delete(tables.collections).where(tables.collections.c.user_id == user))
-
-    def _meta(self, user: UserId, *, lock: bool) -> CollectionMeta | None:
-        row = self._conn.execute(LOCK_META if lock else GET_META, {"user": user}).mappings().first()
-        return None if row is None else rows.meta_from_row(row)
 
     def _insert_all(
         self,
@@ -248,27 +369,22 @@ class SqlCollectionStore:
         """Insert notes, cards or revlog entries: their fields are the columns after user_id."""
         return bulk.insert_rows(self._conn, table, ((user, *record) for record in records))
 
-    def _update_collection(self, user: UserId, values: dict[str, Any]) -> None:
-        self._conn.execute(UPDATE_COLLECTION, {"user": user, **values})
-
-    def _count(self, user: UserId, column: str, delta: int) -> None:
-        if delta:
-            self._conn.execute(_add_to_counter(column), {"user": user, "delta": delta})
-
     # -- normal sync -------------------------------------------------------------------
 
     def update_meta(self, user: UserId, meta: CollectionMeta) -> None:
         values = rows.meta_row(user, meta)
         del values["user_id"]
-        self._update_collection(user, values)
+        self._tx.write(UPDATE_META, {"user": user, **values, **self._take_owed(user)})
 
     def counts(self, user: UserId) -> Counts:
-        row = self._conn.execute(GET_COUNTS, {"user": user}).one()
-        return Counts(*(int(v) for v in row))
+        row = self._tx.fetch(GET_COUNTS, {"user": user})[0]
+        owed = self._owed.get(user, {})
+        return Counts(*(int(v) + owed.get(c, 0) for c, v in zip(_COUNTERS, row, strict=True)))
 
     def graves_since(self, user: UserId, min_usn: int) -> list[Grave]:
-        result = self._conn.execute(GRAVES_SINCE, {"user": user, "usn": min_usn})
-        return [rows.grave_from_row(r) for r in result.mappings()]
+        found = self._tx.fetch(GRAVES_SINCE, {"user": user, "usn": min_usn})
+        return [Grave(oid=int(oid), kind=GraveKind(kind), usn=int(usn))
+                for oid, kind, usn in found]
 
     def objects_since(self, user: UserId, kind: ObjectKind, min_usn: int) -> list[JsonObject]:
         result = self._conn.execute(_objects_since(OBJECT_TABLES[kind]),
@@ -280,26 +396,57 @@ class SqlCollectionStore:
         return sorted((rows.tag_from_row(r) for r in result.mappings()), key=lambda t: t.name)
 
     def config(self, user: UserId) -> list[ConfigEntry]:
-        c = tables.config.c
-        result = self._conn.execute(select(tables.config).where(c.user_id == user))
-        return sorted((rows.config_from_row(r) for r in result.mappings()), key=lambda e: e.key)
+        found = self._tx.fetch(CONFIG, {"user": user})
+        return sorted((ConfigEntry(key=str(k), usn=int(u), mtime=int(m), json=str(v))
+                       for k, u, m, v in found), key=lambda e: e.key)
+
+    def changes_since(self, user: UserId, min_usn: int, *, with_config: bool) -> ObjectChanges:
+        stmt = CHANGES_SINCE_WITH_CONFIG if with_config else CHANGES_SINCE
+        objects: dict[int, list[JsonObject]] = {int(kind): [] for kind, _ in _OBJECT_PARTS}
+        tags: list[str] = []
+        config: list[ConfigEntry] = []
+        for part, oid, name, mtime, usn, json_text, key in self._tx.fetch(
+                stmt, {"user": user, "usn": min_usn}):
+            if part == _TAG_PART:
+                tags.append(str(key))
+            elif part == _CONFIG_PART:
+                config.append(ConfigEntry(key=str(key), usn=int(usn), mtime=int(mtime),
+                                          json=str(json_text)))
+            else:
+                objects[int(part)].append(JsonObject(int(oid), str(name), int(mtime),
+                                                     int(usn), str(json_text)))
+        for found in objects.values():
+            found.sort(key=lambda o: o.id)
+        return ObjectChanges(
+            notetypes=objects[int(ObjectKind.NOTETYPE)], decks=objects[int(ObjectKind.DECK)],
+            deck_configs=objects[int(ObjectKind.DECK_CONFIG)], tags=sorted(tags),
+            config=sorted(config, key=lambda e: e.key) if with_config else None)
+
+    def row_kinds_since(self, user: UserId, min_usn: int) -> set[RowKind]:
+        found = self._tx.fetch(ROW_KINDS_SINCE, {"user": user, "usn": min_usn})[0]
+        return {kind for kind, present in zip(
+            (RowKind.REVLOG, RowKind.CARD, RowKind.NOTE), found, strict=True) if present}
 
     def rows_page(
         self, user: UserId, kind: RowKind, min_usn: int, after: tuple[int, int] | None,
         limit: int,
     ) -> list[Row]:
-        t, _, convert = ROW_TABLES[kind]
         params: dict[str, Any] = {"user": user, "usn": min_usn, "limit": limit}
         if after is not None:
             params.update(after_usn=after[0], after_id=after[1])
-        result = self._conn.execute(_rows_page(t, after is not None), params)
-        return [convert(r) for r in result.mappings()]
+        record = ROW_RECORDS[kind]
+        return [record(*r) for r in self._tx.fetch(ROWS_PAGE[kind, after is not None], params)]
 
     def objects(self, user: UserId, kind: ObjectKind, ids: Iterable[int]) -> dict[int, JsonObject]:
-        t = OBJECT_TABLES[kind]
         found: dict[int, JsonObject] = {}
         for batch in _id_batches(ids):
-            result = self._conn.execute(_objects_by_id(t), {"user": user, "ids": batch})
+            if self._pg:
+                for oid, name, mtime, usn, json_text in self._tx.fetch(
+                        OBJECTS_BY_ID_PG[kind], {"user": user, "ids": batch}):
+                    found[int(oid)] = JsonObject(int(oid), name, int(mtime), int(usn), json_text)
+                continue
+            result = self._conn.execute(_objects_by_id(OBJECT_TABLES[kind]),
+                                        {"user": user, "ids": batch})
             found.update((r["id"], rows.object_from_row(r)) for r in result.mappings())
         return found
 
@@ -312,9 +459,10 @@ class SqlCollectionStore:
         self, user: UserId, kind: ObjectKind, inserts: Sequence[JsonObject],
         updates: Sequence[JsonObject],
     ) -> None:
-        t = OBJECT_TABLES[kind]
-        self._save(t, [rows.object_row(user, o) for o in inserts],
-                   [rows.object_row(user, o) for o in updates])
+        unique = {o.id: o for o in (*inserts, *updates)}  # a statement writes a row once
+        self._tx.write_rows(OBJECT_UPSERTS[kind], {"user_id": user}, [
+            {"id": o.id, "name": o.name, "mtime": o.mtime, "usn": o.usn, "json": o.json}
+            for o in unique.values()])
         self._count(user, OBJECT_COUNTERS[kind], len(inserts))
 
     def row_versions(
@@ -331,8 +479,11 @@ class SqlCollectionStore:
     def save_rows(
         self, user: UserId, kind: RowKind, inserts: Sequence[Row], updates: Sequence[Row]
     ) -> None:
-        t, to_row, _ = ROW_TABLES[kind]
-        self._save(t, [to_row(user, r) for r in inserts], [to_row(user, r) for r in updates])
+        columns = ROW_COLUMNS[kind]
+        unique = {r.id: r for r in (*inserts, *updates)}  # a statement writes a row once
+        for batch in _batches(list(unique.values()), INSERT_BATCH):
+            self._tx.write_rows(ROW_UPSERTS[kind], {"user_id": user},
+                                [dict(zip(columns, r, strict=True)) for r in batch])
         self._count(user, ROW_COUNTERS[kind], len(inserts))
 
     def delete(self, user: UserId, kind: RowKind | ObjectKind, ids: Iterable[int]) -> None:
@@ -349,28 +500,16 @@ class SqlCollectionStore:
         self._count(user, counter, -deleted)
 
     def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
-        g = tables.graves.c
-        for kind in {gr.kind for gr in graves}:
-            oids = [gr.oid for gr in graves if gr.kind == kind]
-            for batch in _id_batches(oids):
-                self._conn.execute(
-                    delete(tables.graves).where(g.user_id == user, g.kind == int(kind),
-                                                g.oid.in_(batch))
-                )
-        self._insert_all(tables.graves, rows.grave_row, user, graves)
+        unique = {(int(g.kind), g.oid): g for g in graves}
+        for batch in _batches(list(unique.values()), ID_BATCH):
+            self._tx.write_rows(GRAVE_UPSERT, {"user_id": user}, [
+                {"kind": int(g.kind), "oid": g.oid, "usn": g.usn} for g in batch])
 
     def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
-        t = tables.tags.c
-        tags = list({tag.name: tag for tag in tags}.values())
-        names = [tag.name for tag in tags]
-        known: set[str] = set()
-        for start in range(0, len(names), ID_BATCH):
-            result = self._conn.execute(
-                select(t.tag).where(t.user_id == user, t.tag.in_(names[start:start + ID_BATCH]))
-            )
-            known.update(str(r[0]) for r in result)
-        self._insert_all(tables.tags, rows.tag_row, user,
-                         [tag for tag in tags if tag.name not in known])
+        unique = list({tag.name: tag for tag in tags}.values())
+        for batch in _batches(unique, ID_BATCH):
+            self._tx.write_rows(TAG_INSERT, {"user_id": user}, [
+                {"tag": t.name, "usn": t.usn, "collapsed": t.collapsed} for t in batch])
 
     def put_config(self, user: UserId, entry: ConfigEntry) -> None:
         c = tables.config.c
@@ -381,17 +520,18 @@ class SqlCollectionStore:
         self._conn.execute(delete(tables.config).where(tables.config.c.user_id == user))
         self._insert_all(tables.config, rows.config_row, user, entries)
 
-    def _save(self, table: Table, inserts: list[dict[str, Any]],
-              updates: list[dict[str, Any]]) -> None:
-        if inserts:
-            self._conn.execute(insert(table), inserts)
-        if updates:
-            keys = {"user_id", "id"}
-            self._conn.execute(
-                _update_by_id(table),
-                [{**{k: v for k, v in u.items() if k not in keys},
-                  "b_user_id": u["user_id"], "b_id": u["id"]} for u in updates],
-            )
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _meta(r: Sequence[Any]) -> CollectionMeta:
+    return CollectionMeta(crt=r[0], mod=r[1], scm=r[2], ver=r[3], dty=r[4], usn=r[5], ls=r[6])
+
+
+ROW_COLUMNS = {kind: [c.name for c in table.columns if c.name != "user_id"]
+               for kind, (table, _, _) in ROW_TABLES.items()}
 
 
 class SqlCollectionExport:

@@ -10,6 +10,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
+from adapters.sql.transaction import (
+    TX_KEY,
+    DriverTransaction,
+    PgTransaction,
+    Transaction,
+    install,
+)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -41,6 +49,8 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("isolation_level", "READ COMMITTED")
     engine = create_engine(url, **kwargs)
     _ping_idle_connections(engine)
+    if backend == "postgresql":
+        install(engine)
     return engine
 
 
@@ -66,6 +76,8 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
+            if not getattr(dbapi_conn, "autocommit", True):
+                dbapi_conn.rollback()  # end the transaction the ping began
         except Exception as e:
             # The pool replaces the connection and tries the checkout again.
             raise DisconnectionError("stale pooled connection") from e
@@ -97,7 +109,13 @@ def streaming_cursor(conn: Connection) -> Any:
     the server as they are asked for, not all at once: memory stays bounded on big reads."""
     raw: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        return raw.cursor(name=f"ankiserv_stream_{next(_CURSOR_NUMBERS)}")  # server-side
+        tx = conn.info.get(TX_KEY)
+        if tx is not None:
+            tx.raw_cursor_ready()
+        # Server-side; psycopg2 wants WITH HOLD in autocommit mode (the transaction is
+        # ours, begun above: the cursor is closed before it ends).
+        return raw.cursor(name=f"ankiserv_stream_{next(_CURSOR_NUMBERS)}",
+                          withhold=bool(raw.autocommit))
     if conn.dialect.name in ("mysql", "mariadb"):
         from pymysql.cursors import SSCursor  # type: ignore[import-untyped]
 
@@ -111,30 +129,39 @@ WRITER_LEVEL = "READ COMMITTED"  # PostgreSQL's default; set on MySQL engines
 READER_LEVEL = "REPEATABLE READ"
 
 
-def begin(
+def open_transaction(
     conn: Connection, *, write: bool, snapshot: bool = True, level: str | None = None
-) -> str | None:
-    """Begin a transaction: writers take SQLite's lock up front; readers get a snapshot,
-    except single lookups (`snapshot=False`), which run at whatever level the connection
-    is in: switching levels costs more than the lookup (autocommit mode, tried on
-    PostgreSQL to spare BEGIN and ROLLBACK, made requests slower for the same reason).
+) -> tuple[Transaction, str | None]:
+    """Begin a unit of work's transaction: writers take SQLite's lock up front; readers
+    get a snapshot, except single lookups (`snapshot=False`), which need none.
 
-    `level` is the isolation level the connection is known to be in (None: a fresh
-    checkout, at the writers' level); returns the level it is in now."""
+    `level` is the isolation level a MySQL connection is known to be in (None: a fresh
+    checkout, at the writers' level); returns the transaction and the level it is in now.
+    """
+    if conn.dialect.name == "postgresql":
+        # The isolation level rides on BEGIN; single lookups run without a transaction.
+        if write:
+            begin: str | None = f"BEGIN ISOLATION LEVEL {WRITER_LEVEL}"
+        elif snapshot:
+            begin = f"BEGIN ISOLATION LEVEL {READER_LEVEL}"
+        else:
+            begin = None
+        return PgTransaction(conn, begin), None
     if is_sqlite(conn):
         conn.info["begin_sql"] = "BEGIN IMMEDIATE" if write else "BEGIN"
         conn.begin()
-        return None
+        return DriverTransaction(conn), None
     if write:
         wanted = WRITER_LEVEL
     elif snapshot:
         wanted = READER_LEVEL  # e.g. a full download: one snapshot across many queries
     else:
+        # Switching levels costs more than a single lookup: stay at the current one.
         wanted = level or WRITER_LEVEL
     if wanted != (level or WRITER_LEVEL):
         conn.execution_options(isolation_level=wanted)
     conn.begin()
-    return wanted
+    return DriverTransaction(conn), wanted
 
 
 SQLITE_LOWER = "ankiserv_lower"

@@ -1,145 +1,282 @@
-"""Sync sessions and staged client data in SQL."""
+"""Sync sessions and staged client data in SQL.
+
+Every sync request runs these statements: each is a `Statement`, compiled once per
+dialect and, on PostgreSQL, prepared once per connection. Writes go through
+`Transaction.write` and, on PostgreSQL, leave together with the request's commit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ClauseElement, FromClause
 
-from adapters.sql import rows
-from adapters.sql.tables import collections, sync_sessions, sync_staging
-from domain.model import CollectionMeta, UserId
-from domain.sync.session import ChunkStage, Phase, SyncSession
-from domain.sync.staging import StagedItem, StageKind
+from adapters.sql import tables
+from adapters.sql.statements import Statement
+from adapters.sql.tables import collections, host_keys, sync_sessions, sync_staging
+from adapters.sql.transaction import Transaction
+from adapters.sql.upserts import upsert
+from domain.model import CollectionMeta, Counts, Credentials, UserId
+from domain.sync.session import ChunkStage, Phase, SyncLock, SyncSession
+from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 
 BATCH = 500
 
-# Statements every sync step runs, built once (building one costs more than running it).
-_s, _st = sync_sessions.c, sync_staging.c
-GET_SESSION = select(sync_sessions).where(_s.user_id == bindparam("user"))
-UPDATE_SESSION = update(sync_sessions).where(_s.user_id == bindparam("user"))
-DELETE_SESSION = delete(sync_sessions).where(_s.user_id == bindparam("user"))
-READ_STAGED = (select(_st.okey, _st.payload)
-               .where(_st.user_id == bindparam("user"), _st.kind == bindparam("kind"))
-               .order_by(_st.okey))
-STAGED_KEYS = select(_st.okey).where(_st.user_id == bindparam("user"),
-                                     _st.kind == bindparam("kind"))
-STAGED_KINDS = select(_st.kind).where(_st.user_id == bindparam("user")).distinct()
-DISCARD_STAGED = delete(sync_staging).where(_st.user_id == bindparam("user"))
-_col = collections.c
-# MySQL and SQLite read the session row as it is once the lock is granted (InnoDB's
-# locking reads see the latest commit; SQLite writers start only after the lock).
-LOCK_WITH_COLLECTION = (
-    select(_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls,
-           *[c.label(c.name) for c in sync_sessions.c if c.name not in ("user_id", "usn")])
-    .select_from(collections.outerjoin(sync_sessions, _s.user_id == _col.user_id))
-    .where(_col.user_id == bindparam("user"))
-    .with_for_update()
-)
-# PostgreSQL reads every row of a statement from the snapshot taken when the statement
-# began, before it waited for the lock: a joined session row would be the one the
-# previous lock holder replaced. So it locks the collection row, then reads the session
-# in a statement of its own (READ COMMITTED: a new snapshot, after the lock).
-LOCK_COLLECTION_PG = (
-    select(_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls)
-    .where(_col.user_id == bindparam("user"))
-    .with_for_update()
-)
+_USER = bindparam("user", type_=BigInteger)
+_s, _st, _col = sync_sessions.c, sync_staging.c, collections.c
+COLLECTION_COLUMNS = (_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls,
+                      _col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes,
+                      _col.n_decks, _col.n_deck_configs)
+SESSION_COLUMNS = tuple(c for c in sync_sessions.c if c.name != "user_id")
+_AUTHORIZED = exists().where(host_keys.c.user_id == _USER,
+                             host_keys.c.key_hash == bindparam("digest")).label("authorized")
+_N_COL, _N_SESSION = len(COLLECTION_COLUMNS), len(SESSION_COLUMNS)
+
+
+def _lock_sync(dialect: str) -> ClauseElement:
+    """The collection row, the session and the host key check, locked in one query.
+
+    PostgreSQL reads every row of a statement as it was when the statement began, before
+    it waited for a lock, except the rows it locks, which it reads again once they are
+    locked: so it locks both rows (collection first, the order every writer takes them)
+    and needs a session to exist (the caller falls back to `LOCK_COLLECTION` and a read of
+    the session). MySQL's locking reads and SQLite's writers see the latest commit."""
+    if dialect == "postgresql":
+        return (select(*COLLECTION_COLUMNS, *SESSION_COLUMNS, _AUTHORIZED)
+                .select_from(collections.join(sync_sessions, _s.user_id == _col.user_id))
+                .where(_col.user_id == _USER).with_for_update())
+    return (select(*COLLECTION_COLUMNS, *SESSION_COLUMNS, _AUTHORIZED)
+            .select_from(collections.outerjoin(sync_sessions, _s.user_id == _col.user_id))
+            .where(_col.user_id == _USER).with_for_update())
+
+
+LOCK_SYNC = Statement(_lock_sync, tables=["collections", "sync_sessions", "host_keys"])
+LOCK_COLLECTION = Statement(
+    lambda _d: select(*COLLECTION_COLUMNS, _AUTHORIZED).where(_col.user_id == _USER)
+    .with_for_update(), tables=["collections", "host_keys"])
+HAS_HOST_KEY = Statement(lambda _d: select(_AUTHORIZED), tables=["host_keys"])
+GET_SESSION = Statement(lambda _d: select(*SESSION_COLUMNS).where(_s.user_id == _USER),
+                        tables=["sync_sessions"])
+DELETE_SESSION = Statement(lambda _d: delete(sync_sessions).where(_s.user_id == _USER),
+                           tables=["sync_sessions"])
+
+
+def _save_session(dialect: str) -> ClauseElement:
+    values = {c.name: bindparam(c.name, type_=c.type) for c in SESSION_COLUMNS}
+    if dialect in ("mysql", "mariadb"):
+        my = mysql.insert(sync_sessions).values(user_id=_USER, **values)
+        return my.on_duplicate_key_update({name: my.inserted[name] for name in values})
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(sync_sessions).values(user_id=_USER, **values)
+    return stmt.on_conflict_do_update(index_elements=["user_id"],
+                                      set_={name: stmt.excluded[name] for name in values})
+
+
+SAVE_SESSION = Statement(_save_session, tables=["sync_sessions"])
+
+STAGE = upsert(sync_staging, ["user_id", "kind", "okey"], ["payload", "oid"])
+DISCARD_STAGED = Statement(lambda _d: delete(sync_staging).where(_st.user_id == _USER),
+                           tables=["sync_staging"])
+READ_STAGED = Statement(
+    lambda _d: select(_st.okey, _st.payload)
+    .where(_st.user_id == _USER, _st.kind == bindparam("kind", type_=Integer))
+    .order_by(_st.okey), tables=["sync_staging"])
+STAGED_KEYS = Statement(
+    lambda _d: select(_st.okey)
+    .where(_st.user_id == _USER, _st.kind == bindparam("kind", type_=Integer)),
+    tables=["sync_staging"])
+
+_ROW_KIND_RANGE = (int(ROW_STAGES[0]), int(ROW_STAGES[-1]))
+assert list(ROW_STAGES) == list(range(_ROW_KIND_RANGE[0], _ROW_KIND_RANGE[1] + 1))
+_LIVE_ROWS = {StageKind.REVLOG: (tables.revlog, "id"), StageKind.CARD: (tables.cards, "mtime"),
+              StageKind.NOTE: (tables.notes, "mtime")}
+
+
+def _read_rows(after: bool) -> Statement:
+    """Staged rows with the (mod, usn) of the live row they would replace, if any."""
+
+    def build(_dialect: str) -> ClauseElement:
+        live = {kind: table.alias(f"live_{kind.name.lower()}")
+                for kind, (table, _) in _LIVE_ROWS.items()}
+        joined: FromClause = sync_staging
+        for kind, alias in live.items():
+            joined = joined.outerjoin(alias, and_(
+                _st.kind == int(kind), alias.c.user_id == _st.user_id, alias.c.id == _st.oid))
+        mods = [live[kind].c[column] for kind, (_, column) in _LIVE_ROWS.items()]
+        usns = [alias.c.usn for alias in live.values()]
+        query = (select(_st.kind, _st.okey, _st.payload, func.coalesce(*mods),
+                        func.coalesce(*usns))
+                 .select_from(joined)
+                 .where(_st.user_id == _USER, _st.kind.between(*_ROW_KIND_RANGE)))
+        if after:
+            query = query.where(tuple_(_st.kind, _st.okey) > tuple_(
+                bindparam("after_kind", type_=Integer),
+                bindparam("after_key", type_=sync_staging.c.okey.type)))
+        return query.order_by(_st.kind, _st.okey).limit(bindparam("limit", type_=Integer))
+
+    return Statement(build, tables=["sync_staging", "revlog", "cards", "notes"])
+
+
+READ_ROWS_FIRST, READ_ROWS_AFTER = _read_rows(False), _read_rows(True)
+
+
+def _new_rows(_dialect: str) -> ClauseElement:
+    """Per row kind, how many staged ids no live row has (what applying them adds)."""
+    parts = []
+    for kind, (table, _) in _LIVE_ROWS.items():
+        missing = ~exists().where(table.c.user_id == _USER, table.c.id == _st.oid)
+        parts.append(select(literal(int(kind), Integer).label("kind"),
+                            func.count().label("n"))
+                     .where(_st.user_id == _USER, _st.kind == int(kind), missing))
+    return union_all(*parts)
+
+
+NEW_ROWS = Statement(_new_rows, tables=["sync_staging", "revlog", "cards", "notes"])
 
 
 class SqlSessionStore:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, tx: Transaction) -> None:
+        self._conn, self._tx = conn, tx
 
     def get(self, user: UserId) -> SyncSession | None:
-        r = self._conn.execute(GET_SESSION, {"user": user}).mappings().first()
-        return None if r is None else _session(r)
+        found = self._tx.fetch(GET_SESSION, {"user": user})
+        return _session(found[0]) if found else None
 
     def lock_with_collection(
         self, user: UserId
     ) -> tuple[CollectionMeta | None, SyncSession | None]:
-        if self._conn.dialect.name == "postgresql":
-            locked = self._conn.execute(LOCK_COLLECTION_PG, {"user": user}).mappings().first()
-            if locked is None:
+        params = {"user": user, "digest": None}
+        if self._conn.dialect.name != "postgresql":
+            found = self._tx.fetch(LOCK_SYNC, params)
+            if not found:
                 return None, None
-            return rows.meta_from_row(locked), self.get(user)
-        r = self._conn.execute(LOCK_WITH_COLLECTION, {"user": user}).mappings().first()
-        if r is None:
-            return None, None
-        return rows.meta_from_row(r), None if r["skey"] is None else _session(r)
+            row = found[0]
+            return _meta(row), None if row[_N_COL] is None else _session(row[_N_COL:-1])
+        # Mostly there is no session (API writes): lock, then read it under the lock.
+        found = self._tx.fetch(LOCK_COLLECTION, params)
+        return (_meta(found[0]), self.get(user)) if found else (None, None)
+
+    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+        params = {"user": credentials.user, "digest": credentials.digest}
+        if with_session:
+            found = self._tx.fetch(LOCK_SYNC, params)
+            if found:
+                row = found[0]
+                session = None if row[_N_COL] is None else _session(row[_N_COL:-1])
+                return SyncLock(_meta(row), _counts(row), session, bool(row[-1]))
+            if self._conn.dialect.name != "postgresql":
+                return self._no_collection(params)
+        found = self._tx.fetch(LOCK_COLLECTION, params)
+        if not found:
+            return self._no_collection(params)
+        row = found[0]
+        # PostgreSQL, no session when the lock was asked for: read it now that it is held.
+        session = self.get(credentials.user) if with_session else None
+        return SyncLock(_meta(row), _counts(row), session, bool(row[-1]))
+
+    def _no_collection(self, params: dict[str, Any]) -> SyncLock:
+        authorized = bool(self._tx.fetch(HAS_HOST_KEY, params)[0][0])
+        return SyncLock(None, None, None, authorized)
 
     def save(self, user: UserId, session: SyncSession) -> None:
-        values = dict(
-            skey=session.skey, phase=int(session.phase),
-            server_usn=session.server_usn, client_usn=session.client_usn,
-            client_is_newer=session.client_is_newer, touched_ms=session.touched_ms,
-            chunk_stage=int(session.chunk_stage),
-            chunk_after_usn=None if session.chunk_after is None else session.chunk_after[0],
-            chunk_after_id=None if session.chunk_after is None else session.chunk_after[1],
-            client_done=session.client_done,
-            staged_kinds=None if session.staged is None
-            else sum(1 << int(kind) for kind in session.staged),
-        )
-        # Every step saves the session: one UPDATE, an INSERT only when a sync starts.
-        updated = self._conn.execute(UPDATE_SESSION, {"user": user, **values})
-        if updated.rowcount == 0:
-            self._conn.execute(insert(sync_sessions).values(user_id=user, **values))
+        self._tx.write(SAVE_SESSION, {
+            "user": user, "skey": session.skey, "phase": int(session.phase),
+            "server_usn": session.server_usn, "client_usn": session.client_usn,
+            "client_is_newer": session.client_is_newer, "touched_ms": session.touched_ms,
+            "chunk_stage": int(session.chunk_stage),
+            "chunk_after_usn": None if session.chunk_after is None else session.chunk_after[0],
+            "chunk_after_id": None if session.chunk_after is None else session.chunk_after[1],
+            "client_done": session.client_done,
+            "staged_kinds": sum(1 << int(kind) for kind in session.staged),
+        })
 
     def delete(self, user: UserId) -> None:
-        self._conn.execute(DELETE_SESSION, {"user": user})
+        self._tx.write(DELETE_SESSION, {"user": user})
 
 
 class SqlStagingStore:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, tx: Transaction) -> None:
+        self._conn, self._tx = conn, tx
 
     def add(self, user: UserId, items: Sequence[StagedItem]) -> None:
-        s = sync_staging.c
         iterator = iter(items)
         while batch := list(islice(iterator, BATCH)):
-            keys = [(int(i.kind), i.key) for i in batch]
-            self._conn.execute(
-                delete(sync_staging).where(s.user_id == user, tuple_(s.kind, s.okey).in_(keys))
-            )
+            # One row per key (a batch may not touch a row twice), the last copy winning.
             unique = {(int(i.kind), i.key): i for i in batch}
-            self._conn.execute(insert(sync_staging), [
-                {"user_id": user, "kind": kind, "okey": key, "payload": item.payload}
-                for (kind, key), item in unique.items()
-            ])
+            self._tx.write_rows(STAGE, {"user_id": user}, [
+                {"kind": kind, "okey": key, "payload": item.payload,
+                 "oid": int(key) if item.kind in ROW_STAGES else None}
+                for (kind, key), item in unique.items()])
 
-    def read(self, user: UserId, kind: StageKind) -> Iterator[StagedItem]:
-        result = self._conn.execute(READ_STAGED, {"user": user, "kind": int(kind)})
-        # Read whole: callers query other tables while they consume the items.
-        return iter([StagedItem(kind, str(r.okey), str(r.payload)) for r in result.all()])
+    def read(self, user: UserId, kind: StageKind) -> list[StagedItem]:
+        found = self._tx.fetch(READ_STAGED, {"user": user, "kind": int(kind)})
+        return [StagedItem(kind, str(key), str(payload)) for key, payload in found]
 
-    def kinds(self, user: UserId) -> set[StageKind]:
-        result = self._conn.execute(STAGED_KINDS, {"user": user})
-        return {StageKind(r[0]) for r in result}
+    def read_rows(
+        self, user: UserId, after: tuple[StageKind, str] | None, limit: int
+    ) -> list[StagedItem]:
+        params: dict[str, Any] = {"user": user, "limit": limit}
+        if after is None:
+            found = self._tx.fetch(READ_ROWS_FIRST, params)
+        else:
+            params.update(after_kind=int(after[0]), after_key=after[1])
+            found = self._tx.fetch(READ_ROWS_AFTER, params)
+        return [StagedItem(StageKind(kind), str(key), str(payload),
+                           None if mod is None else (int(mod), int(usn)))
+                for kind, key, payload, mod, usn in found]
 
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
-        result = self._conn.execute(STAGED_KEYS, {"user": user, "kind": int(kind)})
-        return {str(r[0]) for r in result}
+        found = self._tx.fetch(STAGED_KEYS, {"user": user, "kind": int(kind)})
+        return {str(r[0]) for r in found}
+
+    def new_rows(self, user: UserId) -> dict[StageKind, int]:
+        found = self._tx.fetch(NEW_ROWS, {"user": user})
+        return {StageKind(kind): int(n) for kind, n in found if n}
 
     def discard(self, user: UserId) -> None:
-        self._conn.execute(DISCARD_STAGED, {"user": user})
+        self._tx.write(DISCARD_STAGED, {"user": user})
 
 
-def _session(r: Mapping[Any, Any]) -> SyncSession:
+def _meta(r: Sequence[Any]) -> CollectionMeta:
+    return CollectionMeta(crt=r[0], mod=r[1], scm=r[2], ver=r[3], dty=r[4], usn=r[5], ls=r[6])
+
+
+def _counts(r: Sequence[Any]) -> Counts:
+    return Counts(cards=int(r[7]), notes=int(r[8]), revlog=int(r[9]), notetypes=int(r[10]),
+                  decks=int(r[11]), deck_configs=int(r[12]))
+
+
+def _session(r: Sequence[Any]) -> SyncSession:
+    # SESSION_COLUMNS order: skey, phase, server_usn, client_usn, client_is_newer,
+    # touched_ms, chunk_stage, chunk_after_usn, chunk_after_id, client_done, staged_kinds.
+    (skey, phase, server_usn, client_usn, client_is_newer, touched_ms, chunk_stage,
+     after_usn, after_id, client_done, staged) = r[:_N_SESSION]
     return SyncSession(
-        skey=r["skey"], phase=Phase(r["phase"]), server_usn=r["server_usn"],
-        client_usn=r["client_usn"], client_is_newer=bool(r["client_is_newer"]),
-        touched_ms=r["touched_ms"], chunk_stage=ChunkStage(r["chunk_stage"]),
-        chunk_after=None if r["chunk_after_id"] is None
-        else (r["chunk_after_usn"], r["chunk_after_id"]),
-        client_done=bool(r["client_done"]),
-        staged=_kinds(r["staged_kinds"]),
+        skey=skey, phase=Phase(phase), server_usn=server_usn, client_usn=client_usn,
+        client_is_newer=bool(client_is_newer), touched_ms=touched_ms,
+        chunk_stage=ChunkStage(chunk_stage),
+        chunk_after=None if after_id is None else (after_usn, after_id),
+        client_done=bool(client_done), staged=_kinds(staged),
     )
 
 
-def _kinds(bits: int | None) -> frozenset[StageKind] | None:
-    if bits is None:
-        return None
+def _kinds(bits: int | None) -> frozenset[StageKind]:
+    bits = bits or 0
     return frozenset(kind for kind in StageKind if bits & (1 << int(kind)))

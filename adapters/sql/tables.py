@@ -228,6 +228,7 @@ sync_staging = Table(
     Column("kind", Integer, nullable=False),
     Column("okey", VerbatimKey(700), nullable=False),
     Column("payload", BigText, nullable=False),
+    Column("oid", BigInteger, nullable=True),  # the id of a staged row (revlog, card, note)
     PrimaryKeyConstraint("user_id", "kind", "okey"),
     **TABLE_ARGS,
 )

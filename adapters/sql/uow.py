@@ -23,6 +23,7 @@ from adapters.sql.collection_store import SqlCollectionStore
 from adapters.sql.media_index import SqlMediaIndex
 from adapters.sql.queries import SqlCollectionQueries
 from adapters.sql.sync_stores import SqlSessionStore, SqlStagingStore
+from adapters.sql.transaction import Transaction
 from adapters.sql.user_store import SqlUserStore
 from domain.errors import Retryable
 
@@ -45,6 +46,7 @@ class SqlUnitOfWork:
         self._write = write
         self._snapshot = snapshot
         self._conn: Connection | None = None
+        self._tx: Transaction
         self._pin: _Pinned | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -57,18 +59,19 @@ class SqlUnitOfWork:
         else:
             conn = self._engine.connect()
         try:
-            level = dialects.begin(conn, write=self._write, snapshot=self._snapshot,
-                                   level=None if self._pin is None else self._pin.level)
+            tx, level = dialects.open_transaction(
+                conn, write=self._write, snapshot=self._snapshot,
+                level=None if self._pin is None else self._pin.level)
         except BaseException:
             self._release(conn)
             raise
         if self._pin is not None:
             self._pin.level = level
-        self._conn = conn
-        self._users = SqlUserStore(conn)
-        self._collections = SqlCollectionStore(conn)
-        self._sessions = SqlSessionStore(conn)
-        self._staging = SqlStagingStore(conn)
+        self._conn, self._tx = conn, tx
+        self._users = SqlUserStore(conn, tx)
+        self._collections = SqlCollectionStore(conn, tx)
+        self._sessions = SqlSessionStore(conn, tx)
+        self._staging = SqlStagingStore(conn, tx)
         self._media = SqlMediaIndex(conn)
         self._queries = SqlCollectionQueries(conn)
         return self
@@ -92,16 +95,21 @@ class SqlUnitOfWork:
     @contextmanager
     def scratch(self) -> Iterator[None]:
         assert self._conn is not None, "scratch outside the unit of work"
+        owed = self._collections.owed()
         savepoint = self._conn.begin_nested()
         try:
             yield
         except BaseException:
             # The database may have ended the whole transaction (a deadlock does on
             # MySQL); then the savepoint is gone and only the original error matters.
+            self._tx.discard()
             if savepoint.is_active:
                 with contextlib.suppress(DBAPIError):
                     savepoint.rollback()
             raise
+        finally:
+            self._collections.restore_owed(owed)
+        self._tx.discard()  # writes still waiting would be undone at once
         savepoint.rollback()
 
     @property
@@ -122,8 +130,7 @@ class SqlUnitOfWork:
         if conn is None:
             return
         try:
-            if conn.in_transaction():
-                conn.rollback()
+            self._tx.close()
         finally:
             self._release(conn)
         if exc is not None and dialects.is_retryable(exc):
@@ -131,7 +138,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
-        self._conn.commit()
+        self._collections.before_commit()
+        self._tx.commit()
 
     def _release(self, conn: Connection) -> None:
         pin, self._pin = self._pin, None

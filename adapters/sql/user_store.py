@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from adapters.sql.sync_stores import HAS_HOST_KEY
 from adapters.sql.tables import host_keys, users
+from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
 from domain.model import User, UserId
 
-# Every sync request checks its host key: build the statement once.
-HAS_HOST_KEY = select(host_keys.c.created).where(
-    host_keys.c.user_id == bindparam("user"), host_keys.c.key_hash == bindparam("hash")
-)
-
 
 class SqlUserStore:
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, conn: Connection, tx: Transaction) -> None:
+        self._conn, self._tx = conn, tx
 
     def add(self, name: str, password_hash: str, created_ms: int) -> UserId:
         # A savepoint, so a lost race for the name leaves the transaction usable.
@@ -69,8 +66,7 @@ class SqlUserStore:
         )
 
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
-        row = self._conn.execute(HAS_HOST_KEY, {"user": user_id, "hash": key_hash}).first()
-        return row is not None
+        return bool(self._tx.fetch(HAS_HOST_KEY, {"user": user_id, "digest": key_hash})[0][0])
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
         self._conn.execute(delete(host_keys).where(

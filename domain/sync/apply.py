@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
 from domain.errors import SyncRejected
 from domain.model import (
-    Card,
     CollectionMeta,
     ConfigEntry,
     Counts,
@@ -23,6 +22,7 @@ from domain.model import (
     JsonObject,
     Note,
     ObjectKind,
+    RevlogEntry,
     Row,
     RowKind,
     Tag,
@@ -31,7 +31,7 @@ from domain.model import (
 from domain.sync import merge, staging
 from domain.sync.note_text import FIELD_SEPARATOR, sort_field_and_checksum
 from domain.sync.session import SyncSession
-from domain.sync.staging import StagedItem, StageKind
+from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 from ports.stores import UnitOfWork
 
 BATCH = 500
@@ -57,13 +57,25 @@ class _Staged:
     """Reads staged items, skipping the kinds nothing was staged for (most of them in a
     small sync) without a query each."""
 
-    def __init__(self, uow: UnitOfWork, user: UserId, kinds: set[StageKind]) -> None:
+    def __init__(self, uow: UnitOfWork, user: UserId, kinds: frozenset[StageKind]) -> None:
         self._uow, self._user, self.kinds = uow, user, kinds
 
     def read(self, kind: StageKind) -> Iterator[StagedItem]:
         if kind not in self.kinds:
             return iter(())
-        return self._uow.staging.read(self._user, kind)
+        return iter(self._uow.staging.read(self._user, kind))
+
+    def rows(self) -> Iterator[list[StagedItem]]:
+        """Pages of staged revlog entries, cards and notes, in that order, each with the
+        version of the live row it would replace."""
+        if not self.kinds & set(ROW_STAGES):
+            return
+        after: tuple[StageKind, str] | None = None
+        while page := self._uow.staging.read_rows(self._user, after, BATCH):
+            yield page
+            if len(page) < BATCH:
+                return
+            after = (page[-1].kind, page[-1].key)
 
 
 # Kinds whose effect on the sanity-check counts is known without applying them: rows
@@ -77,29 +89,21 @@ _COUNTED_WITHOUT_APPLYING = {
 
 
 def counts_after_applying(
-    uow: UnitOfWork, user: UserId, kinds: set[StageKind]
+    uow: UnitOfWork, user: UserId, kinds: frozenset[StageKind], counts: Counts
 ) -> Counts | None:
-    """The counts `apply_staged` would leave, when they can be told without applying
-    (the common sync: rows, tags and config only); None when only applying can tell."""
+    """The counts `apply_staged` would leave, starting from the collection's `counts`,
+    when they can be told without applying (the common sync: rows, tags and config
+    only); None when only applying can tell."""
     if not kinds <= _COUNTED_WITHOUT_APPLYING.keys():
         return None
-    counts = uow.collections.counts(user)
-    added = {kind: 0 for kind in RowKind}
-    for stage in kinds:
-        kind = _COUNTED_WITHOUT_APPLYING[stage]
-        if kind is not None:
-            ids = {int(key) for key in uow.staging.keys(user, stage)}
-            added[kind] = len(ids) - len(uow.collections.row_versions(user, kind, ids))
+    if not kinds & set(ROW_STAGES):
+        return counts
+    added = uow.staging.new_rows(user)
     return dataclasses.replace(
-        counts, revlog=counts.revlog + added[RowKind.REVLOG],
-        cards=counts.cards + added[RowKind.CARD], notes=counts.notes + added[RowKind.NOTE],
+        counts, revlog=counts.revlog + added.get(StageKind.REVLOG, 0),
+        cards=counts.cards + added.get(StageKind.CARD, 0),
+        notes=counts.notes + added.get(StageKind.NOTE, 0),
     )
-
-
-def staged_kinds(uow: UnitOfWork, user: UserId, session: SyncSession) -> set[StageKind]:
-    """The kinds `session` staged: recorded in the session, or (a session begun before
-    they were recorded) asked of the staging table."""
-    return uow.staging.kinds(user) if session.staged is None else set(session.staged)
 
 
 def apply_staged(
@@ -108,7 +112,7 @@ def apply_staged(
     """Apply every staged item, stamping `session.server_usn` on all it writes; return
     the `col` row as it is now (`col` is the row as it was, read under the lock)."""
     usn = session.server_usn
-    staged = _Staged(uow, user, staged_kinds(uow, user, session))
+    staged = _Staged(uow, user, session.staged)
     for stage, grave_kind, target in _GRAVES:
         for batch in _batches(staged.read(stage)):
             ids = [int(item.key) for item in batch]
@@ -176,34 +180,34 @@ def _apply_config(
     return col
 
 
+_DECODE: dict[StageKind, tuple[RowKind, Callable[[str], Row]]] = {
+    StageKind.REVLOG: (RowKind.REVLOG, staging.decode_revlog),
+    StageKind.CARD: (RowKind.CARD, staging.decode_card),
+    StageKind.NOTE: (RowKind.NOTE, staging.decode_note),
+}
+
+
 def _apply_rows(uow: UnitOfWork, user: UserId, staged: _Staged, session: SyncSession) -> None:
+    """Merge staged revlog entries, cards and notes (read with the versions of the live
+    rows they would replace). Notes were checked against their note types, and their
+    sort field and checksum computed, when `applyChunk` staged them."""
     usn, pending = session.server_usn, session.client_usn
-    for batch in _batches(staged.read(StageKind.REVLOG)):
-        entries = [staging.decode_revlog(i.payload)._replace(usn=usn) for i in batch]
-        known = uow.collections.row_versions(user, RowKind.REVLOG, (e.id for e in entries))
-        uow.collections.save_rows(
-            user, RowKind.REVLOG, [e for e in entries if e.id not in known], []
-        )
-    for batch in _batches(staged.read(StageKind.CARD)):
-        cards = [staging.decode_card(i.payload)._replace(usn=usn) for i in batch]
-        _merge_rows(uow, user, RowKind.CARD, cards, pending)
-    # Notes were checked against their note types, and their sort field and checksum
-    # computed, when `applyChunk` staged them.
-    for batch in _batches(staged.read(StageKind.NOTE)):
-        notes = [staging.decode_note(i.payload)._replace(usn=usn) for i in batch]
-        _merge_rows(uow, user, RowKind.NOTE, notes, pending)
-
-
-def _merge_rows(
-    uow: UnitOfWork, user: UserId, kind: RowKind, rows: list[Card] | list[Note], pending: int
-) -> None:
-    existing = uow.collections.row_versions(user, kind, (r.id for r in rows))
-    inserts: list[Row] = []
-    updates: list[Row] = []
-    for row in rows:
-        if merge.take_incoming_row(existing.get(row.id), row.mod, pending):
-            (inserts if row.id not in existing else updates).append(row)
-    uow.collections.save_rows(user, kind, inserts, updates)
+    for page in staged.rows():
+        for stage in ROW_STAGES:
+            kind, decode = _DECODE[stage]
+            inserts: list[Row] = []
+            updates: list[Row] = []
+            for item in page:
+                if item.kind != stage:
+                    continue
+                row = decode(item.payload)._replace(usn=usn)
+                if item.existing is None:
+                    inserts.append(row)
+                elif not isinstance(row, RevlogEntry) and merge.take_incoming_row(
+                        item.existing, row.mod, pending):
+                    updates.append(row)  # a review entry never changes once logged
+            if inserts or updates:
+                uow.collections.save_rows(user, kind, inserts, updates)
 
 
 class NotetypeShapes:

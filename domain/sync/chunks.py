@@ -28,7 +28,15 @@ def next_chunk(
     """Return up to CHUNK_SIZE rows and the session with its cursor moved past them."""
     rows: list[Row] = []
     stage, after = session.chunk_stage, session.chunk_after
+    pending = set(RowKind)
+    if stage == ChunkStage.REVLOG and after is None:
+        # The first chunk: one query tells which tables have anything to send (in most
+        # syncs none has), instead of a page query per table.
+        pending = uow.collections.row_kinds_since(user, session.client_usn)
     while stage != ChunkStage.DONE and len(rows) < CHUNK_SIZE:
+        if _STAGES[stage][0] not in pending:
+            stage, after = ChunkStage(stage + 1), None
+            continue
         kind, grave_stage = _STAGES[stage]
         wanted = CHUNK_SIZE - len(rows)
         page = uow.collections.rows_page(user, kind, session.client_usn, after, wanted)

@@ -13,19 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from domain.errors import SessionConflict, SyncRejected, retrying
-from domain.model import CollectionMeta, Counts, GraveKind, MetaSnapshot, ObjectKind, UserId
+from domain.errors import AuthFailed, SessionConflict, SyncRejected, retrying
+from domain.model import (
+    CollectionMeta,
+    Counts,
+    Credentials,
+    GraveKind,
+    JsonObject,
+    MetaSnapshot,
+    Note,
+    ObjectKind,
+    UserId,
+)
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
-from domain.sync.apply import (
-    NotetypeShapes,
-    apply_staged,
-    counts_after_applying,
-    staged_kinds,
-)
+from domain.sync.apply import NotetypeShapes, apply_staged, counts_after_applying
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
-from domain.sync.session import Phase, SyncSession
+from domain.sync.session import Phase, SyncLock, SyncSession
 from domain.sync.staging import StageKind
 from domain.sync.values import (
     Chunk,
@@ -44,40 +49,47 @@ T = TypeVar("T")
 
 @dataclass
 class SyncServer:
+    """Each method is one sync request of the device in `credentials`; its host key is
+    checked by the step's first query (a revoked key gets `AuthFailed`)."""
+
     uow: UnitOfWorkFactory
     clock: Clock
 
     # -- meta and full sync ------------------------------------------------------------
 
-    def meta(self, user: UserId, request: MetaRequest) -> ServerMeta:
+    def meta(self, credentials: Credentials, request: MetaRequest) -> ServerMeta:
         """Answer `meta` from committed state; like the official server, it ends a sync
         in progress, and it creates the collection of a new account."""
         check_version(request.version)
+        user = credentials.user
         with self.uow(write=False, snapshot=False) as uow:  # one query
-            snapshot = uow.collections.meta_snapshot(user)
+            authorized, snapshot = uow.collections.meta_snapshot(user, credentials.digest)
+        _check(credentials, authorized)
         if snapshot is not None and not snapshot.in_sync:
             return self._meta(snapshot, request)
         with self.uow() as uow:
             if uow.collections.lock(user) is None:
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
             self._end_session(uow, user)
-            snapshot = uow.collections.meta_snapshot(user)
+            _, snapshot = uow.collections.meta_snapshot(user)
             assert snapshot is not None
             uow.commit()
         return self._meta(snapshot, request)
 
-    def upload(self, user: UserId, contents: CollectionContents) -> None:
+    def upload(self, credentials: Credentials, contents: CollectionContents) -> None:
         """Replace the user's whole collection with `contents`, all or nothing."""
         with self.uow() as uow:
-            uow.collections.lock(user)
-            self._end_session(uow, user)
-            uow.collections.replace(user, contents)
+            uow.sessions.lock(credentials, with_session=False).check(credentials)
+            self._end_session(uow, credentials.user)
+            uow.collections.replace(credentials.user, contents)
             uow.commit()
 
-    def download(self, user: UserId, write: Callable[[CollectionContents], T]) -> T:
+    def download(self, credentials: Credentials, write: Callable[[CollectionContents], T]) -> T:
         """Hand one consistent snapshot of the user's collection to `write`."""
+        user = credentials.user
         with self.uow() as uow:
-            if uow.collections.lock(user) is not None and uow.sessions.get(user) is not None:
+            lock = uow.sessions.lock(credentials).check(credentials)
+            if lock.session is not None:
                 self._end_session(uow, user)
                 uow.commit()
         with self.uow(write=False) as uow:
@@ -88,15 +100,18 @@ class SyncServer:
 
     # -- normal sync -------------------------------------------------------------------
 
-    def start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
+    def start(self, credentials: Credentials, skey: str, request: StartRequest) -> Graves:
         """Open a session (ending any other) and return the server's deletions."""
         _require_skey(skey)
-        return retrying(lambda: self._start(user, skey, request))
+        return retrying(lambda: self._start(credentials, skey, request))
 
-    def _start(self, user: UserId, skey: str, request: StartRequest) -> Graves:
-        now = self.clock.now_ms()
+    def _start(self, credentials: Credentials, skey: str, request: StartRequest) -> Graves:
+        now, user = self.clock.now_ms(), credentials.user
         with self.uow() as uow:
-            col = _required(uow.collections.lock(user))
+            lock = uow.sessions.lock(credentials, with_session=False).check(credentials)
+            col = _required(lock.col)
+            # Reads first: the writes below then leave together with the commit.
+            graves = uow.collections.graves_since(user, request.client_usn)
             uow.staging.discard(user)  # the saved session below replaces any other
             session = SyncSession(
                 skey=skey, phase=Phase.STARTED, server_usn=col.usn,
@@ -106,83 +121,92 @@ class SyncServer:
             if request.legacy_graves is not None:
                 session = _stage(uow, user, session, staging.stage_graves(request.legacy_graves))
             uow.sessions.save(user, session)
-            graves = uow.collections.graves_since(user, request.client_usn)
             uow.commit()
         by_kind = {kind: tuple(g.oid for g in graves if g.kind == kind) for kind in GraveKind}
         return Graves(by_kind[GraveKind.CARD], by_kind[GraveKind.NOTE], by_kind[GraveKind.DECK])
 
-    def apply_graves(self, user: UserId, skey: str, graves: Graves) -> None:
+    def apply_graves(self, credentials: Credentials, skey: str, graves: Graves) -> None:
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            return None, _stage(uow, user, session, staging.stage_graves(graves))
+            return None, _stage(uow, credentials.user, session, staging.stage_graves(graves))
 
-        self._step(user, skey, (Phase.STARTED,), step)
+        self._step(credentials, skey, (Phase.STARTED,), step)
 
     def apply_changes(
-        self, user: UserId, skey: str, changes: UnchunkedChanges
+        self, credentials: Credentials, skey: str, changes: UnchunkedChanges
     ) -> UnchunkedChanges:
         """Stage the client's note types, decks, presets, tags and config; return the
         server's, computed from live tables (which the staged data has not touched)."""
+        user = credentials.user
 
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
-            ours = _server_changes(uow, user, col, session)
+            ours = _server_changes(uow, user, _required(lock.col), session)
             session = _stage(uow, user, session, staging.stage_changes(changes))
             return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
 
-        return self._step(user, skey, (Phase.STARTED,), step)
+        return self._step(credentials, skey, (Phase.STARTED,), step)
 
-    def chunk(self, user: UserId, skey: str) -> Chunk:
+    def chunk(self, credentials: Credentials, skey: str) -> Chunk:
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[Chunk, SyncSession]:
-            return next_chunk(uow, user, session, self.clock.now_ms())
+            return next_chunk(uow, credentials.user, session, self.clock.now_ms())
 
-        return self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+        return self._step(credentials, skey, (Phase.CHANGES_APPLIED,), step)
 
-    def apply_chunk(self, user: UserId, skey: str, chunk: Chunk) -> None:
+    def apply_chunk(self, credentials: Credentials, skey: str, chunk: Chunk) -> None:
+        user = credentials.user
+
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[None, SyncSession]:
-            shapes = NotetypeShapes(uow, user,
-                                    staged=session.may_have_staged(StageKind.NOTETYPE))
-            notes = [shapes.prepare(note) for note in chunk.notes]
+            notes: list[Note] = []
+            if chunk.notes:
+                shapes = NotetypeShapes(uow, user,
+                                        staged=session.may_have_staged(StageKind.NOTETYPE))
+                notes = [shapes.prepare(note) for note in chunk.notes]
             session = _stage(uow, user, session,
                              staging.stage_rows(chunk.revlog, chunk.cards, notes))
             return None, dataclasses.replace(session, client_done=chunk.done)
 
-        self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+        self._step(credentials, skey, (Phase.CHANGES_APPLIED,), step)
 
-    def sanity_check(self, user: UserId, skey: str, client: SanityCounts) -> SanityResult:
+    def sanity_check(
+        self, credentials: Credentials, skey: str, client: SanityCounts
+    ) -> SanityResult:
         """Compare counts as they would be after `finish`, without committing anything:
         computed from the staged ids where that is exact, else by applying in a scratch
         savepoint."""
+        user = credentials.user
 
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
-            counts = counts_after_applying(uow, user, staged_kinds(uow, user, session))
+            assert lock.counts is not None and lock.col is not None
+            counts = counts_after_applying(uow, user, session.staged, lock.counts)
             if counts is None:
                 with uow.scratch():
-                    apply_staged(uow, user, col, session, self.clock.now_ms())
+                    apply_staged(uow, user, lock.col, session, self.clock.now_ms())
                     counts = uow.collections.counts(user)
             ours, theirs = _sanity_counts(counts), client.comparable()
             ok = ours == theirs
             phase = Phase.SANITY_OK if ok else Phase.SANITY_BAD
             return SanityResult(ok, theirs, ours), dataclasses.replace(session, phase=phase)
 
-        return self._step(user, skey, (Phase.CHANGES_APPLIED,), step)
+        return self._step(credentials, skey, (Phase.CHANGES_APPLIED,), step)
 
-    def finish(self, user: UserId, skey: str) -> int:
+    def finish(self, credentials: Credentials, skey: str) -> int:
         """Merge everything staged, bump the usn once, and return the new `mod`."""
-        now = self.clock.now_ms()
+        now, user = self.clock.now_ms(), credentials.user
 
         def step(
-            uow: UnitOfWork, col: CollectionMeta, session: SyncSession
+            uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[int, SyncSession]:
+            col = _required(lock.col)
             if col.usn != session.server_usn:
                 raise SessionConflict("collection changed during sync")
             col = apply_staged(uow, user, col, session, now)
@@ -193,29 +217,29 @@ class SyncServer:
             uow.sessions.delete(user)
             return now, session
 
-        return self._step(user, skey, (Phase.SANITY_OK,), step, keep=False)
+        return self._step(credentials, skey, (Phase.SANITY_OK,), step, keep=False)
 
-    def abort(self, user: UserId, skey: str) -> None:
+    def abort(self, credentials: Credentials, skey: str) -> None:
         """End the caller's session; a no-op for anyone else's (abort always succeeds)."""
-        retrying(lambda: self._abort(user, skey))
+        retrying(lambda: self._abort(credentials, skey))
 
-    def _abort(self, user: UserId, skey: str) -> None:
+    def _abort(self, credentials: Credentials, skey: str) -> None:
         with self.uow() as uow:
-            _, session = uow.sessions.lock_with_collection(user)
+            session = uow.sessions.lock(credentials).check(credentials).session
             if session is not None and (
                 session.skey == skey or session.expired(self.clock.now_ms())
             ):
-                self._end_session(uow, user)
+                self._end_session(uow, credentials.user)
                 uow.commit()
 
     # -- helpers -----------------------------------------------------------------------
 
     def _step(
         self,
-        user: UserId,
+        credentials: Credentials,
         skey: str,
         phases: tuple[Phase, ...],
-        body: Callable[[UnitOfWork, CollectionMeta, SyncSession], tuple[T, SyncSession]],
+        body: Callable[[UnitOfWork, SyncLock, SyncSession], tuple[T, SyncSession]],
         keep: bool = True,
     ) -> T:
         """Run one step on the caller's session; a failed step ends the session."""
@@ -223,28 +247,29 @@ class SyncServer:
 
         def attempt() -> T:
             with self.uow() as uow:
-                col, session = self._session(uow, user, skey, phases)
-                result, session = body(uow, col, session)
+                lock, session = self._session(uow, credentials, skey, phases)
+                result, session = body(uow, lock, session)
                 if keep:
                     session = dataclasses.replace(session, touched_ms=self.clock.now_ms())
-                    uow.sessions.save(user, session)
+                    uow.sessions.save(credentials.user, session)
                 uow.commit()
                 return result
 
         try:
             return retrying(attempt)
         except SyncRejected:
-            self._drop_if_owned(user, skey)
+            self._drop_if_owned(credentials.user, skey)
             raise
 
     def _session(
-        self, uow: UnitOfWork, user: UserId, skey: str, phases: tuple[Phase, ...]
-    ) -> tuple[CollectionMeta, SyncSession]:
-        col, session = uow.sessions.lock_with_collection(user)
-        col = _required(col)
+        self, uow: UnitOfWork, credentials: Credentials, skey: str, phases: tuple[Phase, ...]
+    ) -> tuple[SyncLock, SyncSession]:
+        lock = uow.sessions.lock(credentials).check(credentials)
+        _required(lock.col)
+        session = lock.session
         if session is None or session.expired(self.clock.now_ms()):
             raise SessionConflict("no sync in progress")
-        return col, session.expect(skey, *phases)
+        return lock, session.expect(skey, *phases)
 
     def _drop_if_owned(self, user: UserId, skey: str) -> None:
         with self.uow() as uow:
@@ -270,6 +295,11 @@ class SyncServer:
             media_usn=snapshot.media_usn,
             now_ms=self.clock.now_ms(),
         )
+
+
+def _check(credentials: Credentials, authorized: bool) -> None:
+    if credentials.digest is not None and not authorized:
+        raise AuthFailed("unknown host key")
 
 
 def _required(col: CollectionMeta | None) -> CollectionMeta:
@@ -306,27 +336,24 @@ def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -
 def _server_changes(
     uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession
 ) -> UnchunkedChanges:
-    since = session.client_usn
+    with_config = not session.client_is_newer
+    found = uow.collections.changes_since(user, session.client_usn, with_config=with_config)
+    decks = found.decks
+    if decks and session.may_have_staged(StageKind.GRAVE_DECK):
+        deleted = uow.staging.keys(user, StageKind.GRAVE_DECK)
+        decks = [o for o in decks if str(o.id) not in deleted]
 
-    def objects(kind: ObjectKind) -> tuple[dict[str, Any], ...]:
-        found = uow.collections.objects_since(user, kind, since)
-        if kind == ObjectKind.DECK and found and session.may_have_staged(
-                StageKind.GRAVE_DECK):
-            deleted = uow.staging.keys(user, StageKind.GRAVE_DECK)
-            found = [o for o in found if str(o.id) not in deleted]
-        return tuple(staging.decode_object(o.json) for o in found)
+    def decoded(objects: list[JsonObject]) -> tuple[dict[str, Any], ...]:
+        return tuple(staging.decode_object(o.json) for o in objects)
 
-    config = crt = None
-    if not session.client_is_newer:
-        config = {e.key: json.loads(e.json) for e in uow.collections.config(user)}
-        crt = col.crt  # read under this step's lock
     return UnchunkedChanges(
-        notetypes=objects(ObjectKind.NOTETYPE),
-        decks=objects(ObjectKind.DECK),
-        deck_configs=objects(ObjectKind.DECK_CONFIG),
-        tags=tuple(t.name for t in uow.collections.tags_since(user, since)),
-        config=config,
-        crt=crt,
+        notetypes=decoded(found.notetypes),
+        decks=decoded(decks),
+        deck_configs=decoded(found.deck_configs),
+        tags=tuple(found.tags),
+        config=None if found.config is None
+        else {e.key: json.loads(e.json) for e in found.config},
+        crt=col.crt if with_config else None,  # read under this step's lock
     )
 
 

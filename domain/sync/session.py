@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from domain.errors import SessionConflict, SyncRejected
+from domain.errors import AuthFailed, SessionConflict, SyncRejected
+from domain.model import CollectionMeta, Counts, Credentials
 from domain.sync.staging import StagedItem, StageKind
 
 # Clients give up on a request after 30-60 s of silence; a conversation idle this long is dead.
@@ -41,8 +42,7 @@ class SyncSession:
     chunk_stage: ChunkStage = ChunkStage.REVLOG
     chunk_after: tuple[int, int] | None = None  # (usn, id) of the last row sent
     client_done: bool = False
-    # The kinds staged so far (None: unknown, a session begun before they were recorded).
-    staged: frozenset[StageKind] | None = frozenset()
+    staged: frozenset[StageKind] = frozenset()  # the kinds staged so far
 
     def expect(self, skey: str, *phases: Phase) -> SyncSession:
         """Return self if `skey` owns this session and it is in one of `phases`.
@@ -58,14 +58,30 @@ class SyncSession:
 
     def with_staged(self, items: Iterable[StagedItem]) -> SyncSession:
         """This session, having staged `items` too."""
-        if self.staged is None:
-            return self
         kinds = self.staged | {item.kind for item in items}
         return self if kinds == self.staged else dataclasses.replace(self, staged=kinds)
 
     def may_have_staged(self, kind: StageKind) -> bool:
-        """Whether items of `kind` may be staged (always, when the kinds are unknown)."""
-        return self.staged is None or kind in self.staged
+        """Whether items of `kind` were staged."""
+        return kind in self.staged
 
     def expired(self, now_ms: int) -> bool:
         return now_ms - self.touched_ms > SESSION_IDLE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class SyncLock:
+    """What a sync step reads as it takes the user's lock: the collection row and its row
+    counts (None without a collection), the session (None without one), and whether the
+    caller's host key is live."""
+
+    col: CollectionMeta | None
+    counts: Counts | None
+    session: SyncSession | None
+    authorized: bool
+
+    def check(self, credentials: Credentials) -> SyncLock:
+        """Return self, or raise `AuthFailed` for a device whose host key is not live."""
+        if credentials.digest is not None and not self.authorized:
+            raise AuthFailed("unknown host key")
+        return self

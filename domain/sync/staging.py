@@ -39,11 +39,16 @@ GRAVE_STAGES = {
 }
 
 
+ROW_STAGES = (StageKind.REVLOG, StageKind.CARD, StageKind.NOTE)
+
+
 @dataclass(frozen=True, slots=True)
 class StagedItem:
     kind: StageKind
     key: str
     payload: str = ""
+    # Read back (`StagingStore.read_rows`): (mod, usn) of the live row with the same id.
+    existing: tuple[int, int] | None = None
 
 
 def stage_graves(graves: Graves) -> list[StagedItem]:
