@@ -136,6 +136,7 @@ class SyncResource:
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         device = self._device(call)
+        self.accounts.authenticate(call.host_key)  # before taking in a whole collection
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             for chunk in call.payload_chunks():
                 file.write(chunk)

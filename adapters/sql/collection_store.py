@@ -600,15 +600,25 @@ class SqlCollectionExport:
     def _stream(
         self, table: Table, order: str, convert: Callable[[Any], T]
     ) -> Iterator[T]:
+        # The driver's own streaming cursor, as for the big tables: SQLAlchemy's would
+        # need a transaction psycopg2 knows about (ours is driven by SQL text).
+        dialect = self._conn.dialect
         query = select(table).where(table.c.user_id == self._user).order_by(table.c[order])
-        result = self._conn.execute(
-            query.execution_options(stream_results=True, yield_per=READ_BATCH)
-        )
+        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        names = [c.name for c in table.columns]
+        processors = [(i, p) for i, c in enumerate(table.columns)
+                      if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))]
+        cursor = dialects.streaming_cursor(self._conn)
         try:
-            for row in result.mappings():
-                yield convert(row)
+            cursor.execute(sql)
+            while batch := cursor.fetchmany(READ_BATCH):
+                for row in batch:
+                    values = list(row)
+                    for i, process in processors:
+                        values[i] = process(values[i])
+                    yield convert(dict(zip(names, values, strict=True)))
         finally:
-            result.close()
+            cursor.close()
 
 
 def _has_escape(batch: Sequence[Sequence[Any]], columns: Sequence[int]) -> bool:

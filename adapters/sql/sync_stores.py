@@ -19,7 +19,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal,
+    literal_column,
     select,
     tuple_,
     union_all,
@@ -142,7 +142,7 @@ def _new_rows(_dialect: str) -> ClauseElement:
     parts = []
     for kind, (table, _) in _LIVE_ROWS.items():
         missing = ~exists().where(table.c.user_id == _USER, table.c.id == _st.oid)
-        parts.append(select(literal(int(kind), Integer).label("kind"),
+        parts.append(select(literal_column(str(int(kind))).label("kind"),
                             func.count().label("n"))
                      .where(_st.user_id == _USER, _st.kind == int(kind), missing))
     return union_all(*parts)

@@ -107,7 +107,9 @@ class _Driver:
         finally:
             cursor.close()
             if OBSERVERS:
-                for _ in args:  # the server runs it once per row
+                # PyMySQL sends an INSERT for many rows as one statement; else one per row.
+                batched = self.dialect.name in ("mysql", "mariadb") and sql.startswith("INSERT")
+                for _ in args[:1] if batched else args:
                     _observed(sql, started)
 
     def _wrapped(self, error: Any, sql: str, args: Any, cursor: Any) -> DBAPIError:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from domain.model import GraveKind, ObjectKind, RowKind, UserId
+from domain.model import Credentials, GraveKind, ObjectKind, RowKind, UserId
 from domain.sync.values import StartRequest
 from tests.api.conftest import User
 
@@ -155,7 +155,7 @@ def test_a_write_that_changes_nothing_leaves_mod_alone(seeded: Fixture, write: s
 
 def test_writes_during_a_sync_are_409_and_change_nothing(seeded: Fixture) -> None:
     server, me = seeded.user.api.services.server, UserId(seeded.user.id)
-    server.start(me, "skey", StartRequest(USN, True))
+    server.start(Credentials(me), "skey", StartRequest(USN, True))
     before = snapshot(seeded)
     for write in WRITES:
         result = call(seeded, write)
@@ -163,19 +163,20 @@ def test_writes_during_a_sync_are_409_and_change_nothing(seeded: Fixture) -> Non
         assert set(result.json) == {"title", "description"}
         assert "sync" in result.json["description"]
     assert snapshot(seeded) == before
-    server.abort(me, "skey")
+    server.abort(Credentials(me), "skey")
     for write in ORDER:
         assert call(seeded, write).status_code in (200, 201, 204), write
 
 
 def test_reads_work_during_a_sync(seeded: Fixture) -> None:
-    seeded.user.api.services.server.start(UserId(seeded.user.id), "k", StartRequest(USN, False))
+    device = Credentials(UserId(seeded.user.id))
+    seeded.user.api.services.server.start(device, "k", StartRequest(USN, False))
     assert seeded.user.note_ids() == [seeded.nid, seeded.other_nid]
     assert seeded.user.ok("GET", f"/cards/{seeded.cid}")["id"] == seeded.cid
 
 
 def test_another_users_sync_does_not_block_writes(seeded: Fixture, bob: User) -> None:
-    bob.api.services.server.start(UserId(bob.id), "bob", StartRequest(0, True))
+    bob.api.services.server.start(Credentials(UserId(bob.id)), "bob", StartRequest(0, True))
     assert call(seeded, "add note").status_code == 201
     assert bob.post("/decks", {"name": "x"}).status_code == 409
 
@@ -187,13 +188,13 @@ def test_graves_reach_the_next_normal_sync(seeded: Fixture) -> None:
     gone_cards = [c["id"] for n in (seeded.nid, second) for c in user.cards_of(n)]
     user.delete(f"/notes/{seeded.nid}")
     user.delete(f"/decks/{seeded.deck}")
-    graves = user.api.services.server.start(UserId(user.id), "device", StartRequest(USN, False))
-    user.api.services.server.abort(UserId(user.id), "device")
+    device = Credentials(UserId(user.id))
+    graves = user.api.services.server.start(device, "device", StartRequest(USN, False))
+    user.api.services.server.abort(device, "device")
     assert sorted(graves.notes) == sorted([seeded.nid, second])
     assert sorted(graves.cards) == sorted(gone_cards)
     assert graves.decks == (seeded.deck,)
-    up_to_date = user.api.services.server.start(UserId(user.id), "d2", StartRequest(USN + 1,
-                                                                                    False))
+    up_to_date = user.api.services.server.start(device, "d2", StartRequest(USN + 1, False))
     assert len(up_to_date) == 0
     assert {g.kind for g in user.graves_since(USN)} == {GraveKind.NOTE, GraveKind.CARD,
                                                         GraveKind.DECK}

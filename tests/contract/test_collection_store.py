@@ -297,6 +297,6 @@ def test_counts_of_many_rows(stored_rich: StoredRich) -> None:
 
 def _is_empty(uow: UnitOfWork, user: UserId) -> bool:
     """What `meta` reports as `empty`: the collection has no cards."""
-    snapshot = uow.collections.meta_snapshot(user)
+    _, snapshot = uow.collections.meta_snapshot(user)
     assert snapshot is not None
     return not snapshot.has_cards

@@ -92,7 +92,7 @@ def test_waiter_sees_the_phase_the_holder_saved(uow_factory: UnitOfWorkFactory) 
 def test_a_session_keeps_its_staged_kinds(uow_factory: UnitOfWorkFactory) -> None:
     user = _user_with_session(uow_factory, None)
     for staged in (frozenset(StageKind), frozenset({StageKind.NOTE, StageKind.GRAVE_CARD}),
-                   frozenset(), None):
+                   frozenset()):
         session = dataclasses.replace(_session("kinds"), staged=staged)
         with uow_factory() as uow:
             uow.sessions.save(user, session)

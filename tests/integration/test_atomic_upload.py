@@ -18,7 +18,7 @@ from adapters.sql.collection_store import INSERT_BATCH
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from adapters.system import SystemClock
 from domain.errors import UploadRejected
-from domain.model import UserId
+from domain.model import Credentials, UserId
 from domain.sync.server import SyncServer
 from tests.contract.contents import (
     BIG_ID,
@@ -103,7 +103,7 @@ def test_rejected_upload_through_sync_server_leaves_previous_collection(
     server = SyncServer(uow=factory, clock=SystemClock())
     contents = FailingContents(rich_contents(), fail_after=FAIL_AFTER)
     with pytest.raises(UploadRejected):
-        server.upload(user, contents)
+        server.upload(Credentials(user), contents)
     assert contents.yielded == FAIL_AFTER
     assert_identical(_export(factory, user), before)
 
@@ -123,7 +123,7 @@ def test_corrupt_file_found_while_streaming_leaves_previous_collection(
     server = SyncServer(uow=factory, clock=SystemClock())
     # Opening the file finds nothing wrong: the bad row is met while streaming notes.
     with UploadedCollection(path) as upload, pytest.raises(UploadRejected):
-        server.upload(user, upload)
+        server.upload(Credentials(user), upload)
     assert_identical(_export(factory, user), before)
 
 
@@ -132,7 +132,7 @@ def test_successful_upload_replaces_the_collection(
 ) -> None:
     server = SyncServer(uow=factory, clock=SystemClock())
     new = many_notes("uploaded", 2 * INSERT_BATCH + 1, usn=101)
-    server.upload(user, new)
+    server.upload(Credentials(user), new)
     assert_identical(_export(factory, user), snapshot(new))
 
 
@@ -161,7 +161,7 @@ def _upload_paused_mid_notes(
     """Start `SyncServer.upload` in a thread; return once one batch of notes is written."""
     pausing = PausingContents(new, pause_after=INSERT_BATCH + 1)
     server = SyncServer(uow=factory, clock=SystemClock())
-    thread, outcome = _in_thread(lambda: server.upload(user, pausing))
+    thread, outcome = _in_thread(lambda: server.upload(Credentials(user), pausing))
     assert pausing.paused.wait(WAIT), outcome
     return pausing, thread, outcome
 
@@ -174,7 +174,7 @@ def test_download_during_an_upload_gets_one_whole_collection(
     new = many_notes("during-download", INSERT_BATCH + 10, usn=103)
     pausing, upload, upload_outcome = _upload_paused_mid_notes(factory, user, new)
     server = SyncServer(uow=factory, clock=SystemClock())
-    download, outcome = _in_thread(lambda: server.download(user, snapshot))
+    download, outcome = _in_thread(lambda: server.download(Credentials(user), snapshot))
     download.join(0.3)  # let the download reach the database while the upload is open
     pausing.resume.set()
     upload.join(WAIT)
@@ -193,7 +193,7 @@ def test_upload_during_an_upload_ends_with_one_of_them(
     second = many_notes("second-up", 7, usn=7)
     pausing, upload, upload_outcome = _upload_paused_mid_notes(factory, user, first)
     server = SyncServer(uow=factory, clock=SystemClock())
-    other, outcome = _in_thread(lambda: server.upload(user, second))
+    other, outcome = _in_thread(lambda: server.upload(Credentials(user), second))
     other.join(0.3)
     pausing.resume.set()
     upload.join(WAIT)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, text
 from adapters.sql import schema
 from adapters.sql.dialects import build_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
-from domain.model import Card, CollectionMeta, Note, RevlogEntry, UserId
+from domain.model import Card, CollectionMeta, Credentials, Note, RevlogEntry, UserId
 from domain.new_collection import new_collection
 from domain.sync.server import SyncServer
 from domain.sync.values import Chunk, Graves, SanityCounts, StartRequest, UnchunkedChanges
@@ -112,22 +112,22 @@ def test_normal_sync_with_ten_changes_never_scans_the_collection(engine: Engine)
         uow.collections.create(user, base)
         uow.commit()
     mid = base.notetypes[0].id
-    server.upload(user, Contents(N_NOTES, mid, base))  # type: ignore[arg-type]
+    server.upload(Credentials(user), Contents(N_NOTES, mid, base))  # type: ignore[arg-type]
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
 
     statements = capture(engine)
     changed = tuple(Note(i, f"g{i}", mid, 200, 1, "", f"edited {i}\x1fa", "", 0, 0, "")
                     for i in range(1, 11))
-    server.start(user, "s", StartRequest(1, True))
-    server.apply_graves(user, "s", Graves(cards=(10**6 + 20,)))
-    server.apply_changes(user, "s", UnchunkedChanges(tags=("new",)))
-    while not server.chunk(user, "s").done:
+    server.start(Credentials(user), "s", StartRequest(1, True))
+    server.apply_graves(Credentials(user), "s", Graves(cards=(10**6 + 20,)))
+    server.apply_changes(Credentials(user), "s", UnchunkedChanges(tags=("new",)))
+    while not server.chunk(Credentials(user), "s").done:
         pass
-    server.apply_chunk(user, "s", Chunk(True, notes=changed))
+    server.apply_chunk(Credentials(user), "s", Chunk(True, notes=changed))
     counts = SanityCounts((0, 0, 0), N_NOTES - 1, N_NOTES, N_NOTES, 0, 1, 1, 1)
-    assert server.sanity_check(user, "s", counts).ok
-    server.finish(user, "s")
+    assert server.sanity_check(Credentials(user), "s", counts).ok
+    server.finish(Credentials(user), "s")
 
     assert statements, "no statements were captured"
     assert full_scans(engine, statements) == []

@@ -44,7 +44,7 @@ from sqlalchemy import Engine
 from adapters.memory.store import InMemoryStore
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.errors import SessionConflict, SyncRejected
-from domain.model import UserId
+from domain.model import Credentials, UserId
 from domain.sync.note_text import FIELD_SEPARATOR, sort_field_and_checksum
 from domain.sync.server import SyncServer
 from domain.sync.session import SESSION_IDLE_MS
@@ -102,7 +102,7 @@ RACE = {
 }
 
 # Session steps a device may call, with harmless arguments.
-CALLS: dict[str, Callable[[SyncServer, UserId, str], object]] = {
+CALLS: dict[str, Callable[[SyncServer, Credentials, str], object]] = {
     "applyGraves": lambda s, u, k: s.apply_graves(u, k, Graves()),
     "applyChanges": lambda s, u, k: s.apply_changes(u, k, UnchunkedChanges()),
     "chunk": lambda s, u, k: s.chunk(u, k),
@@ -432,8 +432,8 @@ class ConvergenceMachine(RuleBasedStateMachine):
             run = None
         before = self.snapshot()
         with pytest.raises(SessionConflict):
-            CALLS[call](self.server, self.user, skey)
-        self.server.abort(self.user, skey)
+            CALLS[call](self.server, Credentials(self.user), skey)
+        self.server.abort(Credentials(self.user), skey)
         assert self.snapshot() == before, "a refused request or foreign abort changed the server"
         if run is not None and holder is not None:
             self.after_sync(holder, run.advance())
@@ -478,7 +478,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         before = self.snapshot()
         wrong = data.draw(st.sampled_from(sorted(CALLS.keys() - ALLOWED_AFTER[pause])))
         with pytest.raises(SyncRejected):
-            CALLS[wrong](self.server, self.user, run.skey)
+            CALLS[wrong](self.server, Credentials(self.user), run.skey)
         after = self.snapshot()
         assert after.collection() == before.collection()
         assert after.session is None and not any(after.staged.values())

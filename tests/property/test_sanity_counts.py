@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.memory.store import InMemoryStore
-from domain.model import Card, Note, RevlogEntry, UserId
+from domain.model import Card, Credentials, Note, RevlogEntry, UserId
 from domain.new_collection import new_collection
 from domain.sync.apply import apply_staged, counts_after_applying
 from domain.sync.server import SyncServer
@@ -19,6 +19,7 @@ from domain.sync.values import Chunk, Graves, StartRequest, UnchunkedChanges
 from tests.support.fakes import FakeClock
 
 USER = UserId(3)
+ME = Credentials(USER)  # the device calling the server
 SKEY = "prop"
 IDS = st.integers(min_value=1, max_value=12)  # a small pool, so staged ids hit live ones
 
@@ -61,11 +62,11 @@ def test_counts_without_applying_equal_counts_after_applying(
                      notes=tuple(note(i, mid, mod) for i in nids))
 
     # The live collection: one finished sync of `live`.
-    server.start(USER, SKEY, StartRequest(0, True))
-    server.apply_changes(USER, SKEY, UnchunkedChanges())
-    while not server.chunk(USER, SKEY).done:
+    server.start(ME, SKEY, StartRequest(0, True))
+    server.apply_changes(ME, SKEY, UnchunkedChanges())
+    while not server.chunk(ME, SKEY).done:
         pass
-    server.apply_chunk(USER, SKEY, chunk(live, True))
+    server.apply_chunk(ME, SKEY, chunk(live, True))
     with store() as uow:  # finish, without the client's sanity check
         col, session = uow.sessions.lock_with_collection(USER)
         assert col is not None and session is not None
@@ -76,23 +77,22 @@ def test_counts_without_applying_equal_counts_after_applying(
 
     # The batch under test.
     usn = store.state.collections[USER].meta.usn
-    server.start(USER, SKEY, StartRequest(usn, True))
+    server.start(ME, SKEY, StartRequest(usn, True))
     if graves:
-        server.apply_graves(USER, SKEY, Graves(cards=(), notes=tuple(graves), decks=()))
-    server.apply_changes(USER, SKEY, UnchunkedChanges(
+        server.apply_graves(ME, SKEY, Graves(cards=(), notes=tuple(graves), decks=()))
+    server.apply_changes(ME, SKEY, UnchunkedChanges(
         tags=("t1", "t2") if tags else (),
         config={"k": 1} if config else None,
     ))
-    while not server.chunk(USER, SKEY).done:
+    while not server.chunk(ME, SKEY).done:
         pass
     for i, spec in enumerate(chunks):
-        server.apply_chunk(USER, SKEY, chunk(spec, i == len(chunks) - 1))
+        server.apply_chunk(ME, SKEY, chunk(spec, i == len(chunks) - 1))
 
     with store() as uow:
         col, session = uow.sessions.lock_with_collection(USER)
         assert col is not None and session is not None
-        kinds = uow.staging.kinds(USER)
-        counted = counts_after_applying(uow, USER, kinds)
+        counted = counts_after_applying(uow, USER, session.staged, uow.collections.counts(USER))
         with uow.scratch():
             apply_staged(uow, USER, col, session, clock.now_ms())
             applied = uow.collections.counts(USER)

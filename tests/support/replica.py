@@ -34,6 +34,7 @@ from domain.model import (
     CollectionMeta,
     ConfigEntry,
     Counts,
+    Credentials,
     Grave,
     GraveKind,
     JsonObject,
@@ -685,10 +686,10 @@ class ClientReplica:
         s.tags = dict.fromkeys(s.tags, 0)
         s.usn += 1
         s.scm = s.ls = self.clock.now_ms()
-        server.upload(user, ReplicaContents(copy.deepcopy(s)))
+        server.upload(Credentials(user), ReplicaContents(copy.deepcopy(s)))
 
     def full_download(self, server: SyncServer, user: UserId) -> None:
-        self.state = server.download(user, _state_from)
+        self.state = server.download(Credentials(user), _state_from)
 
     # -- normal sync --------------------------------------------------------------------
 
@@ -710,7 +711,7 @@ class ClientReplica:
         self, server: SyncServer, user: UserId, skey: str, miscount: int = 0
     ) -> Generator[Step, None, SyncOutcome]:
         """The client's requests in order, pausing after each one."""
-        meta = server.meta(user, MetaRequest(SYNC_VERSION_MAX, CLIENT_VERSION))
+        meta = server.meta(Credentials(user), MetaRequest(SYNC_VERSION_MAX, CLIENT_VERSION))
         yield Step.META
         s = self.state
         if meta.mod == s.mod:
@@ -724,22 +725,23 @@ class ClientReplica:
         own_graves = self._take_pending_graves(server_usn)
         # NOTE: legacy AnkiDroid sends its deletions inside `start`, not in applyGraves.
         in_start = own_graves if self.graves_in_start else None
-        remote_graves = server.start(user, skey, StartRequest(s.usn, local_is_newer, in_start))
+        request = StartRequest(s.usn, local_is_newer, in_start)
+        remote_graves = server.start(Credentials(user), skey, request)
         yield Step.START
         yield from self._send_graves(server, user, skey, Graves() if in_start else own_graves)
         self._apply_graves(remote_graves, server_usn)
         local = self._local_changes(server_usn, local_is_newer)
-        self._apply_changes(server.apply_changes(user, skey, local), server_usn)
+        self._apply_changes(server.apply_changes(Credentials(user), skey, local), server_usn)
         yield Step.APPLY_CHANGES
         yield from self._receive_chunks(server, user, skey)
         yield from self._send_chunks(server, user, skey, server_usn)
         counts = self.sanity_counts()
         counts = dataclasses.replace(counts, cards=counts.cards + miscount)
-        result = server.sanity_check(user, skey, counts)
+        result = server.sanity_check(Credentials(user), skey, counts)
         if not result.ok:
             raise SanityCheckFailed(result)
         yield Step.SANITY_CHECK
-        s.mod = s.ls = server.finish(user, skey)
+        s.mod = s.ls = server.finish(Credentials(user), skey)
         s.usn = server_usn + 1
         return SyncOutcome.FINISHED
 
@@ -769,7 +771,7 @@ class ClientReplica:
         for start in range(0, len(flat), CHUNK_SIZE):
             part = flat[start : start + CHUNK_SIZE]
             server.apply_graves(
-                user,
+                Credentials(user),
                 skey,
                 Graves(
                     cards=tuple(i for k, i in part if k == GraveKind.CARD),
@@ -839,7 +841,7 @@ class ClientReplica:
 
     def _receive_chunks(self, server: SyncServer, user: UserId, skey: str) -> Iterator[Step]:
         for _ in range(MAX_CHUNK_CALLS):
-            chunk = server.chunk(user, skey)
+            chunk = server.chunk(Credentials(user), skey)
             assert len(chunk) <= CHUNK_SIZE, f"server chunk of {len(chunk)} rows"
             self._apply_chunk(chunk)
             yield Step.CHUNK
@@ -883,7 +885,7 @@ class ClientReplica:
                 _with(n, sfld="", csum=0, flags=0, data="") for n in notes
             )
             server.apply_chunk(
-                user,
+                Credentials(user),
                 skey,
                 Chunk(done=done, revlog=tuple(revlog), cards=tuple(cards), notes=wire_notes),
             )
@@ -959,7 +961,7 @@ class SyncRun:
         self._steps.close()
         self.replica.state = copy.deepcopy(self.saved)
         self.outcome = SyncOutcome.INTERRUPTED
-        self.server.abort(self.user, self.skey)
+        self.server.abort(Credentials(self.user), self.skey)
 
 
 def _with(record: Any, **changes: Any) -> Any:

@@ -6,7 +6,7 @@ import pytest
 
 from adapters.memory.store import InMemoryStore
 from domain.api.service import CollectionApi, NewNote, SyncInProgress
-from domain.model import UserId
+from domain.model import Credentials, UserId
 from domain.new_collection import new_collection
 from domain.sync.server import SyncServer
 from domain.sync.values import StartRequest
@@ -43,7 +43,7 @@ def test_added_note_gets_cards_usn_and_moves_mod(store: InMemoryStore) -> None:
 def test_writes_are_refused_while_a_device_syncs(store: InMemoryStore) -> None:
     clock = FakeClock()
     api = CollectionApi(uow=store, clock=clock, tokens=CountingTokens())
-    SyncServer(uow=store, clock=clock).start(USER, "s", StartRequest(0, True))
+    SyncServer(uow=store, clock=clock).start(Credentials(USER), "s", StartRequest(0, True))
     with pytest.raises(SyncInProgress):
         api.add_deck(USER, "Blocked")
     assert all(d.name != "Blocked" for d in store.state.collections[USER].decks.values())

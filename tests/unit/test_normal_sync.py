@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 
 import pytest
 
 from adapters.memory.store import InMemoryStore
 from domain.errors import SessionConflict, SyncRejected
-from domain.model import Card, Note, RevlogEntry, UserId
+from domain.model import Card, Credentials, Note, RevlogEntry, UserId
 from domain.new_collection import new_collection
 from domain.sync.server import SyncServer
 from domain.sync.staging import StageKind
@@ -18,6 +17,7 @@ from domain.sync.values import Chunk, Graves, SanityCounts, StartRequest, Unchun
 from tests.support.fakes import FakeClock
 
 USER = UserId(7)
+ME = Credentials(USER)  # the device calling the server
 
 
 @pytest.fixture
@@ -60,19 +60,19 @@ def counts(store: InMemoryStore) -> SanityCounts:
 def sync_up(server: SyncServer, store: InMemoryStore, chunk: Chunk, skey: str = "s1") -> int:
     """A whole client-to-server sync sending one chunk; returns finish's mod."""
     col = store.state.collections[USER].meta
-    server.start(USER, skey, StartRequest(col.usn, True))
-    server.apply_changes(USER, skey, UnchunkedChanges())
-    while not server.chunk(USER, skey).done:
+    server.start(ME, skey, StartRequest(col.usn, True))
+    server.apply_changes(ME, skey, UnchunkedChanges())
+    while not server.chunk(ME, skey).done:
         pass
-    server.apply_chunk(USER, skey, chunk)
+    server.apply_chunk(ME, skey, chunk)
     expected, c = counts(store), store.state.collections[USER]
     after = SanityCounts(
         expected.due, expected.cards + len({x.id for x in chunk.cards} - set(c.cards)),
         expected.notes + len({n.id for n in chunk.notes} - set(c.notes)),
         expected.revlog + len({e.id for e in chunk.revlog} - set(c.revlog)),
         0, expected.notetypes, expected.decks, expected.deck_configs)
-    assert server.sanity_check(USER, skey, after).ok
-    return server.finish(USER, skey)
+    assert server.sanity_check(ME, skey, after).ok
+    return server.finish(ME, skey)
 
 
 def test_a_sync_applies_the_clients_rows_and_bumps_usn_once(
@@ -91,143 +91,119 @@ def test_a_sync_applies_the_clients_rows_and_bumps_usn_once(
 def test_the_session_records_the_kinds_it_staged(
     server: SyncServer, store: InMemoryStore
 ) -> None:
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_graves(USER, "s", Graves(notes=(5,)))
-    server.apply_changes(USER, "s", UnchunkedChanges(tags=("x",)))
-    server.chunk(USER, "s")
-    server.apply_chunk(USER, "s", Chunk(True, (), (card(2, 1),), ()))
-    with store() as uow:
-        assert uow.staging.kinds(USER) == store.state.sessions[USER].staged == {
-            StageKind.GRAVE_NOTE, StageKind.TAG, StageKind.CARD}
-
-
-def test_a_session_begun_before_kinds_were_recorded_still_applies_everything(
-    server: SyncServer, store: InMemoryStore, clock: FakeClock
-) -> None:
-    """A session saved by the previous version (staged kinds unknown) is finished by
-    reading the staging table, as that version did."""
-    mid = notetype_id(store)
-    clock.tick(5000)
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_changes(USER, "s", UnchunkedChanges(tags=("old",)))
-    server.chunk(USER, "s")
-    server.apply_chunk(USER, "s", Chunk(True, (), (card(2, 1),), (note(1, mid),)))
-    with store() as uow:
-        session = uow.sessions.get(USER)
-        assert session is not None
-        uow.sessions.save(USER, dataclasses.replace(session, staged=None))
-        uow.commit()
-    expected = counts(store)
-    after = dataclasses.replace(expected, cards=expected.cards + 1, notes=expected.notes + 1)
-    assert server.sanity_check(USER, "s", after).ok
-    server.finish(USER, "s")
-    col = store.state.collections[USER]
-    assert 1 in col.notes and 2 in col.cards and "old" in col.tags
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_graves(ME, "s", Graves(notes=(5,)))
+    server.apply_changes(ME, "s", UnchunkedChanges(tags=("x",)))
+    server.chunk(ME, "s")
+    server.apply_chunk(ME, "s", Chunk(True, (), (card(2, 1),), ()))
+    staged = {kind for (kind, _) in store.state.staging[USER]}
+    assert staged == store.state.sessions[USER].staged == {
+        StageKind.GRAVE_NOTE, StageKind.TAG, StageKind.CARD}
 
 
 def test_nothing_is_visible_before_finish(server: SyncServer, store: InMemoryStore) -> None:
     before = copy.deepcopy(store.state.collections[USER])
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_graves(USER, "s", Graves(decks=(1,)))
-    server.apply_changes(USER, "s", UnchunkedChanges(tags=("x",), crt=5))
-    server.chunk(USER, "s")
-    server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_graves(ME, "s", Graves(decks=(1,)))
+    server.apply_changes(ME, "s", UnchunkedChanges(tags=("x",), crt=5))
+    server.chunk(ME, "s")
+    server.apply_chunk(ME, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
     assert store.state.collections[USER] == before
 
 
 def test_aborting_is_idempotent(server: SyncServer, store: InMemoryStore) -> None:
     before = copy.deepcopy(store.state.collections[USER])
-    server.start(USER, "s", StartRequest(0, True))
-    server.abort(USER, "s")
-    server.abort(USER, "s")
-    server.abort(USER, "other")
+    server.start(ME, "s", StartRequest(0, True))
+    server.abort(ME, "s")
+    server.abort(ME, "s")
+    server.abort(ME, "other")
     assert store.state.collections[USER] == before
     assert store.state.sessions == {}
     with pytest.raises(SessionConflict):
-        server.apply_graves(USER, "s", Graves())
+        server.apply_graves(ME, "s", Graves())
 
 
 def test_abort_with_another_key_keeps_the_active_session(server: SyncServer) -> None:
-    server.start(USER, "mine", StartRequest(0, True))
-    server.abort(USER, "someone-else")
-    server.apply_graves(USER, "mine", Graves(cards=(1,)))
+    server.start(ME, "mine", StartRequest(0, True))
+    server.abort(ME, "someone-else")
+    server.apply_graves(ME, "mine", Graves(cards=(1,)))
 
 
 def test_new_start_cancels_previous_session(server: SyncServer, store: InMemoryStore) -> None:
-    server.start(USER, "first", StartRequest(0, True))
-    server.start(USER, "second", StartRequest(0, True))
+    server.start(ME, "first", StartRequest(0, True))
+    server.start(ME, "second", StartRequest(0, True))
     with pytest.raises(SessionConflict):
-        server.apply_changes(USER, "first", UnchunkedChanges())
-    server.apply_changes(USER, "second", UnchunkedChanges())
+        server.apply_changes(ME, "first", UnchunkedChanges())
+    server.apply_changes(ME, "second", UnchunkedChanges())
 
 
 def test_meta_ends_a_sync_in_progress(server: SyncServer) -> None:
     from domain.sync.meta import MetaRequest
 
-    server.start(USER, "s", StartRequest(0, True))
-    server.meta(USER, MetaRequest(11, ""))
+    server.start(ME, "s", StartRequest(0, True))
+    server.meta(ME, MetaRequest(11, ""))
     with pytest.raises(SessionConflict):
-        server.apply_graves(USER, "s", Graves())
+        server.apply_graves(ME, "s", Graves())
 
 
 def test_failed_sanity_check_leaves_server_unchanged_and_blocks_finish(
     server: SyncServer, store: InMemoryStore
 ) -> None:
     before = copy.deepcopy(store.state.collections[USER])
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_changes(USER, "s", UnchunkedChanges())
-    server.chunk(USER, "s")
-    server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
-    result = server.sanity_check(USER, "s", SanityCounts((0, 0, 0), 99, 1, 0, 0, 1, 1, 1))
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_changes(ME, "s", UnchunkedChanges())
+    server.chunk(ME, "s")
+    server.apply_chunk(ME, "s", Chunk(True, (), (), (note(1, notetype_id(store)),)))
+    result = server.sanity_check(ME, "s", SanityCounts((0, 0, 0), 99, 1, 0, 0, 1, 1, 1))
     assert not result.ok and result.server is not None and result.server.notes == 1
     with pytest.raises(SyncRejected):
-        server.finish(USER, "s")
+        server.finish(ME, "s")
     assert store.state.collections[USER] == before
 
 
 def test_steps_out_of_order_are_rejected_and_end_the_session(server: SyncServer) -> None:
-    server.start(USER, "s", StartRequest(0, True))
+    server.start(ME, "s", StartRequest(0, True))
     with pytest.raises(SyncRejected):
-        server.finish(USER, "s")
+        server.finish(ME, "s")
     with pytest.raises(SessionConflict):
-        server.apply_graves(USER, "s", Graves())
+        server.apply_graves(ME, "s", Graves())
 
 
 def test_missing_session_key_is_rejected(server: SyncServer) -> None:
     with pytest.raises(SyncRejected):
-        server.start(USER, "", StartRequest(0, True))
+        server.start(ME, "", StartRequest(0, True))
 
 
 def test_note_of_unknown_notetype_is_rejected_and_session_dropped(server: SyncServer) -> None:
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_changes(USER, "s", UnchunkedChanges())
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_changes(ME, "s", UnchunkedChanges())
     with pytest.raises(SyncRejected):
-        server.apply_chunk(USER, "s", Chunk(True, (), (), (note(1, 424242),)))
+        server.apply_chunk(ME, "s", Chunk(True, (), (), (note(1, 424242),)))
     with pytest.raises(SessionConflict):
-        server.chunk(USER, "s")
+        server.chunk(ME, "s")
 
 
 def test_note_with_wrong_field_count_is_rejected(server: SyncServer, store: InMemoryStore) -> None:
-    server.start(USER, "s", StartRequest(0, True))
-    server.apply_changes(USER, "s", UnchunkedChanges())
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_changes(ME, "s", UnchunkedChanges())
     bad = Note(1, "g", notetype_id(store), 1, 0, "", "only one field", "", 0, 0, "")
     with pytest.raises(SyncRejected):
-        server.apply_chunk(USER, "s", Chunk(True, (), (), (bad,)))
+        server.apply_chunk(ME, "s", Chunk(True, (), (), (bad,)))
 
 
 def test_server_changes_are_computed_before_client_changes_are_applied(
     server: SyncServer, store: InMemoryStore
 ) -> None:
-    server.start(USER, "s", StartRequest(0, True))
+    server.start(ME, "s", StartRequest(0, True))
     deck = {"id": 55, "name": "Client deck", "mod": 10, "usn": 0, "dyn": 0, "conf": 1}
-    ours = server.apply_changes(USER, "s", UnchunkedChanges(decks=(deck,), tags=("t",)))
+    ours = server.apply_changes(ME, "s", UnchunkedChanges(decks=(deck,), tags=("t",)))
     assert all(d["id"] != 55 for d in ours.decks) and "t" not in ours.tags
     assert ours.config is None and ours.crt is None  # the client is newer
 
 
 def test_server_sends_conf_and_crt_when_client_is_not_newer(server: SyncServer) -> None:
-    server.start(USER, "s", StartRequest(0, False))
-    ours = server.apply_changes(USER, "s", UnchunkedChanges())
+    server.start(ME, "s", StartRequest(0, False))
+    ours = server.apply_changes(ME, "s", UnchunkedChanges())
     assert ours.config is not None and ours.config["curDeck"] == 1
     assert ours.crt is not None
 
@@ -238,26 +214,26 @@ def test_graves_delete_rows_and_are_sent_to_other_devices(
     mid = notetype_id(store)
     sync_up(server, store, Chunk(True, (), (card(2, 1),), (note(1, mid),)))
     usn = store.state.collections[USER].meta.usn
-    server.start(USER, "d", StartRequest(usn, True))
-    server.apply_graves(USER, "d", Graves(cards=(2,), notes=(1,)))
-    server.apply_changes(USER, "d", UnchunkedChanges())
-    assert server.chunk(USER, "d").done
-    server.apply_chunk(USER, "d", Chunk(True))
-    assert server.sanity_check(USER, "d", counts(store).comparable()).ok is False
-    server.abort(USER, "d")
-    server.start(USER, "d2", StartRequest(usn, True))
-    server.apply_graves(USER, "d2", Graves(cards=(2,), notes=(1,)))
-    server.apply_changes(USER, "d2", UnchunkedChanges())
-    server.chunk(USER, "d2")
-    server.apply_chunk(USER, "d2", Chunk(True))
+    server.start(ME, "d", StartRequest(usn, True))
+    server.apply_graves(ME, "d", Graves(cards=(2,), notes=(1,)))
+    server.apply_changes(ME, "d", UnchunkedChanges())
+    assert server.chunk(ME, "d").done
+    server.apply_chunk(ME, "d", Chunk(True))
+    assert server.sanity_check(ME, "d", counts(store).comparable()).ok is False
+    server.abort(ME, "d")
+    server.start(ME, "d2", StartRequest(usn, True))
+    server.apply_graves(ME, "d2", Graves(cards=(2,), notes=(1,)))
+    server.apply_changes(ME, "d2", UnchunkedChanges())
+    server.chunk(ME, "d2")
+    server.apply_chunk(ME, "d2", Chunk(True))
     c = counts(store)
     after = SanityCounts(c.due, c.cards - 1, c.notes - 1, c.revlog, 0, c.notetypes, c.decks,
                          c.deck_configs)
-    assert server.sanity_check(USER, "d2", after).ok
-    server.finish(USER, "d2")
+    assert server.sanity_check(ME, "d2", after).ok
+    server.finish(ME, "d2")
     col = store.state.collections[USER]
     assert not col.notes and not col.cards
-    graves = server.start(USER, "other", StartRequest(0, False))
+    graves = server.start(ME, "other", StartRequest(0, False))
     assert graves == Graves(cards=(2,), notes=(1,))
 
 
@@ -267,13 +243,13 @@ def test_cards_tie_keeps_the_servers_pending_copy_newer_client_copy_wins(
     mid = notetype_id(store)
     sync_up(server, store, Chunk(True, (), (), (note(1, mid, mod=100, front="server"),)))
     # Another device last synced at usn 0, so the server's copy (usn 0) is pending for it.
-    server.start(USER, "x", StartRequest(0, True))
-    server.apply_changes(USER, "x", UnchunkedChanges())
-    sent = server.chunk(USER, "x")
+    server.start(ME, "x", StartRequest(0, True))
+    server.apply_changes(ME, "x", UnchunkedChanges())
+    sent = server.chunk(ME, "x")
     assert [n.id for n in sent.notes] == [1]
-    server.apply_chunk(USER, "x", Chunk(True, (), (), (note(1, mid, mod=100, front="tie"),)))
-    server.sanity_check(USER, "x", counts(store).comparable())
-    server.finish(USER, "x")
+    server.apply_chunk(ME, "x", Chunk(True, (), (), (note(1, mid, mod=100, front="tie"),)))
+    server.sanity_check(ME, "x", counts(store).comparable())
+    server.finish(ME, "x")
     assert store.state.collections[USER].notes[1].flds.startswith("server")
     sync_up(server, store, Chunk(True, (), (), (note(1, mid, mod=101, front="newer"),)))
     assert store.state.collections[USER].notes[1].flds.startswith("newer")
@@ -282,16 +258,16 @@ def test_cards_tie_keeps_the_servers_pending_copy_newer_client_copy_wins(
 def test_objects_tie_takes_the_incoming_copy_and_names_stay_unique(
     server: SyncServer, store: InMemoryStore
 ) -> None:
-    server.start(USER, "s", StartRequest(0, True))
+    server.start(ME, "s", StartRequest(0, True))
     clash = {"id": 77, "name": "default", "mod": 0, "usn": 0, "dyn": 0, "conf": 1}
     same_mod = {**json.loads(store.state.collections[USER].decks[1].json), "desc": "tie"}
-    server.apply_changes(USER, "s", UnchunkedChanges(decks=(clash, same_mod)))
-    server.chunk(USER, "s")
-    server.apply_chunk(USER, "s", Chunk(True))
+    server.apply_changes(ME, "s", UnchunkedChanges(decks=(clash, same_mod)))
+    server.chunk(ME, "s")
+    server.apply_chunk(ME, "s", Chunk(True))
     c = counts(store)
-    server.sanity_check(USER, "s", SanityCounts(c.due, c.cards, c.notes, c.revlog, 0,
+    server.sanity_check(ME, "s", SanityCounts(c.due, c.cards, c.notes, c.revlog, 0,
                                                 c.notetypes, c.decks + 1, c.deck_configs))
-    server.finish(USER, "s")
+    server.finish(ME, "s")
     decks = store.state.collections[USER].decks
     assert json.loads(decks[1].json)["desc"] == "tie"
     assert decks[77].name == "default+"
@@ -311,11 +287,11 @@ def test_chunks_hold_at_most_250_and_done_only_when_exhausted(
     mid = notetype_id(store)
     notes = tuple(note(i, mid) for i in range(1, 251))
     sync_up(server, store, Chunk(True, (), (), notes))
-    server.start(USER, "r", StartRequest(0, False))
-    server.apply_changes(USER, "r", UnchunkedChanges())
-    first = server.chunk(USER, "r")
-    second = server.chunk(USER, "r")
-    third = server.chunk(USER, "r")
+    server.start(ME, "r", StartRequest(0, False))
+    server.apply_changes(ME, "r", UnchunkedChanges())
+    first = server.chunk(ME, "r")
+    second = server.chunk(ME, "r")
+    third = server.chunk(ME, "r")
     assert (len(first), first.done) == (250, False)
     assert (len(second), second.done) == (0, True)
     assert third.done
@@ -323,13 +299,13 @@ def test_chunks_hold_at_most_250_and_done_only_when_exhausted(
 
 def sync_config(server: SyncServer, store: InMemoryStore, config: dict[str, object]) -> None:
     col = store.state.collections[USER].meta
-    server.start(USER, "cfg", StartRequest(col.usn, True))
-    server.apply_changes(USER, "cfg", UnchunkedChanges(config=config))
-    while not server.chunk(USER, "cfg").done:
+    server.start(ME, "cfg", StartRequest(col.usn, True))
+    server.apply_changes(ME, "cfg", UnchunkedChanges(config=config))
+    while not server.chunk(ME, "cfg").done:
         pass
-    server.apply_chunk(USER, "cfg", Chunk(True))
-    assert server.sanity_check(USER, "cfg", counts(store)).ok
-    server.finish(USER, "cfg")
+    server.apply_chunk(ME, "cfg", Chunk(True))
+    assert server.sanity_check(ME, "cfg", counts(store)).ok
+    server.finish(ME, "cfg")
 
 
 def test_config_values_the_client_did_not_change_keep_their_usn(

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.memory.store import InMemoryStore
 from domain.errors import UnsupportedVersion, UploadRejected
-from domain.model import Card, CollectionMeta, Note, UserId
+from domain.model import Card, CollectionMeta, Credentials, Note, UserId
 from domain.new_collection import new_collection
 from domain.sync.meta import MetaRequest
 from domain.sync.server import SyncServer
@@ -17,6 +17,7 @@ from ports.collection import CollectionContents
 from tests.support.fakes import FakeClock
 
 USER = UserId(1)
+ME = Credentials(USER)  # the device calling the server
 UPLOADED_META = CollectionMeta(crt=1, mod=5000, scm=4000, ver=18, dty=0, usn=3, ls=5000)
 
 
@@ -62,17 +63,17 @@ def server(store: InMemoryStore) -> SyncServer:
 
 
 def test_meta_of_a_new_account_creates_an_empty_collection(server: SyncServer) -> None:
-    answer = server.meta(USER, MetaRequest(11, ""))
+    answer = server.meta(ME, MetaRequest(11, ""))
     assert (answer.mod, answer.usn, answer.empty) == (0, 0, True)
     assert answer.scm == FakeClock().now_ms()
-    assert server.meta(USER, MetaRequest(11, "")).scm == answer.scm
+    assert server.meta(ME, MetaRequest(11, "")).scm == answer.scm
 
 
 def test_meta_rejects_unsupported_versions_before_touching_storage(
     server: SyncServer, store: InMemoryStore
 ) -> None:
     with pytest.raises(UnsupportedVersion):
-        server.meta(USER, MetaRequest(12, ""))
+        server.meta(ME, MetaRequest(12, ""))
     assert store.state.collections == {}
 
 
@@ -80,24 +81,24 @@ def test_upload_replaces_everything_and_meta_reports_the_uploaded_values(
     server: SyncServer,
 ) -> None:
     contents: CollectionContents = Contents(notes_=[note(1), note(2)])  # type: ignore[assignment]
-    server.upload(USER, contents)
-    answer = server.meta(USER, MetaRequest(11, ""))
+    server.upload(ME, contents)
+    answer = server.meta(ME, MetaRequest(11, ""))
     assert (answer.mod, answer.scm, answer.usn) == (5000, 4000, 3)
 
 
 def test_failed_upload_leaves_previous_collection_intact(
     server: SyncServer, store: InMemoryStore
 ) -> None:
-    server.upload(USER, Contents(notes_=[note(1)]))  # type: ignore[arg-type]
+    server.upload(ME, Contents(notes_=[note(1)]))  # type: ignore[arg-type]
     before = store.state.collections[USER]
     with pytest.raises(UploadRejected):
-        server.upload(USER, Contents(notes_=[note(5), note(6)], fail_after=1))  # type: ignore[arg-type]
+        server.upload(ME, Contents(notes_=[note(5), note(6)], fail_after=1))  # type: ignore[arg-type]
     assert store.state.collections[USER] == before
 
 
 def test_download_hands_one_snapshot_to_the_writer(server: SyncServer) -> None:
-    server.upload(USER, Contents(notes_=[note(2), note(1)]))  # type: ignore[arg-type]
-    seen = server.download(USER, lambda c: [n.id for n in c.notes()])
+    server.upload(ME, Contents(notes_=[note(2), note(1)]))  # type: ignore[arg-type]
+    seen = server.download(ME, lambda c: [n.id for n in c.notes()])
     assert seen == [1, 2]
 
 
@@ -105,7 +106,7 @@ def test_download_of_new_account_has_a_deck_and_a_notetype(server: SyncServer) -
     def summary(c: CollectionContents) -> tuple[int, int, int]:
         return len(list(c.decks())), len(list(c.notetypes())), len(list(c.deck_configs()))
 
-    assert server.download(USER, summary) == (1, 1, 1)
+    assert server.download(ME, summary) == (1, 1, 1)
 
 
 def test_new_collection_is_never_synced_and_schema_11() -> None:
