@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from sqlalchemy import event
 from adapters.sql import transaction
 from benchmarks.collections import generate
 from entrypoints.config import Settings
-from entrypoints.wsgi import build_app, build_services
+from entrypoints.services import build_services
+from entrypoints.wsgi import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "anki-sync"
@@ -105,41 +107,76 @@ def counts(path: Path) -> list[Any]:
     return [[0, 0, 0], one[0], one[1], one[2], 0, one[3], one[4], one[5]]
 
 
-def sync(client: Client, usn: int, n: int, note_rows: list[list[Any]],
-         card_rows: list[list[Any]], sanity: list[Any]) -> int:
+def sync(f: Fixture, usn: int, n: int) -> int:
+    """One small normal sync as the load test's driver runs it: the device is newer, so it
+    sends its config and crt; two notes and their cards edited."""
+    client = f.client
     meta = client.call("meta", {"v": 11, "cv": "anki,26.09.3 (x),linux"})
     client.call("start", {"minUsn": usn, "lnewer": True})
-    client.call("applyChanges", {"changes": {"models": [], "decks": [[], []], "tags": []}})
+    client.call("applyChanges", {"changes": {"models": [], "decks": [[], []], "tags": [],
+                                             "conf": f.config, "crt": f.crt}})
     while not client.call("chunk", {"_pad": None})["done"]:
         pass
     now = int(time.time())
     notes = []
-    for row in note_rows:
+    for row in f.notes:
         row = list(row)
         row[3], row[4] = now, -1
         row[6] = row[6].split("\x1f")[0] + f"\x1fedit {n}"
         notes.append(row)
     cards = []
-    for row in card_rows:
+    for row in f.cards:
         row = list(row)
         row[4], row[5] = now, -1
         cards.append(row)
     client.call("applyChunk", {"chunk": {"done": True, "notes": notes, "cards": cards}})
-    result = client.call("sanityCheck2", {"client": sanity})
+    result = client.call("sanityCheck2", {"client": f.sanity})
     assert result["status"] == "ok", result
     client.call("finish", {"_pad": None})
     return int(meta["usn"]) + 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--notes", type=int, default=1000)
-    parser.add_argument("--syncs", type=int, default=200)
-    parser.add_argument("--profile", default="")
-    parser.add_argument("--statements", type=int, default=0,
-                        help="print the N statements that took the most time in all")
-    args = parser.parse_args()
+class StatementCounter:
+    """Statements the database runs (SQLAlchemy's and the driver-cursor ones), counting
+    each part of a multi-statement text; transaction control is counted apart."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.statements = self.control = 0
+
+    def observe(self, sql: str, _seconds: float = 0.0) -> None:
+        for part in sql.split("; "):
+            if part.lstrip().upper().startswith(CONTROL):
+                self.control += 1
+            else:
+                self.statements += 1
+
+    def _sqlalchemy(self, _conn: Any, _cursor: Any, sql: str, *_args: object) -> None:
+        self.observe(sql)
+
+    def __enter__(self) -> StatementCounter:
+        event.listen(self.engine, "before_cursor_execute", self._sqlalchemy)
+        transaction.OBSERVERS.append(self.observe)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._sqlalchemy)
+        transaction.OBSERVERS.remove(self.observe)
+
+
+@dataclass
+class Fixture:
+    services: Any
+    client: Client
+    notes: list[list[Any]]
+    cards: list[list[Any]]
+    sanity: list[Any]
+    config: dict[str, Any]
+    crt: int
+
+
+def prepare(args: argparse.Namespace) -> Fixture:
+    """An account with a generated collection uploaded, and the rows each sync edits."""
     source = generate(ROOT / ".bench-cache" / f"collection-{args.notes}", args.notes)
     path = source / "collection.anki2"
     data = Path(tempfile.mkdtemp(prefix="ankiserv-prof-"))
@@ -161,53 +198,55 @@ def main() -> None:
         card_rows = [list(r) for r in con.execute(
             "select id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps,"
             " lapses, left, odue, odid, flags, data from cards limit 2")]
+        con.create_collation("unicase", _unicase)
+        config = {k: json.loads(v) for k, v in con.execute("select key, val from config")}
+        crt = int(con.execute("select crt from col").fetchone()[0])
     for row in note_rows:
         row[7] = str(row[7])
         row[8] = int(row[8])
         row[5] = row[5].strip()
-    sanity = counts(path)
-    usn = sync(client, 0, 0, note_rows, card_rows, sanity)
-    client.times.clear()
+    return Fixture(services, client, note_rows, card_rows, counts(path), config, crt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--syncs", type=int, default=200)
+    parser.add_argument("--profile", default="")
+    parser.add_argument("--statements", type=int, default=0,
+                        help="print the N statements that took the most time in all")
+    args = parser.parse_args()
+    f = prepare(args)
+    usn = sync(f, 0, 0)
+    f.client.times.clear()
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
         profiler = Profiler(interval=0.0005)
         profiler.start()
-    statements = [0, 0]  # statements, transaction control (BEGIN/COMMIT/ROLLBACK)
-
-    def observe(sql: str, _seconds: float = 0.0) -> None:
-        for part in sql.split("; "):
-            control = part.lstrip().upper().startswith(CONTROL)
-            statements[control] += 1
-
-    def count(_conn: Any, _cursor: Any, sql: str, *_args: object) -> None:
-        observe(sql)
-
-    event.listen(services.engine, "before_cursor_execute", count)
-    transaction.OBSERVERS.append(observe)
     timings = StatementTimings()
     if args.statements:
-        timings.listen(services.engine)
-    start, cpu = time.perf_counter(), time.process_time()
-    for n in range(1, args.syncs + 1):
-        usn = sync(client, usn, n, note_rows, card_rows, sanity)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    event.remove(services.engine, "before_cursor_execute", count)
-    transaction.OBSERVERS.remove(observe)
+        timings.listen(f.services.engine)
+    with StatementCounter(f.services.engine) as counter:
+        start, cpu = time.perf_counter(), time.process_time()
+        for n in range(1, args.syncs + 1):
+            usn = sync(f, usn, n)
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     if args.statements:
         timings.report(args.statements, args.syncs)
     if profiler is not None:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_html())
         print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
-    for method, times in client.times.items():
+    for method, times in f.client.times.items():
         print(f"{method:14s} {statistics.mean(times) * 1000:7.2f} ms mean"
               f" {statistics.median(times) * 1000:7.2f} ms median ({len(times)})")
     print(f"whole sync: {elapsed / args.syncs * 1000:.2f} ms ({args.syncs / elapsed:.0f}/s),"
           f" {cpu / args.syncs * 1000:.2f} ms CPU in this process,"
-          f" {statements[0] / args.syncs:.1f} SQL statements"
-          f" (+{statements[1] / args.syncs:.1f} BEGIN/COMMIT/ROLLBACK/PREPARE)")
-    services.engine.dispose()
+          f" {counter.statements / args.syncs:.1f} SQL statements"
+          f" (+{counter.control / args.syncs:.1f} BEGIN/COMMIT/ROLLBACK/PREPARE)")
+    f.services.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ READ_ROWS_FIRST, READ_ROWS_AFTER = _read_rows(False), _read_rows(True)
 
 def _new_rows(_dialect: str) -> ClauseElement:
     """Per row kind, how many staged ids no live row has (what applying them adds)."""
-    parts = []
+    parts: list[Any] = []
     for kind, (table, _) in _LIVE_ROWS.items():
         missing = ~exists().where(table.c.user_id == _USER, table.c.id == _st.oid)
         parts.append(select(literal_column(str(int(kind))).label("kind"),

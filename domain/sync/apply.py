@@ -162,22 +162,30 @@ def _stamped(obj: dict[str, Any], usn: int, names: dict[int, str], oid: int) -> 
 def _apply_config(
     uow: UnitOfWork, user: UserId, col: CollectionMeta, staged: _Staged, usn: int, now_ms: int
 ) -> CollectionMeta:
+    """Write a staged config map; return `col` with a staged crt (the caller writes it)."""
     for item in staged.read(StageKind.CONFIG):
-        # Clients send the whole map on every sync; values they did not change keep their
-        # usn and mtime, and an unchanged map is not written at all.
-        existing = {e.key: e for e in uow.collections.config(user)}
-        entries = []
-        for key, value in staging.decode_object(item.payload).items():
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-            old = existing.get(key)
-            entries.append(old if old is not None and old.json == text
-                           else ConfigEntry(key=key, usn=usn, mtime=now_ms // 1000, json=text))
-        if {e.key: e for e in entries} != existing:
+        existing = uow.collections.config(user)
+        entries = merged_config(staging.decode_object(item.payload), existing, usn, now_ms)
+        if entries is not None:
             uow.collections.replace_config(user, entries)
     for item in staged.read(StageKind.CRT):
         col = dataclasses.replace(col, crt=int(item.payload))
-        uow.collections.update_meta(user, col)
     return col
+
+
+def merged_config(
+    incoming: dict[str, Any], existing: list[ConfigEntry], usn: int, now_ms: int
+) -> list[ConfigEntry] | None:
+    """The config map after taking `incoming` (clients send the whole map on every sync):
+    values they did not change keep their usn and mtime. None when nothing changes."""
+    known = {e.key: e for e in existing}
+    entries = []
+    for key, value in incoming.items():
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        old = known.get(key)
+        entries.append(old if old is not None and old.json == text
+                       else ConfigEntry(key=key, usn=usn, mtime=now_ms // 1000, json=text))
+    return None if {e.key: e for e in entries} == known else entries
 
 
 _DECODE: dict[StageKind, tuple[RowKind, Callable[[str], Row]]] = {

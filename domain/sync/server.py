@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from domain.errors import AuthFailed, SessionConflict, SyncRejected, retrying
 from domain.model import (
     CollectionMeta,
+    ConfigEntry,
     Counts,
     Credentials,
     GraveKind,
@@ -27,7 +28,12 @@ from domain.model import (
 )
 from domain.new_collection import new_collection
 from domain.sync import merge, staging
-from domain.sync.apply import NotetypeShapes, apply_staged, counts_after_applying
+from domain.sync.apply import (
+    NotetypeShapes,
+    apply_staged,
+    counts_after_applying,
+    merged_config,
+)
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
 from domain.sync.session import Phase, SyncLock, SyncSession
@@ -144,8 +150,11 @@ class SyncServer:
             uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[UnchunkedChanges, SyncSession]:
             _check_notetypes(uow, user, changes)
-            ours = _server_changes(uow, user, _required(lock.col), session)
-            session = _stage(uow, user, session, staging.stage_changes(changes))
+            col = _required(lock.col)
+            ours, config = _server_changes(uow, user, col, session,
+                                           with_config=changes.config is not None)
+            session = _stage(uow, user, session,
+                             staging.stage_changes(_unchanged_dropped(changes, config, col)))
             return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
 
         return self._step(credentials, skey, (Phase.STARTED,), step)
@@ -334,10 +343,13 @@ def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -
 
 
 def _server_changes(
-    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession
-) -> UnchunkedChanges:
-    with_config = not session.client_is_newer
-    found = uow.collections.changes_since(user, session.client_usn, with_config=with_config)
+    uow: UnitOfWork, user: UserId, col: CollectionMeta, session: SyncSession, with_config: bool
+) -> tuple[UnchunkedChanges, list[ConfigEntry] | None]:
+    """The server's side of applyChanges, and its config map when the client's newer one is
+    to be compared with it (`with_config`)."""
+    ours = not session.client_is_newer
+    found = uow.collections.changes_since(user, session.client_usn,
+                                          with_config=ours or with_config)
     decks = found.decks
     if decks and session.may_have_staged(StageKind.GRAVE_DECK):
         deleted = uow.staging.keys(user, StageKind.GRAVE_DECK)
@@ -346,15 +358,29 @@ def _server_changes(
     def decoded(objects: list[JsonObject]) -> tuple[dict[str, Any], ...]:
         return tuple(staging.decode_object(o.json) for o in objects)
 
-    return UnchunkedChanges(
+    changes = UnchunkedChanges(
         notetypes=decoded(found.notetypes),
         decks=decoded(decks),
         deck_configs=decoded(found.deck_configs),
         tags=tuple(found.tags),
-        config=None if found.config is None
+        config=None if not ours or found.config is None
         else {e.key: json.loads(e.json) for e in found.config},
-        crt=col.crt if with_config else None,  # read under this step's lock
+        crt=col.crt if ours else None,  # read under this step's lock
     )
+    return changes, found.config
+
+
+def _unchanged_dropped(
+    changes: UnchunkedChanges, config: list[ConfigEntry] | None, col: CollectionMeta
+) -> UnchunkedChanges:
+    """`changes` without a config map or crt equal to the server's: a newer client sends
+    both on every sync, and staging what would change nothing costs every sync."""
+    if changes.config is not None and config is not None and merged_config(
+            changes.config, config, usn=0, now_ms=0) is None:
+        changes = dataclasses.replace(changes, config=None)
+    if changes.crt is not None and changes.crt == col.crt:
+        changes = dataclasses.replace(changes, crt=None)
+    return changes
 
 
 def _sanity_counts(counts: Counts) -> SanityCounts:
