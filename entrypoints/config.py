@@ -30,6 +30,8 @@ class Settings:
     max_payload_mb: int = 100
     media_max_file_mb: int = 100
     log_level: str = "INFO"
+    # One line per HTTP request (eight per sync) on stderr; off, it costs nothing.
+    access_log: bool = False
     base_path: str = "/"
     # "name:password": created (or its password updated) when `serve` starts.
     user: str = ""
@@ -135,6 +137,8 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
+    if name == "access_log":
+        return _boolean(env, value)
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()
     if name == "log_level":
@@ -143,6 +147,18 @@ def _convert(name: str, value: Any) -> Any:
         text = str(value)
         return text if text.endswith("/") else text + "/"
     return str(value)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _boolean(env: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{env} must be true or false, got {value!r}")
 
 
 def _check_database_url(url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -41,9 +40,8 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "loglevel": self._settings.log_level.lower(),
             "errorlog": "-",
         }
-        if self._settings.log_level_number() <= logging.INFO:
-            # One line per request: 8 per sync. Above INFO operators asked for less.
-            options["accesslog"] = "-"
+        if self._settings.access_log:
+            options["accesslog"] = "-"  # one line per request: eight per sync
         if "control_socket_disable" in self.cfg.settings:
             # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
             options["control_socket_disable"] = True

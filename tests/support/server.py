@@ -63,6 +63,7 @@ def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str
         "ANKISERV_DATA_DIR": str(data_dir),
         "ANKISERV_DATABASE_URL": database_url,
         "ANKISERV_LOG_LEVEL": "INFO",
+        "ANKISERV_ACCESS_LOG": "1",  # tests watch the requests a client makes
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     })
     env.update(extra)

@@ -35,6 +35,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.base_path == "/"
     assert settings.user == ""
     assert settings.max_payload_mb == 100
+    assert settings.access_log is False  # no per-request log work unless asked for
 
 
 def test_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
@@ -89,6 +90,13 @@ def test_environment_overrides_every_default(tmp_path: Path) -> None:
     assert settings.log_level == "DEBUG"
     assert settings.base_path == "/anki/"
     assert settings.user == "alice:pa:ss"
+
+
+@pytest.mark.parametrize(("text", "on"), [("1", True), ("true", True), ("Yes", True),
+                                          ("on", True), ("0", False), ("false", False),
+                                          ("off", False), ("", False)])
+def test_access_log_is_a_yes_or_no(text: str, on: bool) -> None:
+    assert Settings.from_env({"ANKISERV_ACCESS_LOG": text}).access_log is on
 
 
 def test_unrelated_environment_is_ignored() -> None:
@@ -163,6 +171,7 @@ def _error(environ: dict[str, str]) -> str:
         ("ANKISERV_DATABASE_URL", "not a url"),
         ("ANKISERV_USER", "alice"),
         ("ANKISERV_BASE_PATH", "anki"),
+        ("ANKISERV_ACCESS_LOG", "maybe"),
     ],
 )
 def test_invalid_value_is_one_line_naming_the_setting(key: str, value: str) -> None:
