@@ -100,7 +100,9 @@ def _drop_database(url: str) -> None:
 
 
 def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_USERS,
-             pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres") -> Server:
+             pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
+             env: dict[str, str] | None = None) -> Server:
+    """ankiserv as `ankiserv serve` runs it with default settings (plus `env`)."""
     data = work / f"ankiserv-{backend}"
     cleanup = []
     if backend == "sqlite":
@@ -108,7 +110,8 @@ def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_US
     else:
         db_url = _create_database(pg_admin)
         cleanup.append(db_url)
-    running = start_server(data, db_url, workers=workers, ANKISERV_LOG_LEVEL="WARNING")
+    running = start_server(data, db_url, workers=workers, ANKISERV_ACCESS_LOG="0",
+                           **(env or {}))
     users = [f"bench{i}" for i in range(1, n_users + 1)]
     settings = Settings.from_mapping({"data_dir": str(data), "database_url": db_url})
     services = build_services(settings)
@@ -116,3 +119,20 @@ def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_US
         services.accounts.add_user(user, PASSWORD)
     services.engine.dispose()
     return Server(f"ankiserv-{backend}", running.url, running.process, users, cleanup)
+
+
+def floor(work: Path, workers: int = 2, n_users: int = BENCH_USERS,
+          pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres") -> Server:
+    """The bare stack (`benchmarks.floor`): Falcon + gunicorn + raw psycopg2, no sync logic."""
+    db_url = _create_database(pg_admin)
+    url = make_url(db_url)
+    dsn = f"host={url.host} port={url.port or 5432} dbname={url.database} user={url.username}"
+    port = _free_port()
+    log = (work / "floor.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.floor", dsn, str(port),
+                                str(workers)], stdout=log, stderr=subprocess.STDOUT,
+                               cwd=Path(__file__).resolve().parents[1])
+    server_url = f"http://127.0.0.1:{port}"
+    _wait(server_url, process)
+    users = [f"bench{i}" for i in range(1, n_users + 1)]
+    return Server("floor", server_url, process, users, [db_url])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -26,6 +27,8 @@ from domain.errors import BadRequest, PayloadTooLarge
 from domain.model import SYNC_VERSION_MAX, SYNC_VERSION_MIN
 
 SYNC_HEADER = "ANKI-SYNC"
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): what makes text a database refuses.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 ORIGINAL_SIZE_HEADER = "anki-original-size"
 OCTET_STREAM = "application/octet-stream"
 FILE_CHUNK = 256 * 1024
@@ -67,10 +70,15 @@ class SyncCall:
         if not data.strip():
             return {}
         try:
-            value = json.loads(data)
+            text = data.decode("utf-8")  # strict: UTF-8-encoded surrogates are refused
+        except UnicodeDecodeError:
+            raise BadRequest("payload holds invalid Unicode") from None
+        try:
+            value = json.loads(text)
         except (ValueError, RecursionError):
             raise BadRequest("payload is not valid JSON") from None
-        check_text(value)
+        if _SURROGATE_ESCAPE.search(text):  # only an escape can make one: walk only then
+            check_text(value)
         return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -48,7 +49,7 @@ def decompress_chunks(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
     `PayloadTooLarge` when the output would exceed `limit`.
     """
     total = 0
-    decoder = zstandard.ZstdDecompressor().decompressobj()
+    decoder = _decompressor().decompressobj()
     started = False
     try:
         for chunk in chunks:
@@ -56,7 +57,7 @@ def decompress_chunks(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
                 piece = chunk[start : start + FEED_SIZE]
                 while piece:
                     if decoder.eof:
-                        decoder = zstandard.ZstdDecompressor().decompressobj()
+                        decoder = _decompressor().decompressobj()
                     started = True
                     out = decoder.decompress(piece)
                     piece = decoder.unused_data if decoder.eof else b""
@@ -81,4 +82,24 @@ def compress_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def compress(payload: bytes) -> bytes:
-    return zstandard.ZstdCompressor(level=3).compress(payload)
+    return _compressor().compress(payload)
+
+
+# Making a zstd context costs ten times more than a small request's whole payload takes to
+# go through it; contexts are not thread-safe, so each worker thread keeps its own. A
+# thread handles one request at a time, and one frame at a time.
+_LOCAL = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    found: zstandard.ZstdCompressor | None = getattr(_LOCAL, "compressor", None)
+    if found is None:
+        found = _LOCAL.compressor = zstandard.ZstdCompressor(level=3)
+    return found
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    found: zstandard.ZstdDecompressor | None = getattr(_LOCAL, "decompressor", None)
+    if found is None:
+        found = _LOCAL.decompressor = zstandard.ZstdDecompressor()
+    return found
