@@ -268,7 +268,7 @@ def main() -> None:
           f" {cpu / args.syncs * 1000:.2f} ms CPU in this process,"
           f" {counter.statements / args.syncs:.1f} SQL statements"
           f" (+{counter.control / args.syncs:.1f} BEGIN/COMMIT/ROLLBACK/PREPARE)")
-    f.services.engine.dispose()
+    f.services.close()
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_US
     services = build_services(settings)
     for user in users:
         services.accounts.add_user(user, PASSWORD)
-    services.engine.dispose()
+    services.close()
     return Server(f"ankiserv-{backend}", running.url, running.process, users, cleanup)
 
 

@@ -147,7 +147,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(settings)
     if settings.user:
         ensure_initial_user(services, settings.user)
-    services.engine.dispose()
+    services.close()
     from entrypoints.gunicorn_app import run
 
     run(settings, bind=raw_bind)

@@ -30,6 +30,11 @@ class Services:
     blobs: FilesystemBlobStore
     api: CollectionApi
 
+    def close(self) -> None:
+        """Give back the connection this thread kept between requests, then close all."""
+        self.uow.release_connections()
+        self.engine.dispose()
+
 
 def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     """Connect to the database and wire the domain services."""

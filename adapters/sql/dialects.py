@@ -76,11 +76,36 @@ def _ping_idle_connections(engine: Engine) -> None:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
-            if not getattr(dbapi_conn, "autocommit", True):
+            if _in_implicit_transaction(dbapi_conn):
                 dbapi_conn.rollback()  # end the transaction the ping began
         except Exception as e:
             # The pool replaces the connection and tries the checkout again.
             raise DisconnectionError("stale pooled connection") from e
+
+
+def ping(conn: Connection) -> bool:
+    """Whether a connection still answers (a database restart drops idle ones)."""
+    try:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception:
+        return False
+    raw: Any = conn.connection.driver_connection
+    if _in_implicit_transaction(raw):
+        raw.rollback()  # end the transaction the ping began
+    return True
+
+
+def _in_implicit_transaction(raw: Any) -> bool:
+    """Whether a driver began a transaction of its own for the last statement."""
+    if hasattr(raw, "get_autocommit"):  # PyMySQL
+        return not raw.get_autocommit()
+    if hasattr(raw, "get_transaction_status"):  # psycopg2
+        return bool(raw.get_transaction_status() != 0)
+    return False  # sqlite3 here runs without implicit transactions
 
 
 MYSQL_RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock

@@ -8,6 +8,8 @@ sync step checks a connection out of the pool once, not twice.
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,6 +37,7 @@ class _Pinned:
     conn: Connection | None = None
     busy: bool = False
     level: str | None = None
+    idle_since: float = 0.0
 
 
 _pinned: ContextVar[_Pinned | None] = ContextVar("ankiserv_pinned_connection", default=None)
@@ -158,19 +161,46 @@ class SqlUnitOfWorkFactory:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._threads = threading.local()
 
     def __call__(self, *, write: bool = True, snapshot: bool = True) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, write=write, snapshot=snapshot)
 
-    @staticmethod
     @contextmanager
-    def request_scope() -> Iterator[None]:
-        """Let the units of work opened inside (one thread) share one connection."""
-        pin = _Pinned()
+    def request_scope(self) -> Iterator[None]:
+        """Let the units of work opened inside (one thread) share one connection.
+
+        The thread keeps that connection for its next request: taking one from the pool
+        and giving it back costs more than a small request's own work. One that sat idle
+        is checked before use, as the pool checks the connections it hands out."""
+        pin: _Pinned | None = getattr(self._threads, "pin", None)
+        if pin is None or pin.busy or _pinned.get() is not None:
+            pin = _Pinned()  # a scope inside a scope gets its own
+        elif pin.conn is not None and not _still_usable(pin):
+            pin.conn.close()
+            pin.conn, pin.level = None, None
+        self._threads.pin = pin
         token = _pinned.set(pin)
         try:
             yield
         finally:
             _pinned.reset(token)
-            if pin.conn is not None:
-                pin.conn.close()
+            pin.idle_since = time.monotonic()
+
+    def release_connections(self) -> None:
+        """Give this thread's kept connection back to the pool."""
+        pin: _Pinned | None = getattr(self._threads, "pin", None)
+        if pin is not None and pin.conn is not None and not pin.busy:
+            pin.conn.close()
+            pin.conn, pin.level = None, None
+
+
+def _still_usable(pin: _Pinned) -> bool:
+    """Whether a kept connection may serve the next request (pinged after idling)."""
+    conn = pin.conn
+    assert conn is not None
+    if conn.invalidated or conn.closed:
+        return False
+    if time.monotonic() - pin.idle_since < dialects.PING_AFTER_IDLE_S:
+        return True
+    return dialects.ping(conn)

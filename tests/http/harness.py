@@ -40,7 +40,7 @@ class Api:
         return Account(name=name, password=password, id=int(user_id), key=key)
 
     def close(self) -> None:
-        self.services.engine.dispose()
+        self.services.close()
 
 
 def start_api(data_dir: Path, database_url: str = "") -> Api:

@@ -8,6 +8,7 @@ from sqlalchemy import event, text
 
 from adapters.sql import dialects
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from domain.model import UserId
 
 
 def _backend_pid(conn: object, backend: str) -> int:
@@ -55,6 +56,46 @@ def test_a_busy_connection_is_not_pinged(db_url: str, backend: str) -> None:
         engine.dispose()
 
 
+def test_a_thread_keeps_its_connection_from_one_request_to_the_next(
+    db_url: str, backend: str
+) -> None:
+    engine = dialects.build_engine(db_url)
+    factory = SqlUnitOfWorkFactory(engine)
+    checkouts: list[object] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(args[0]))
+    try:
+        for _ in range(3):
+            with factory.request_scope(), factory(write=False) as uow:
+                uow.collections.meta(UserId(1))
+        assert len(checkouts) == 1
+        factory.release_connections()
+        assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_kept_connection_the_server_dropped_while_idle_is_replaced(
+    db_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "sqlite":
+        pytest.skip("SQLite has no server to drop connections")
+    monkeypatch.setattr(dialects, "PING_AFTER_IDLE_S", 0.0)
+    engine = dialects.build_engine(db_url)
+    admin = dialects.build_engine(db_url).connect()
+    factory = SqlUnitOfWorkFactory(engine)
+    try:
+        with factory.request_scope(), factory(write=False) as uow:
+            pid = _backend_pid(uow._conn, backend)
+        _kill(admin, backend, pid)
+        with factory.request_scope(), factory() as uow:  # found dead, replaced unseen
+            assert _backend_pid(uow._conn, backend) != pid
+            uow.collections.meta(UserId(1))
+    finally:
+        factory.release_connections()
+        admin.close()
+        engine.dispose()
+
+
 def test_units_of_work_in_one_request_share_a_connection_and_isolation(
     db_url: str, backend: str
 ) -> None:
@@ -80,6 +121,7 @@ def test_units_of_work_in_one_request_share_a_connection_and_isolation(
             with factory() as writer:
                 levels.append(_isolation(writer, backend))
                 assert _in_transaction(writer)
+        factory.release_connections()  # the thread kept it for its next request
         if backend == "mysql":
             assert levels == ["repeatable read", "read committed", "repeatable read",
                               "repeatable read", "read committed"]

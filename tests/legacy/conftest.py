@@ -50,7 +50,7 @@ def accounts(legacy_server: RunningServer) -> Iterator[Accounts]:
     """The server's account service, built in this process from the server's settings."""
     services = build_services(Settings.from_env(legacy_server.env))
     yield services.accounts
-    services.engine.dispose()
+    services.close()
 
 
 @pytest.fixture

@@ -143,7 +143,7 @@ class ServerSide:
         return self.server.data_dir / "media" / str(user_id)
 
     def close(self) -> None:
-        self.services.engine.dispose()
+        self.services.close()
 
 
 @contextmanager

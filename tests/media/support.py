@@ -231,7 +231,7 @@ class MediaApi:
         )
 
     def close(self) -> None:
-        self.services.engine.dispose()
+        self.services.close()
 
 
 def start_media_api(data_dir: Path, database_url: str) -> MediaApi:

@@ -154,4 +154,4 @@ def add_user_in_process(server: RunningServer, name: str, password: str) -> None
     try:
         services.accounts.add_user(name, password)
     finally:
-        services.engine.dispose()
+        services.close()
