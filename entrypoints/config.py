@@ -27,6 +27,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     workers: int = 2
+    threads: int = 4  # per worker process
     max_payload_mb: int = 100
     media_max_file_mb: int = 100
     log_level: str = "INFO"
@@ -92,6 +93,8 @@ class Settings:
             raise ConfigError(f"ANKISERV_PORT must be 1-65535, got {self.port}")
         if self.workers < 1:
             raise ConfigError(f"ANKISERV_WORKERS must be at least 1, got {self.workers}")
+        if not 1 <= self.threads <= 256:
+            raise ConfigError(f"ANKISERV_THREADS must be 1-256, got {self.threads}")
         if not 1 <= self.max_payload_mb <= 4096:
             raise ConfigError(
                 f"ANKISERV_MAX_PAYLOAD_MB must be 1-4096, got {self.max_payload_mb}"
@@ -131,7 +134,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _convert(name: str, value: Any) -> Any:
     env = f"{PREFIX}{name.upper()}"
-    if name in ("port", "workers", "max_payload_mb", "media_max_file_mb"):
+    if name in ("port", "workers", "threads", "max_payload_mb", "media_max_file_mb"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():

@@ -17,7 +17,6 @@ REQUEST_TIMEOUT_S = 600
 # upload) could send its next request just as the server closed the connection, and
 # fail with "error sending request".
 KEEPALIVE_S = 120
-THREADS_PER_WORKER = 4
 
 
 class _Application(BaseApplication):  # type: ignore[misc]
@@ -33,7 +32,7 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "bind": self._bind or bind,
             "workers": self._settings.workers,
             "worker_class": "gthread",
-            "threads": THREADS_PER_WORKER,
+            "threads": self._settings.threads,
             "timeout": REQUEST_TIMEOUT_S,
             "keepalive": KEEPALIVE_S,
             "graceful_timeout": 30,

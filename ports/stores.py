@@ -235,7 +235,14 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, write: bool = True, snapshot: bool = True) -> UnitOfWork:
+    def __call__(
+        self, *, write: bool = True, snapshot: bool = True, durable: bool = True
+    ) -> UnitOfWork:
         """Open a unit of work; `write=False` promises it only reads, and `snapshot=False`
-        that its reads need not see one consistent state (a single lookup)."""
+        that its reads need not see one consistent state (a single lookup).
+
+        `durable=False` lets its commit return before it is on disk: a database crash
+        right after may undo it, and undo every later commit with it, never an earlier one.
+        Only for writes whose loss a later step notices (the steps of a sync before
+        `finish`, which refuses to go on from a state that lost one)."""
         ...

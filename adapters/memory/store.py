@@ -574,5 +574,7 @@ class InMemoryStore:
         self.state = MemoryState()
         self.lock = threading.RLock()
 
-    def __call__(self, *, write: bool = True, snapshot: bool = True) -> InMemoryUnitOfWork:
+    def __call__(
+        self, *, write: bool = True, snapshot: bool = True, durable: bool = True
+    ) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self, write)

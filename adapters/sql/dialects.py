@@ -155,18 +155,25 @@ READER_LEVEL = "REPEATABLE READ"
 
 
 def open_transaction(
-    conn: Connection, *, write: bool, snapshot: bool = True, level: str | None = None
+    conn: Connection, *, write: bool, snapshot: bool = True, durable: bool = True,
+    level: str | None = None,
 ) -> tuple[Transaction, str | None]:
     """Begin a unit of work's transaction: writers take SQLite's lock up front; readers
-    get a snapshot, except single lookups (`snapshot=False`), which need none.
+    get a snapshot, except single lookups (`snapshot=False`), which need none. On
+    PostgreSQL a writer that need not be `durable` commits without waiting for its WAL
+    to reach the disk (it still reaches it in order: see `UnitOfWorkFactory`); the other
+    databases have no such setting per transaction.
 
     `level` is the isolation level a MySQL connection is known to be in (None: a fresh
     checkout, at the writers' level); returns the transaction and the level it is in now.
     """
     if conn.dialect.name == "postgresql":
         # The isolation level rides on BEGIN; single lookups run without a transaction.
+        begin: str | None
         if write:
-            begin: str | None = f"BEGIN ISOLATION LEVEL {WRITER_LEVEL}"
+            begin = f"BEGIN ISOLATION LEVEL {WRITER_LEVEL}"
+            if not durable:
+                begin = f"{begin}; SET LOCAL synchronous_commit TO OFF"
         elif snapshot:
             begin = f"BEGIN ISOLATION LEVEL {READER_LEVEL}"
         else:

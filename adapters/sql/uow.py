@@ -44,10 +44,14 @@ _pinned: ContextVar[_Pinned | None] = ContextVar("ankiserv_pinned_connection", d
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine, *, write: bool = True, snapshot: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, *, write: bool = True, snapshot: bool = True,
+        durable: bool = True,
+    ) -> None:
         self._engine = engine
         self._write = write
         self._snapshot = snapshot
+        self._durable = durable
         self._conn: Connection | None = None
         self._tx: Transaction
         self._pin: _Pinned | None = None
@@ -63,7 +67,7 @@ class SqlUnitOfWork:
             conn = self._engine.connect()
         try:
             tx, level = dialects.open_transaction(
-                conn, write=self._write, snapshot=self._snapshot,
+                conn, write=self._write, snapshot=self._snapshot, durable=self._durable,
                 level=None if self._pin is None else self._pin.level)
         except BaseException:
             self._release(conn)
@@ -163,8 +167,10 @@ class SqlUnitOfWorkFactory:
         self.engine = engine
         self._threads = threading.local()
 
-    def __call__(self, *, write: bool = True, snapshot: bool = True) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write=write, snapshot=snapshot)
+    def __call__(
+        self, *, write: bool = True, snapshot: bool = True, durable: bool = True
+    ) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, write=write, snapshot=snapshot, durable=durable)
 
     @contextmanager
     def request_scope(self) -> Iterator[None]:

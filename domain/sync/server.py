@@ -113,7 +113,7 @@ class SyncServer:
 
     def _start(self, credentials: Credentials, skey: str, request: StartRequest) -> Graves:
         now, user = self.clock.now_ms(), credentials.user
-        with self.uow() as uow:
+        with self.uow(durable=False) as uow:  # a lost start loses its session: noticed
             lock = uow.sessions.lock(credentials, with_session=False).check(credentials)
             col = _required(lock.col)
             # Reads first: the writes below then leave together with the commit.
@@ -196,6 +196,7 @@ class SyncServer:
             uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
             assert lock.counts is not None and lock.col is not None
+            session.expect_client_done()
             counts = counts_after_applying(uow, user, session.staged, lock.counts)
             if counts is None:
                 with uow.scratch():
@@ -255,7 +256,10 @@ class SyncServer:
         _require_skey(skey)
 
         def attempt() -> T:
-            with self.uow() as uow:
+            # Only `finish` (keep=False) must be on disk before it answers; the steps
+            # before it may lose their commit in a database crash, which the sanity check
+            # (last chunk missing) or the next step (phase) then notices.
+            with self.uow(durable=not keep) as uow:
                 lock, session = self._session(uow, credentials, skey, phases)
                 result, session = body(uow, lock, session)
                 if keep:

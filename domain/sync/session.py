@@ -56,6 +56,14 @@ class SyncSession:
             raise SyncRejected(f"sync step not allowed in phase {self.phase.name}")
         return self
 
+    def expect_client_done(self) -> SyncSession:
+        """Return self once the device's last chunk (`done`) has arrived, or raise
+        `SyncRejected`. Steps before `finish` may lose their commit in a database crash
+        (the later ones with it): a session that lost its last chunk says so here."""
+        if not self.client_done:
+            raise SyncRejected("the sanity check came before the device's last chunk")
+        return self
+
     def with_staged(self, items: Iterable[StagedItem]) -> SyncSession:
         """This session, having staged `items` too."""
         kinds = self.staged | {item.kind for item in items}

@@ -22,7 +22,7 @@ from adapters.sql import transaction
 from tests.http.harness import Account, Api
 from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
-CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SELECT 1")
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SELECT 1", "SET LOCAL")
 # A small sync as the load test runs it: nothing to send either way but 2 edited notes
 # and their 2 cards from the device. Measured: 19 on PostgreSQL (each request one lock
 # query, at most one read, and one write that carries the commit); SQLite and MariaDB

@@ -150,3 +150,22 @@ def _in_transaction(uow: object) -> bool:
     if hasattr(dbapi, "get_transaction_status"):  # psycopg2, after the statement above
         return bool(dbapi.get_transaction_status() != 0)
     return bool(dbapi.in_transaction)  # sqlite3
+
+
+def test_only_units_of_work_that_may_lose_their_commit_skip_the_wait_for_disk(
+    db_url: str, backend: str
+) -> None:
+    if backend != "postgres":
+        pytest.skip("only PostgreSQL commits without waiting per transaction")
+    engine = dialects.build_engine(db_url)
+    factory = SqlUnitOfWorkFactory(engine)
+    try:
+        seen = {}
+        for durable in (True, False):
+            with factory(durable=durable) as uow:
+                seen[durable] = uow._conn.execute(text("SHOW synchronous_commit")).scalar()
+        with factory() as uow:  # the next one on the same connection is durable again
+            seen["after"] = uow._conn.execute(text("SHOW synchronous_commit")).scalar()
+        assert seen == {True: "on", False: "off", "after": "on"}
+    finally:
+        engine.dispose()

@@ -169,6 +169,23 @@ def test_steps_out_of_order_are_rejected_and_end_the_session(server: SyncServer)
         server.apply_graves(ME, "s", Graves())
 
 
+def test_a_sanity_check_before_the_last_chunk_is_refused_and_ends_the_session(
+    server: SyncServer, store: InMemoryStore
+) -> None:
+    """A session that lost its last chunk (a database crash may undo the commits of the
+    steps before finish, the latest first) must not reach finish with what it kept."""
+    mid = notetype_id(store)
+    server.start(ME, "s", StartRequest(0, True))
+    server.apply_changes(ME, "s", UnchunkedChanges())
+    server.chunk(ME, "s")
+    server.apply_chunk(ME, "s", Chunk(False, (), (), (note(1, mid),)))
+    before = copy.deepcopy(store.state.collections[USER])
+    with pytest.raises(SyncRejected):
+        server.sanity_check(ME, "s", counts(store))
+    assert store.state.sessions.get(USER) is None
+    assert store.state.collections[USER] == before
+
+
 def test_missing_session_key_is_rejected(server: SyncServer) -> None:
     with pytest.raises(SyncRejected):
         server.start(ME, "", StartRequest(0, True))
