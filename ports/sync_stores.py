@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from domain.model import CollectionMeta, Credentials, UserId
-from domain.sync.session import SyncLock, SyncSession
+from domain.sync.session import SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import StagedItem, StageKind
 
 
@@ -22,10 +22,19 @@ class SessionStore(Protocol):
         as it is once the lock is held."""
         ...
 
-    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+    def lock(
+        self, credentials: Credentials, *, with_session: bool = True, new_rows: bool = False
+    ) -> SyncLock:
         """What a sync step starts with: lock the user's collection row (and session), read
         both with the row counts, and check the host key, in one query where the database
-        allows. Without `with_session` the session is neither locked nor read."""
+        allows. Without `with_session` the session is neither locked nor read; with
+        `new_rows` the same query counts, per row kind, the staged rows whose id no live
+        row has."""
+        ...
+
+    def peek(self, credentials: Credentials) -> SessionPeek:
+        """Read the session without locking it, with the row kinds that hold rows at or
+        after its client usn, and check the host key, in one query."""
         ...
 
     def save(self, user: UserId, session: SyncSession) -> None:
@@ -56,11 +65,6 @@ class StagingStore(Protocol):
 
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         """Return the keys staged for one kind."""
-        ...
-
-    def new_rows(self, user: UserId) -> dict[StageKind, int]:
-        """Count, per kind, the staged revlog entries, cards and notes whose id no live row
-        has (kinds with none may be left out)."""
         ...
 
     def discard(self, user: UserId) -> None:

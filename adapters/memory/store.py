@@ -33,7 +33,7 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
-from domain.sync.session import SyncLock, SyncSession
+from domain.sync.session import SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 from ports.collection import CollectionContents
 from ports.queries import CardFilter, NoteFilter
@@ -83,15 +83,27 @@ class MemorySessionStore:
             return None, None
         return stored.meta, self._s.sessions.get(user)
 
-    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+    def lock(
+        self, credentials: Credentials, *, with_session: bool = True, new_rows: bool = False
+    ) -> SyncLock:
         user = credentials.user
         authorized = credentials.digest in self._s.host_keys.get(user, set())
         stored = self._s.collections.get(user)
         if stored is None:
             return SyncLock(None, None, None, authorized)
         session = self._s.sessions.get(user) if with_session else None
+        counted = MemoryStagingStore(self._s).new_rows(user) if new_rows else None
         return SyncLock(stored.meta, MemoryCollectionStore(self._s).counts(user), session,
-                        authorized)
+                        authorized, counted)
+
+    def peek(self, credentials: Credentials) -> SessionPeek:
+        user = credentials.user
+        authorized = credentials.digest in self._s.host_keys.get(user, set())
+        session = self._s.sessions.get(user)
+        if session is None or user not in self._s.collections:
+            return SessionPeek(None, frozenset(), authorized)
+        pending = MemoryCollectionStore(self._s).row_kinds_since(user, session.client_usn)
+        return SessionPeek(session, frozenset(pending), authorized)
 
     def save(self, user: UserId, session: SyncSession) -> None:
         self._s.sessions[user] = session

@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal_column,
     select,
     tuple_,
-    union_all,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -33,8 +32,8 @@ from adapters.sql.statements import Statement
 from adapters.sql.tables import collections, host_keys, sync_sessions, sync_staging
 from adapters.sql.transaction import Transaction
 from adapters.sql.upserts import upsert
-from domain.model import CollectionMeta, Counts, Credentials, UserId
-from domain.sync.session import ChunkStage, Phase, SyncLock, SyncSession
+from domain.model import CollectionMeta, Counts, Credentials, RowKind, UserId
+from domain.sync.session import ChunkStage, Phase, SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 
 BATCH = 500
@@ -50,24 +49,49 @@ _AUTHORIZED = exists().where(host_keys.c.user_id == _USER,
 _N_COL, _N_SESSION = len(COLLECTION_COLUMNS), len(SESSION_COLUMNS)
 
 
-def _lock_sync(dialect: str) -> ClauseElement:
-    """The collection row, the session and the host key check, locked in one query.
+def _new_rows_counts() -> list[Any]:
+    """Per row kind, how many staged ids no live row has (what applying them adds)."""
+    return [select(func.count()).where(
+                _st.user_id == _USER, _st.kind == literal_column(str(int(kind))),
+                ~exists().where(table.c.user_id == _USER, table.c.id == _st.oid))
+            .scalar_subquery() for kind, (table, _) in _LIVE_ROWS.items()]
+
+
+def _lock_sync(new_rows: bool) -> Statement:
+    """The collection row, the session and the host key check, locked in one query (with
+    the new-row counts the sanity check needs, if asked).
 
     PostgreSQL reads every row of a statement as it was when the statement began, before
     it waited for a lock, except the rows it locks, which it reads again once they are
     locked: so it locks both rows (collection first, the order every writer takes them)
     and needs a session to exist (the caller falls back to `LOCK_COLLECTION` and a read of
-    the session). MySQL's locking reads and SQLite's writers see the latest commit."""
-    if dialect == "postgresql":
-        return (select(*COLLECTION_COLUMNS, *SESSION_COLUMNS, _AUTHORIZED)
-                .select_from(collections.join(sync_sessions, _s.user_id == _col.user_id))
-                .where(_col.user_id == _USER).with_for_update())
-    return (select(*COLLECTION_COLUMNS, *SESSION_COLUMNS, _AUTHORIZED)
-            .select_from(collections.outerjoin(sync_sessions, _s.user_id == _col.user_id))
-            .where(_col.user_id == _USER).with_for_update())
+    the session). The other rows it reads (host keys; staged and live rows for the counts)
+    do not change under a live session. MySQL's locking reads and SQLite's writers see
+    the latest commit."""
+
+    def build(dialect: str) -> ClauseElement:
+        extra = _new_rows_counts() if new_rows else []
+        columns = (*COLLECTION_COLUMNS, *SESSION_COLUMNS, *extra, _AUTHORIZED)
+        if dialect == "postgresql":
+            joined = collections.join(sync_sessions, _s.user_id == _col.user_id)
+        else:
+            joined = collections.outerjoin(sync_sessions, _s.user_id == _col.user_id)
+        return select(*columns).select_from(joined).where(_col.user_id == _USER).with_for_update()
+
+    return Statement(build, tables=["collections", "sync_sessions", "host_keys", "sync_staging",
+                                    "revlog", "cards", "notes"])
 
 
-LOCK_SYNC = Statement(_lock_sync, tables=["collections", "sync_sessions", "host_keys"])
+# A session read without a lock, with which tables hold rows the device has not seen:
+# what the server's first chunk needs to know, when that chunk has nothing to send.
+PEEK_SESSION = Statement(
+    lambda _d: select(*SESSION_COLUMNS, *(
+        exists().where(t.c.user_id == _USER, t.c.usn >= _s.client_usn)
+        for t in (tables.revlog, tables.cards, tables.notes)), _AUTHORIZED)
+    .where(_s.user_id == _USER),
+    tables=["sync_sessions", "revlog", "cards", "notes", "host_keys"])
+
+
 LOCK_COLLECTION = Statement(
     lambda _d: select(*COLLECTION_COLUMNS, _AUTHORIZED).where(_col.user_id == _USER)
     .with_for_update(), tables=["collections", "host_keys"])
@@ -135,20 +159,7 @@ def _read_rows(after: bool) -> Statement:
 
 
 READ_ROWS_FIRST, READ_ROWS_AFTER = _read_rows(False), _read_rows(True)
-
-
-def _new_rows(_dialect: str) -> ClauseElement:
-    """Per row kind, how many staged ids no live row has (what applying them adds)."""
-    parts: list[Any] = []
-    for kind, (table, _) in _LIVE_ROWS.items():
-        missing = ~exists().where(table.c.user_id == _USER, table.c.id == _st.oid)
-        parts.append(select(literal_column(str(int(kind))).label("kind"),
-                            func.count().label("n"))
-                     .where(_st.user_id == _USER, _st.kind == int(kind), missing))
-    return union_all(*parts)
-
-
-NEW_ROWS = Statement(_new_rows, tables=["sync_staging", "revlog", "cards", "notes"])
+LOCK_SYNC, LOCK_SYNC_COUNTING = _lock_sync(False), _lock_sync(True)
 
 
 class SqlSessionStore:
@@ -173,14 +184,18 @@ class SqlSessionStore:
         found = self._tx.fetch(LOCK_COLLECTION, params)
         return (_meta(found[0]), self.get(user)) if found else (None, None)
 
-    def lock(self, credentials: Credentials, *, with_session: bool = True) -> SyncLock:
+    def lock(
+        self, credentials: Credentials, *, with_session: bool = True, new_rows: bool = False
+    ) -> SyncLock:
         params = {"user": credentials.user, "digest": credentials.digest}
         if with_session:
-            found = self._tx.fetch(LOCK_SYNC, params)
+            found = self._tx.fetch(LOCK_SYNC_COUNTING if new_rows else LOCK_SYNC, params)
             if found:
                 row = found[0]
-                session = None if row[_N_COL] is None else _session(row[_N_COL:-1])
-                return SyncLock(_meta(row), _counts(row), session, bool(row[-1]))
+                session = None if row[_N_COL] is None else _session(row[_N_COL:])
+                counted = dict(zip(ROW_STAGES, (int(n) for n in row[_N_COL + _N_SESSION:-1]),
+                                   strict=True)) if new_rows else None
+                return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), counted)
             if self._conn.dialect.name != "postgresql":
                 return self._no_collection(params)
         found = self._tx.fetch(LOCK_COLLECTION, params)
@@ -190,6 +205,19 @@ class SqlSessionStore:
         # PostgreSQL, no session when the lock was asked for: read it now that it is held.
         session = self.get(credentials.user) if with_session else None
         return SyncLock(_meta(row), _counts(row), session, bool(row[-1]))
+
+    def peek(self, credentials: Credentials) -> SessionPeek:
+        found = self._tx.fetch(PEEK_SESSION, {"user": credentials.user,
+                                              "digest": credentials.digest})
+        if not found:
+            authorized = bool(self._tx.fetch(HAS_HOST_KEY, {
+                "user": credentials.user, "digest": credentials.digest})[0][0])
+            return SessionPeek(None, frozenset(), authorized)
+        row = found[0]
+        kinds = frozenset(k for k, present in zip(
+            (RowKind.REVLOG, RowKind.CARD, RowKind.NOTE), row[_N_SESSION:-1], strict=True)
+            if present)
+        return SessionPeek(_session(row), kinds, bool(row[-1]))
 
     def _no_collection(self, params: dict[str, Any]) -> SyncLock:
         authorized = bool(self._tx.fetch(HAS_HOST_KEY, params)[0][0])
@@ -245,10 +273,6 @@ class SqlStagingStore:
     def keys(self, user: UserId, kind: StageKind) -> set[str]:
         found = self._tx.fetch(STAGED_KEYS, {"user": user, "kind": int(kind)})
         return {str(r[0]) for r in found}
-
-    def new_rows(self, user: UserId) -> dict[StageKind, int]:
-        found = self._tx.fetch(NEW_ROWS, {"user": user})
-        return {StageKind(kind): int(n) for kind, n in found if n}
 
     def discard(self, user: UserId) -> None:
         self._tx.write(DISCARD_STAGED, {"user": user})

@@ -89,16 +89,14 @@ _COUNTED_WITHOUT_APPLYING = {
 
 
 def counts_after_applying(
-    uow: UnitOfWork, user: UserId, kinds: frozenset[StageKind], counts: Counts
+    kinds: frozenset[StageKind], counts: Counts, added: dict[StageKind, int]
 ) -> Counts | None:
-    """The counts `apply_staged` would leave, starting from the collection's `counts`,
-    when they can be told without applying (the common sync: rows, tags and config
-    only); None when only applying can tell."""
+    """The counts `apply_staged` would leave, starting from the collection's `counts`
+    and the staged rows each kind `added` (ids no live row has), when they can be told
+    without applying (the common sync: rows, tags and config only); None when only
+    applying can tell."""
     if not kinds <= _COUNTED_WITHOUT_APPLYING.keys():
         return None
-    if not kinds & set(ROW_STAGES):
-        return counts
-    added = uow.staging.new_rows(user)
     return dataclasses.replace(
         counts, revlog=counts.revlog + added.get(StageKind.REVLOG, 0),
         cards=counts.cards + added.get(StageKind.CARD, 0),

@@ -36,7 +36,7 @@ from domain.sync.apply import (
 )
 from domain.sync.chunks import next_chunk
 from domain.sync.meta import MetaRequest, SchedulingFlags, ServerMeta, check_version, server_meta
-from domain.sync.session import Phase, SyncLock, SyncSession
+from domain.sync.session import ChunkStage, Phase, SyncLock, SyncSession
 from domain.sync.staging import StageKind
 from domain.sync.values import (
     Chunk,
@@ -160,6 +160,11 @@ class SyncServer:
         return self._step(credentials, skey, (Phase.STARTED,), step)
 
     def chunk(self, credentials: Credentials, skey: str) -> Chunk:
+        """The server's next chunk. The first, in most syncs, has nothing to send: told by
+        one read without a lock, and nothing written (sent again, it is the same)."""
+        if self._nothing_to_send(credentials, skey):
+            return Chunk(done=True)
+
         def step(
             uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[Chunk, SyncSession]:
@@ -196,8 +201,9 @@ class SyncServer:
             uow: UnitOfWork, lock: SyncLock, session: SyncSession
         ) -> tuple[SanityResult, SyncSession]:
             assert lock.counts is not None and lock.col is not None
+            assert lock.new_rows is not None
             session.expect_client_done()
-            counts = counts_after_applying(uow, user, session.staged, lock.counts)
+            counts = counts_after_applying(session.staged, lock.counts, lock.new_rows)
             if counts is None:
                 with uow.scratch():
                     apply_staged(uow, user, lock.col, session, self.clock.now_ms())
@@ -207,7 +213,7 @@ class SyncServer:
             phase = Phase.SANITY_OK if ok else Phase.SANITY_BAD
             return SanityResult(ok, theirs, ours), dataclasses.replace(session, phase=phase)
 
-        return self._step(credentials, skey, (Phase.CHANGES_APPLIED,), step)
+        return self._step(credentials, skey, (Phase.CHANGES_APPLIED,), step, new_rows=True)
 
     def finish(self, credentials: Credentials, skey: str) -> int:
         """Merge everything staged, bump the usn once, and return the new `mod`."""
@@ -251,6 +257,7 @@ class SyncServer:
         phases: tuple[Phase, ...],
         body: Callable[[UnitOfWork, SyncLock, SyncSession], tuple[T, SyncSession]],
         keep: bool = True,
+        new_rows: bool = False,
     ) -> T:
         """Run one step on the caller's session; a failed step ends the session."""
         _require_skey(skey)
@@ -260,7 +267,7 @@ class SyncServer:
             # before it may lose their commit in a database crash, which the sanity check
             # (last chunk missing) or the next step (phase) then notices.
             with self.uow(durable=not keep) as uow:
-                lock, session = self._session(uow, credentials, skey, phases)
+                lock, session = self._session(uow, credentials, skey, phases, new_rows)
                 result, session = body(uow, lock, session)
                 if keep:
                     session = dataclasses.replace(session, touched_ms=self.clock.now_ms())
@@ -274,10 +281,24 @@ class SyncServer:
             self._drop_if_owned(credentials.user, skey)
             raise
 
+    def _nothing_to_send(self, credentials: Credentials, skey: str) -> bool:
+        """Whether the caller's session, at its first chunk, has no rows to be sent (False
+        whenever unsure: the locked step then decides, and refuses what it must)."""
+        _require_skey(skey)
+        with self.uow(write=False, snapshot=False) as uow:
+            peek = uow.sessions.peek(credentials).check(credentials)
+        session = peek.session
+        return (session is not None and session.skey == skey
+                and session.phase == Phase.CHANGES_APPLIED
+                and not session.expired(self.clock.now_ms())
+                and session.chunk_stage == ChunkStage.REVLOG and session.chunk_after is None
+                and not peek.pending_rows)
+
     def _session(
-        self, uow: UnitOfWork, credentials: Credentials, skey: str, phases: tuple[Phase, ...]
+        self, uow: UnitOfWork, credentials: Credentials, skey: str, phases: tuple[Phase, ...],
+        new_rows: bool = False,
     ) -> tuple[SyncLock, SyncSession]:
-        lock = uow.sessions.lock(credentials).check(credentials)
+        lock = uow.sessions.lock(credentials, new_rows=new_rows).check(credentials)
         _required(lock.col)
         session = lock.session
         if session is None or session.expired(self.clock.now_ms()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from domain.errors import AuthFailed, SessionConflict, SyncRejected
-from domain.model import CollectionMeta, Counts, Credentials
+from domain.model import CollectionMeta, Counts, Credentials, RowKind
 from domain.sync.staging import StagedItem, StageKind
 
 # Clients give up on a request after 30-60 s of silence; a conversation idle this long is dead.
@@ -87,9 +87,26 @@ class SyncLock:
     counts: Counts | None
     session: SyncSession | None
     authorized: bool
+    # When asked for: per row kind, how many staged ids no live row has.
+    new_rows: dict[StageKind, int] | None = None
 
     def check(self, credentials: Credentials) -> SyncLock:
         """Return self, or raise `AuthFailed` for a device whose host key is not live."""
+        if credentials.digest is not None and not self.authorized:
+            raise AuthFailed("unknown host key")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPeek:
+    """The session read without a lock, with the row kinds holding rows at or after its
+    client usn (what the server's first chunk would send), and the host key check."""
+
+    session: SyncSession | None
+    pending_rows: frozenset[RowKind]
+    authorized: bool
+
+    def check(self, credentials: Credentials) -> SessionPeek:
         if credentials.digest is not None and not self.authorized:
             raise AuthFailed("unknown host key")
         return self
