@@ -1,8 +1,10 @@
 """Contract of `SessionStore`: what a step reads under the lock, on every adapter.
 
-A sync step that waits for the collection lock must then see the session exactly as
-the previous lock holder committed it; acting on an older session would let two
-devices' conversations interleave (found by two real devices syncing at once).
+A sync step that waits for the lock must then see the session exactly as the previous
+lock holder committed it; acting on an older session would let two devices'
+conversations interleave (found by two real devices syncing at once). Each way of
+taking the lock is checked: for API writes, for a sync step, and for the sanity check
+(which counts new rows in the same query).
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import dataclasses
 import threading
 import time
 
-from domain.model import UserId
+from collections.abc import Callable
+
+import pytest
+
+from domain.model import Credentials, UserId
 from domain.new_collection import new_collection
 from domain.sync.session import Phase, SyncSession
 from domain.sync.staging import StageKind
-from ports.stores import UnitOfWorkFactory
+from ports.stores import UnitOfWork, UnitOfWorkFactory
 from tests.contract.contents import unique_name
 
 NOW_MS = 1700000000000
@@ -37,8 +43,22 @@ def _user_with_session(uow_factory: UnitOfWorkFactory, session: SyncSession | No
     return user
 
 
+Lock = Callable[[UnitOfWork, UserId], SyncSession | None]
+WAYS: dict[str, Lock] = {
+    "with collection": lambda uow, user: uow.sessions.lock_with_collection(user)[1],
+    "sync step": lambda uow, user: uow.sessions.lock(Credentials(user)).session,
+    "sanity check": lambda uow, user: uow.sessions.lock(
+        Credentials(user), new_rows=True).session,
+}
+
+
+@pytest.fixture(params=list(WAYS))
+def way(request: pytest.FixtureRequest) -> Lock:
+    return WAYS[request.param]
+
+
 def _seen_by_waiter(uow_factory: UnitOfWorkFactory, user: UserId,
-                    change: SyncSession | None) -> SyncSession | None:
+                    change: SyncSession | None, way: Lock | None = None) -> SyncSession | None:
     """Hold the lock, change the session (None: delete it), commit; return what a unit of
     work that asked for the lock meanwhile sees once it gets it."""
     locked, seen = threading.Event(), []
@@ -57,7 +77,7 @@ def _seen_by_waiter(uow_factory: UnitOfWorkFactory, user: UserId,
     def waiter() -> None:
         locked.wait()
         with uow_factory() as uow:
-            seen.append(uow.sessions.lock_with_collection(user)[1])
+            seen.append((way or WAYS["with collection"])(uow, user))
 
     threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]
     for thread in threads:
@@ -68,19 +88,25 @@ def _seen_by_waiter(uow_factory: UnitOfWorkFactory, user: UserId,
     return seen[0]
 
 
-def test_waiter_sees_the_session_that_replaced_another(uow_factory: UnitOfWorkFactory) -> None:
+def test_waiter_sees_the_session_that_replaced_another(
+    uow_factory: UnitOfWorkFactory, way: Lock
+) -> None:
     user = _user_with_session(uow_factory, _session("first"))
-    assert _seen_by_waiter(uow_factory, user, _session("second")) == _session("second")
+    assert _seen_by_waiter(uow_factory, user, _session("second"), way) == _session("second")
 
 
-def test_waiter_sees_a_session_started_while_it_waited(uow_factory: UnitOfWorkFactory) -> None:
+def test_waiter_sees_a_session_started_while_it_waited(
+    uow_factory: UnitOfWorkFactory, way: Lock
+) -> None:
     user = _user_with_session(uow_factory, None)
-    assert _seen_by_waiter(uow_factory, user, _session("new")) == _session("new")
+    assert _seen_by_waiter(uow_factory, user, _session("new"), way) == _session("new")
 
 
-def test_waiter_sees_a_session_ended_while_it_waited(uow_factory: UnitOfWorkFactory) -> None:
+def test_waiter_sees_a_session_ended_while_it_waited(
+    uow_factory: UnitOfWorkFactory, way: Lock
+) -> None:
     user = _user_with_session(uow_factory, _session("ending", Phase.SANITY_OK))
-    assert _seen_by_waiter(uow_factory, user, None) is None
+    assert _seen_by_waiter(uow_factory, user, None, way) is None
 
 
 def test_waiter_sees_the_phase_the_holder_saved(uow_factory: UnitOfWorkFactory) -> None:
