@@ -19,7 +19,11 @@ class PathNormaliser:
         self._base = "/" + base_path.strip("/") if base_path.strip("/") else ""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        path = _SLASHES.sub("/", req.path)
+        path = req.path
+        if not self._base and "//" not in path and not path.endswith("/") \
+                and not path.startswith("/djs/"):
+            return  # most requests: a clean path, nothing to change
+        path = _SLASHES.sub("/", path)
         if self._base:
             if path != self._base and not path.startswith(self._base + "/"):
                 req.path = "/-outside-base-path"

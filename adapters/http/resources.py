@@ -42,8 +42,11 @@ class SyncResource:
     limits: codec.Limits
     tmp_dir: Path
 
+    def __post_init__(self) -> None:
+        self._handlers = self._routes()
+
     def on_post(self, req: falcon.Request, resp: falcon.Response, method: str) -> None:
-        handler = self._routes().get(method)
+        handler = self._handlers.get(method)
         if handler is None:
             raise NotFound(f"unknown sync method {method!r}")
         call = codec.read_call(req, self.limits)

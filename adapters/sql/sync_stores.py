@@ -8,6 +8,7 @@ dialect and, on PostgreSQL, prepared once per connection. Writes go through
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from itertools import islice
 from typing import Any
 
@@ -301,6 +302,7 @@ def _session(r: Sequence[Any]) -> SyncSession:
     )
 
 
+@cache
 def _kinds(bits: int | None) -> frozenset[StageKind]:
     bits = bits or 0
     return frozenset(kind for kind in StageKind if bits & (1 << int(kind)))

@@ -75,34 +75,47 @@ class SqlUnitOfWork:
         if self._pin is not None:
             self._pin.level = level
         self._conn, self._tx = conn, tx
-        self._users = SqlUserStore(conn, tx)
-        self._collections = SqlCollectionStore(conn, tx)
-        self._sessions = SqlSessionStore(conn, tx)
-        self._staging = SqlStagingStore(conn, tx)
-        self._media = SqlMediaIndex(conn)
-        self._queries = SqlCollectionQueries(conn)
+        # Stores are made when first used: a sync step uses two or three of the six.
+        self._users: SqlUserStore | None = None
+        self._collections: SqlCollectionStore | None = None
+        self._sessions: SqlSessionStore | None = None
+        self._staging: SqlStagingStore | None = None
+        self._media: SqlMediaIndex | None = None
+        self._queries: SqlCollectionQueries | None = None
         return self
+
+    def _bound(self) -> tuple[Connection, Transaction]:
+        assert self._conn is not None, "store used outside the unit of work"
+        return self._conn, self._tx
 
     @property
     def queries(self) -> SqlCollectionQueries:
+        if self._queries is None:
+            self._queries = SqlCollectionQueries(self._bound()[0])
         return self._queries
 
     @property
     def media(self) -> SqlMediaIndex:
+        if self._media is None:
+            self._media = SqlMediaIndex(self._bound()[0])
         return self._media
 
     @property
     def sessions(self) -> SqlSessionStore:
+        if self._sessions is None:
+            self._sessions = SqlSessionStore(*self._bound())
         return self._sessions
 
     @property
     def staging(self) -> SqlStagingStore:
+        if self._staging is None:
+            self._staging = SqlStagingStore(*self._bound())
         return self._staging
 
     @contextmanager
     def scratch(self) -> Iterator[None]:
         assert self._conn is not None, "scratch outside the unit of work"
-        owed = self._collections.owed()
+        owed = self.collections.owed()
         savepoint = self._conn.begin_nested()
         try:
             yield
@@ -115,16 +128,20 @@ class SqlUnitOfWork:
                     savepoint.rollback()
             raise
         finally:
-            self._collections.restore_owed(owed)
+            self.collections.restore_owed(owed)
         self._tx.discard()  # writes still waiting would be undone at once
         savepoint.rollback()
 
     @property
     def users(self) -> SqlUserStore:
+        if self._users is None:
+            self._users = SqlUserStore(*self._bound())
         return self._users
 
     @property
     def collections(self) -> SqlCollectionStore:
+        if self._collections is None:
+            self._collections = SqlCollectionStore(*self._bound())
         return self._collections
 
     def __exit__(
@@ -145,7 +162,8 @@ class SqlUnitOfWork:
 
     def commit(self) -> None:
         assert self._conn is not None, "commit outside the unit of work"
-        self._collections.before_commit()
+        if self._collections is not None:
+            self._collections.before_commit()
         self._tx.commit()
 
     def _release(self, conn: Connection) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-
 from collections.abc import Callable
 
 import pytest
