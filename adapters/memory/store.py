@@ -93,8 +93,9 @@ class MemorySessionStore:
             return SyncLock(None, None, None, authorized)
         session = self._s.sessions.get(user) if with_session else None
         counted = MemoryStagingStore(self._s).new_rows(user) if new_rows else None
+        graves_usn = max((g.usn for g in stored.graves.values()), default=-1)
         return SyncLock(stored.meta, MemoryCollectionStore(self._s).counts(user), session,
-                        authorized, counted)
+                        authorized, counted, graves_usn)
 
     def peek(self, credentials: Credentials) -> SessionPeek:
         user = credentials.user

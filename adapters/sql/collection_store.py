@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     any_,
     bindparam,
+    case,
     delete,
     exists,
     insert,
@@ -93,15 +94,23 @@ LOCK_META = Statement(lambda _d: select(*META_COLUMNS).where(_col.user_id == _US
                       .with_for_update(), tables=["collections"])
 GET_COUNTS = Statement(lambda _d: select(*(_col[c] for c in _COUNTERS))
                        .where(_col.user_id == _USER), tables=["collections"])
-# The col row and the counters owed by this unit of work's writes, in one UPDATE.
+def _owed_values() -> dict[str, Any]:
+    """What this unit of work's writes owe the col row: counter changes, and the highest
+    usn of the graves it wrote (-1: none)."""
+    graves_usn = bindparam("graves_usn", type_=BigInteger)
+    return {**{c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS},
+            "graves_usn": case((_col.graves_usn < graves_usn, graves_usn),
+                               else_=_col.graves_usn)}
+
+
+# The col row and what the unit of work's writes owe it, in one UPDATE.
 UPDATE_META = Statement(
     lambda _d: update(tables.collections).where(_col.user_id == _USER).values(
         {**{c.name: bindparam(c.name, type_=BigInteger) for c in META_COLUMNS},
-         **{c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS}}),
+         **_owed_values()}),
     tables=["collections"])
-ADD_TO_COUNTERS = Statement(
-    lambda _d: update(tables.collections).where(_col.user_id == _USER).values(
-        {c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS}),
+ADD_OWED = Statement(
+    lambda _d: update(tables.collections).where(_col.user_id == _USER).values(_owed_values()),
     tables=["collections"])
 GRAVES_SINCE = Statement(
     lambda _d: select(tables.graves.c.oid, tables.graves.c.kind, tables.graves.c.usn)
@@ -252,25 +261,28 @@ class SqlCollectionStore:
     def __init__(self, conn: Connection, tx: Transaction) -> None:
         self._conn, self._tx = conn, tx
         self._pg = conn.dialect.name == "postgresql"
-        # Row counts this unit of work's writes changed, not yet written: they go out
-        # with the next col-row update or at commit (one UPDATE, not one per write).
+        # What this unit of work's writes owe the col row (row counts, the graves' highest
+        # usn), not yet written: it goes out with the next col-row update or at commit
+        # (one UPDATE, not one per write).
         self._owed: dict[UserId, dict[str, int]] = {}
 
-    # -- counters ------------------------------------------------------------------------
+    # -- what writes owe the col row -----------------------------------------------------
+
+    def _owing(self, user: UserId) -> dict[str, int]:
+        return self._owed.setdefault(user, {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1})
 
     def _count(self, user: UserId, column: str, delta: int) -> None:
         if delta:
-            owed = self._owed.setdefault(user, dict.fromkeys(_COUNTERS, 0))
-            owed[column] += delta
+            self._owing(user)[column] += delta
 
     def _take_owed(self, user: UserId) -> dict[str, int]:
-        owed = self._owed.pop(user, None) or dict.fromkeys(_COUNTERS, 0)
-        return {f"d_{c}": n for c, n in owed.items()}
+        owed = self._owed.pop(user, None) or {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1}
+        return {("graves_usn" if c == "graves_usn" else f"d_{c}"): n for c, n in owed.items()}
 
     def before_commit(self) -> None:
-        """Write the counters still owed (the unit of work commits next)."""
+        """Write what is still owed to the col row (the unit of work commits next)."""
         for user in list(self._owed):
-            self._tx.write(ADD_TO_COUNTERS, {"user": user, **self._take_owed(user)})
+            self._tx.write(ADD_OWED, {"user": user, **self._take_owed(user)})
 
     def owed(self) -> dict[UserId, dict[str, int]]:
         return {user: dict(owed) for user, owed in self._owed.items()}
@@ -338,9 +350,16 @@ class SqlCollectionStore:
         counts["n_notes"] = self._insert_records(tables.notes, user, contents.notes())
         counts["n_cards"] = self._insert_records(tables.cards, user, contents.cards())
         counts["n_revlog"] = self._insert_records(tables.revlog, user, contents.revlog())
-        self._insert_all(tables.graves, rows.grave_row, user, contents.graves())
-        self._conn.execute(update(tables.collections)
-                           .where(_col.user_id == user).values(counts))
+        graves_usn = [-1]
+
+        def graves() -> Iterator[Grave]:
+            for grave in contents.graves():
+                graves_usn[0] = max(graves_usn[0], grave.usn)
+                yield grave
+
+        self._insert_all(tables.graves, rows.grave_row, user, graves())
+        self._conn.execute(update(tables.collections).where(_col.user_id == user)
+                           .values({**counts, "graves_usn": graves_usn[0]}))
 
     def export(self, user: UserId) -> CollectionContents:
         return SqlCollectionExport(self._conn, user)
@@ -500,6 +519,9 @@ class SqlCollectionStore:
         self._count(user, counter, -deleted)
 
     def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
+        if graves:
+            owed = self._owing(user)
+            owed["graves_usn"] = max(owed["graves_usn"], *(g.usn for g in graves))
         unique = {(int(g.kind), g.oid): g for g in graves}
         for batch in _batches(list(unique.values()), ID_BATCH):
             self._tx.write_rows(GRAVE_UPSERT, {"user_id": user}, [

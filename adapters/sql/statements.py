@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from sqlalchemy import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -111,7 +112,7 @@ def compile_for(construct: ClauseElement, dialect: Dialect) -> Compiled:
         assert not bind.expanding, "hot-path statements take arrays, not expanding IN"
         if not bind.required:
             defaults[name] = bind.effective_value
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        process = _bind_processor(bind.type, dialect)
         if process is not None:
             binds.append((i, process))
     results = []
@@ -126,6 +127,19 @@ def compile_for(construct: ClauseElement, dialect: Dialect) -> Compiled:
         pg_body = _FORMAT_TOKEN.sub(
             lambda m: "%" if m.group(0) == "%%" else f"${next(counter)}", sql)
     return Compiled(sql, names, tuple(binds), tuple(results), pg_body, defaults)
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Processor | None:
+    """The column type's bind processing; for an array of values (PostgreSQL's unnest
+    writes), just its items' (the driver turns a list into an array itself), so arrays of
+    numbers need none."""
+    if isinstance(type_, ARRAY):
+        item = type_.item_type.dialect_impl(dialect).bind_processor(dialect)
+        if item is None:
+            return None
+        return lambda values: None if values is None else [item(v) for v in values]
+    process: Processor | None = type_.dialect_impl(dialect).bind_processor(dialect)
+    return process
 
 
 def combined_body(bodies: Sequence[str]) -> tuple[str, list[int]]:

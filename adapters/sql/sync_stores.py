@@ -43,7 +43,7 @@ _USER = bindparam("user", type_=BigInteger)
 _s, _st, _col = sync_sessions.c, sync_staging.c, collections.c
 COLLECTION_COLUMNS = (_col.crt, _col.mtime, _col.scm, _col.ver, _col.dty, _col.usn, _col.ls,
                       _col.n_cards, _col.n_notes, _col.n_revlog, _col.n_notetypes,
-                      _col.n_decks, _col.n_deck_configs)
+                      _col.n_decks, _col.n_deck_configs, _col.graves_usn)
 SESSION_COLUMNS = tuple(c for c in sync_sessions.c if c.name != "user_id")
 _AUTHORIZED = exists().where(host_keys.c.user_id == _USER,
                              host_keys.c.key_hash == bindparam("digest")).label("authorized")
@@ -196,7 +196,8 @@ class SqlSessionStore:
                 session = None if row[_N_COL] is None else _session(row[_N_COL:])
                 counted = dict(zip(ROW_STAGES, (int(n) for n in row[_N_COL + _N_SESSION:-1]),
                                    strict=True)) if new_rows else None
-                return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), counted)
+                return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), counted,
+                                int(row[13]))
             if self._conn.dialect.name != "postgresql":
                 return self._no_collection(params)
         found = self._tx.fetch(LOCK_COLLECTION, params)
@@ -205,7 +206,7 @@ class SqlSessionStore:
         row = found[0]
         # PostgreSQL, no session when the lock was asked for: read it now that it is held.
         session = self.get(credentials.user) if with_session else None
-        return SyncLock(_meta(row), _counts(row), session, bool(row[-1]))
+        return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), None, int(row[13]))
 
     def peek(self, credentials: Credentials) -> SessionPeek:
         found = self._tx.fetch(PEEK_SESSION, {"user": credentials.user,

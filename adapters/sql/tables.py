@@ -76,6 +76,9 @@ collections = Table(
     # Row counts for the sanity check, kept by every write so a sync never counts rows.
     *(Column(f"n_{name}", BigInteger, nullable=False, server_default="0") for name in (
         "cards", "notes", "revlog", "notetypes", "decks", "deck_configs")),
+    # The highest usn of the collection's graves (-1: none), kept by every write of one:
+    # a sync whose device has seen them all need not look for deletions to send.
+    Column("graves_usn", BigInteger, nullable=False, server_default="-1"),
     **TABLE_ARGS,
 )
 

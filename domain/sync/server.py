@@ -116,8 +116,10 @@ class SyncServer:
         with self.uow(durable=False) as uow:  # a lost start loses its session: noticed
             lock = uow.sessions.lock(credentials, with_session=False).check(credentials)
             col = _required(lock.col)
-            # Reads first: the writes below then leave together with the commit.
-            graves = uow.collections.graves_since(user, request.client_usn)
+            # Reads first: the writes below then leave together with the commit. Most
+            # devices have seen every deletion: the lock read the graves' highest usn.
+            graves = [] if lock.graves_usn is not None and lock.graves_usn < request.client_usn \
+                else uow.collections.graves_since(user, request.client_usn)
             uow.staging.discard(user)  # the saved session below replaces any other
             session = SyncSession(
                 skey=skey, phase=Phase.STARTED, server_usn=col.usn,

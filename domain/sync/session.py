@@ -89,6 +89,8 @@ class SyncLock:
     authorized: bool
     # When asked for: per row kind, how many staged ids no live row has.
     new_rows: dict[StageKind, int] | None = None
+    # The highest usn of the collection's graves (-1: none; None: not read).
+    graves_usn: int | None = None
 
     def check(self, credentials: Credentials) -> SyncLock:
         """Return self, or raise `AuthFailed` for a device whose host key is not live."""

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from domain.model import CollectionMeta, ConfigEntry, Counts, Note, UserId
+from domain.model import (
+    CollectionMeta,
+    ConfigEntry,
+    Counts,
+    Credentials,
+    Grave,
+    GraveKind,
+    Note,
+    UserId,
+)
 from domain.new_collection import NewCollection, new_collection
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 from tests.contract.conftest import make_factory
@@ -293,6 +302,42 @@ def test_counts_of_many_rows(stored_rich: StoredRich) -> None:
     factory, user, _exported = stored_rich
     with factory(write=False) as uow:
         assert uow.collections.counts(user) == _counts(rich_contents())
+
+
+# the graves' highest usn (a sync's start reads it with its lock)
+
+
+def _graves_usn(uow: UnitOfWork, user: UserId) -> int | None:
+    return uow.sessions.lock(Credentials(user), with_session=False).graves_usn
+
+
+def test_graves_usn_follows_every_write_of_graves(uow: UnitOfWork) -> None:
+    user = _new_user(uow)
+    uow.collections.create(user, new_collection(NOW_MS))
+    assert _graves_usn(uow, user) == -1
+    uow.collections.add_graves(user, [Grave(5, GraveKind.NOTE, 7), Grave(6, GraveKind.CARD, 3)])
+    meta = uow.collections.meta(user)
+    assert meta is not None
+    uow.collections.update_meta(user, meta)
+    assert _graves_usn(uow, user) == 7
+    uow.collections.add_graves(user, [Grave(8, GraveKind.DECK, 2)])  # lower: kept at 7
+    assert _graves_usn(uow, user) == 7
+    uow.collections.replace(user, rich_contents("graves"))
+    assert _graves_usn(uow, user) == max(g.usn for g in rich_contents("graves").grave_list)
+    uow.collections.replace(user, replace(small_contents("no-graves", 2), grave_list=()))
+    assert _graves_usn(uow, user) == -1
+
+
+def test_graves_written_at_commit_are_seen_by_the_next_unit_of_work(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    with uow_factory() as uow:
+        user = _new_user(uow)
+        uow.collections.create(user, new_collection(NOW_MS))
+        uow.collections.add_graves(user, [Grave(9, GraveKind.NOTE, 11)])
+        uow.commit()
+    with uow_factory() as uow:
+        assert _graves_usn(uow, user) == 11
 
 
 def _is_empty(uow: UnitOfWork, user: UserId) -> bool:

@@ -24,13 +24,13 @@ from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SELECT 1", "SET LOCAL")
 # A small sync as the load test runs it: nothing to send either way but 2 edited notes
-# and their 2 cards from the device. Measured: 16 on PostgreSQL (each request one lock
+# and their 2 cards from the device. Measured: 15 on PostgreSQL (each request one lock
 # query that also reads what the step needs where it can, at most one more read, and one
 # write that carries the commit; the server's empty first chunk is one read, no lock);
-# SQLite and MariaDB run each write on its own (SQLite one per row, in-process): 27, 22.
-SMALL_SYNC_BUDGET = {"postgres": 16, "sqlite": 27, "mysql": 22}
+# SQLite and MariaDB run each write on its own (SQLite one per row, in-process): 26, 21.
+SMALL_SYNC_BUDGET = {"postgres": 15, "sqlite": 26, "mysql": 21}
 # The first sync of a new device: one new note and a tag (a few more writes at finish).
-FIRST_SYNC_BUDGET = {"postgres": 18, "sqlite": 24, "mysql": 24}
+FIRST_SYNC_BUDGET = {"postgres": 17, "sqlite": 23, "mysql": 23}
 
 
 @dataclass

@@ -347,3 +347,36 @@ def test_mariadb_keys_are_binary_and_indexed_by_their_encoded_prefix(migrated: E
         ("sync_staging", "okey", "longblob", KEY_PREFIX_BYTES),
         ("tags", "tag", "longblob", KEY_PREFIX_BYTES),
     ]
+
+
+# --- 0006: graves' highest usn, staged row ids ----------------------------------------------
+
+
+def test_upgrade_to_0006_records_each_collections_highest_grave_usn(
+    empty_engine: Engine,
+) -> None:
+    _migrate(empty_engine, "0005")
+    cols = sa.table("collections", *map(sa.column, (
+        "user_id", "crt", "mtime", "scm", "ver", "dty", "usn", "ls")))
+    graves = sa.table("graves", *map(sa.column, ("user_id", "kind", "oid", "usn")))
+    sessions = sa.table("sync_sessions", *map(sa.column, (
+        "user_id", "skey", "phase", "server_usn", "client_usn", "client_is_newer",
+        "touched_ms", "chunk_stage", "client_done")))
+    with empty_engine.begin() as conn:
+        conn.execute(sa.insert(cols), [
+            {"user_id": u, "crt": 1, "mtime": 1, "scm": 1, "ver": 11, "dty": 0, "usn": 9,
+             "ls": 1} for u in (1, 2)])
+        conn.execute(sa.insert(graves), [
+            {"user_id": 1, "kind": 1, "oid": 5, "usn": 4},
+            {"user_id": 1, "kind": 0, "oid": 6, "usn": 7}])
+        conn.execute(sa.insert(sessions), [
+            {"user_id": 1, "skey": "k", "phase": 1, "server_usn": 9, "client_usn": 0,
+             "client_is_newer": False, "touched_ms": 1, "chunk_stage": 0,
+             "client_done": False}])
+    schema.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        found = dict(conn.execute(text(
+            "SELECT user_id, graves_usn FROM collections ORDER BY user_id")).all())
+        in_sync = conn.execute(text("SELECT count(*) FROM sync_sessions")).scalar_one()
+    assert found == {1: 7, 2: -1}
+    assert in_sync == 0  # syncs in progress are ended
