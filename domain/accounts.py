@@ -9,7 +9,7 @@ from domain.model import Credentials, User, UserId
 from domain.new_collection import new_collection
 from ports.auth import PasswordHasher
 from ports.clock import Clock, TokenSource
-from ports.media import BlobStore
+from ports.media import BlobStore, UserFiles
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 MAX_NAME_LENGTH = 255
@@ -40,6 +40,7 @@ class Accounts:
     clock: Clock
     tokens: TokenSource
     blobs: BlobStore | None = None
+    files: UserFiles | None = None  # e.g. collection files kept for full downloads
 
     def login(self, name: str, password: str) -> str:
         """Return a new host key for the user, or raise `AuthFailed`."""
@@ -126,6 +127,8 @@ class Accounts:
             uow.commit()
         if self.blobs is not None:
             self.blobs.remove_user(user.id)
+        if self.files is not None:
+            self.files.remove_user(user.id)
         return user.id
 
     def users(self) -> list[User]:

@@ -33,6 +33,8 @@ class Settings:
     log_level: str = "INFO"
     # One line per HTTP request (eight per sync) on stderr; off, it costs nothing.
     access_log: bool = False
+    # Keep each user's last uploaded or built collection file for the next full download.
+    download_cache: bool = True
     base_path: str = "/"
     # "name:password": created (or its password updated) when `serve` starts.
     user: str = ""
@@ -59,6 +61,11 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Collection files kept for full downloads (on the file system of `tmp_dir`)."""
+        return self.data_dir / "downloads"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -140,7 +147,7 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
-    if name == "access_log":
+    if name in ("access_log", "download_cache"):
         return _boolean(env, value)
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()

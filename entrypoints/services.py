@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from adapters.ankifile.download_cache import DownloadCache
 from adapters.auth.passwords import Argon2PasswordHasher
 from adapters.media.filesystem import FilesystemBlobStore
 from adapters.sql import schema
@@ -29,6 +30,7 @@ class Services:
     media: MediaServer
     blobs: FilesystemBlobStore
     api: CollectionApi
+    downloads: DownloadCache | None = None
 
     def close(self) -> None:
         """Give back the connection this thread kept between requests, then close all."""
@@ -45,14 +47,16 @@ def build_services(settings: Settings, *, migrate: bool = False) -> Services:
     uow = SqlUnitOfWorkFactory(engine)
     clock = SystemClock()
     blobs = FilesystemBlobStore(settings.effective_media_dir)
+    downloads = DownloadCache(settings.downloads_dir) if settings.download_cache else None
     accounts = Accounts(
         uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
-        blobs=blobs,
+        blobs=blobs, files=downloads,
     )
     return Services(
         engine=engine, uow=uow, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
         media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
         api=CollectionApi(uow=uow, clock=clock, tokens=SecretsTokenSource()),
+        downloads=downloads,
     )
 
 

@@ -32,7 +32,8 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
-    sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir)
+    sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir,
+                        services.downloads)
     media = MediaResource(services.media, services.accounts, services.blobs, limits,
                           settings.media_max_file_mb * 1024 * 1024, settings.tmp_dir)
     app.add_route("/sync/{method}", sync)

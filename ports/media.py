@@ -81,3 +81,11 @@ class BlobStore(Protocol):
     def remove_user(self, user: UserId) -> None:
         """Remove every blob of the user."""
         ...
+
+
+class UserFiles(Protocol):
+    """Files kept for a user outside the database (removed with the user)."""
+
+    def remove_user(self, user: UserId) -> None:
+        """Remove every file kept for the user."""
+        ...

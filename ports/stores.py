@@ -95,8 +95,15 @@ class CollectionStore(Protocol):
         """Return the JSON text of one config value, or None if unset."""
         ...
 
-    def replace(self, user: UserId, contents: CollectionContents) -> None:
-        """Delete every row of the user's collection and store `contents` instead."""
+    def replace(self, user: UserId, contents: CollectionContents) -> int:
+        """Delete every row of the user's collection and store `contents` instead; return
+        the collection's new `version`."""
+        ...
+
+    def version(self, user: UserId) -> int | None:
+        """A number that changes whenever the collection does (None: no collection): a
+        copy made from one version is good while the version is the same. Never the same
+        after `create` or `replace` as before them."""
         ...
 
     def export(self, user: UserId) -> CollectionContents:

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import falcon
 
@@ -176,7 +176,7 @@ def write_json(resp: falcon.Response, call: SyncCall, value: Any) -> None:
     write_payload(resp, call, json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
-def write_file(resp: falcon.Response, call: SyncCall, file: BinaryIO) -> None:
+def write_file(resp: falcon.Response, call: SyncCall, file: IO[bytes]) -> None:
     """Stream an open file (already unlinked) as the payload, compressing on the fly."""
     size = os.fstat(file.fileno()).st_size
     resp.status = falcon.HTTP_200
@@ -189,12 +189,12 @@ def write_file(resp: falcon.Response, call: SyncCall, file: BinaryIO) -> None:
     resp.stream = _closing(compress_chunks(_file_chunks(file)), file)
 
 
-def _file_chunks(file: BinaryIO) -> Iterator[bytes]:
+def _file_chunks(file: IO[bytes]) -> Iterator[bytes]:
     while data := file.read(FILE_CHUNK):
         yield data
 
 
-def _closing(chunks: Iterator[bytes], file: BinaryIO) -> Iterator[bytes]:
+def _closing(chunks: Iterator[bytes], file: IO[bytes]) -> Iterator[bytes]:
     try:
         yield from chunks
     finally:

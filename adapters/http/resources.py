@@ -13,8 +13,9 @@ from typing import IO
 
 import falcon
 
+from adapters.ankifile.download_cache import DownloadCache
 from adapters.ankifile.reader import UploadedCollection
-from adapters.ankifile.writer import write_collection
+from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
 from adapters.http import codec, schemas, sync_schemas
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
@@ -41,6 +42,7 @@ class SyncResource:
     accounts: Accounts
     limits: codec.Limits
     tmp_dir: Path
+    downloads: DownloadCache | None = None  # collection files kept for full downloads
 
     def __post_init__(self) -> None:
         self._handlers = self._routes()
@@ -146,11 +148,15 @@ class SyncResource:
             file.close()
             try:
                 with UploadedCollection(path) as upload:
-                    self.server.upload(device, upload)
+                    version = self.server.upload(device, upload)
+                    schema = upload.schema
             except UploadRejected as e:
                 log.info("user %s: upload rejected: %s", device.user, e.message)
                 codec.write_payload(resp, call, e.message.encode("utf-8"))
                 return
+            if self.downloads is not None:
+                # The checked file is the collection as stored: the next download sends it.
+                self.downloads.keep(device.user, version, schema, path)
         log.info("user %s: full upload stored", device.user)
         codec.write_payload(resp, call, UPLOAD_OK)
 
@@ -160,12 +166,20 @@ class SyncResource:
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             file.close()  # an empty file is a valid empty SQLite database
 
-            def write(contents: CollectionContents) -> None:
+            def write(contents: CollectionContents, version: int | None) -> IO[bytes]:
+                downloads = self.downloads if version is not None else None
+                if downloads is not None and version is not None:
+                    kept = downloads.open(device.user, version, legacy_client=call.legacy)
+                    if kept is not None:
+                        return kept
                 write_collection(contents, path)
+                result = path.open("rb")
+                if downloads is not None and version is not None:
+                    downloads.keep(device.user, version, SCHEMA_LEGACY, path)
+                return result
 
-            self.server.download(device, write)
-            result = path.open("rb")
-        # The file is already unlinked; the open handle streams it and then it is gone.
+            # Open before the temporary file is gone; the handle streams it, then closes.
+            result = self.server.download(device, write)
         log.info("user %s: full download sent", device.user)
         codec.write_file(resp, call, result)
 

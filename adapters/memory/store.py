@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,7 @@ class StoredCollection:
     cards: dict[int, Card] = field(default_factory=dict)
     revlog: dict[int, RevlogEntry] = field(default_factory=dict)
     graves: dict[tuple[int, int], Grave] = field(default_factory=dict)
+    version: int = field(default_factory=lambda: secrets.randbits(62))
 
 
 @dataclass
@@ -337,7 +339,7 @@ class MemoryCollectionStore:
         entry = self._s.collections[user].config.get(key)
         return None if entry is None else entry.json
 
-    def replace(self, user: UserId, contents: CollectionContents) -> None:
+    def replace(self, user: UserId, contents: CollectionContents) -> int:
         c = StoredCollection(meta=contents.meta())
         c.notetypes = {o.id: o for o in contents.notetypes()}
         c.decks = {o.id: o for o in contents.decks()}
@@ -349,6 +351,7 @@ class MemoryCollectionStore:
         c.revlog = {e.id: e for e in contents.revlog()}
         c.graves = {(int(g.kind), g.oid): g for g in contents.graves()}
         self._s.collections[user] = c
+        return c.version
 
     def export(self, user: UserId) -> CollectionContents:
         return MemoryExport(self._s.collections[user])
@@ -357,6 +360,7 @@ class MemoryCollectionStore:
         self._s.collections.pop(user, None)
 
     def update_meta(self, user: UserId, meta: CollectionMeta) -> None:
+        self._changed(user)
         self._s.collections[user].meta = meta
 
     def counts(self, user: UserId) -> Counts:
@@ -412,6 +416,7 @@ class MemoryCollectionStore:
         self, user: UserId, kind: ObjectKind, inserts: Sequence[JsonObject],
         updates: Sequence[JsonObject],
     ) -> None:
+        self._changed(user)
         objects = self._objects(user, kind)
         for obj in [*inserts, *updates]:
             objects[obj.id] = obj
@@ -425,29 +430,44 @@ class MemoryCollectionStore:
     def save_rows(
         self, user: UserId, kind: RowKind, inserts: Sequence[Row], updates: Sequence[Row]
     ) -> None:
+        self._changed(user)
         rows = self._rows(user, kind)
         for row in [*inserts, *updates]:
             rows[row.id] = row
 
     def delete(self, user: UserId, kind: RowKind | ObjectKind, ids: Iterable[int]) -> None:
+        self._changed(user)
         table = self._rows(user, kind) if isinstance(kind, RowKind) else self._objects(user, kind)
         for i in ids:
             table.pop(i, None)
 
     def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
+        self._changed(user)
         for g in graves:
             self._s.collections[user].graves[(int(g.kind), g.oid)] = g
 
     def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
+        self._changed(user)
         known = self._s.collections[user].tags
         for tag in tags:
             known.setdefault(tag.name, tag)
 
     def put_config(self, user: UserId, entry: ConfigEntry) -> None:
+        self._changed(user)
         self._s.collections[user].config[entry.key] = entry
 
     def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
+        self._changed(user)
         self._s.collections[user].config = {e.key: e for e in entries}
+
+    def version(self, user: UserId) -> int | None:
+        stored = self._s.collections.get(user)
+        return None if stored is None else stored.version
+
+    def _changed(self, user: UserId) -> None:
+        stored = self._s.collections.get(user)
+        if stored is not None:
+            stored.version += 1
 
     def _objects(self, user: UserId, kind: ObjectKind) -> dict[int, JsonObject]:
         c = self._s.collections[user]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
 from itertools import chain, islice
@@ -92,6 +93,8 @@ GET_META = Statement(lambda _d: select(*META_COLUMNS).where(_col.user_id == _USE
                      tables=["collections"])
 LOCK_META = Statement(lambda _d: select(*META_COLUMNS).where(_col.user_id == _USER)
                       .with_for_update(), tables=["collections"])
+GET_GENERATION = Statement(lambda _d: select(_col.generation).where(_col.user_id == _USER),
+                           tables=["collections"])
 GET_COUNTS = Statement(lambda _d: select(*(_col[c] for c in _COUNTERS))
                        .where(_col.user_id == _USER), tables=["collections"])
 def _owed_values() -> dict[str, Any]:
@@ -100,7 +103,8 @@ def _owed_values() -> dict[str, Any]:
     graves_usn = bindparam("graves_usn", type_=BigInteger)
     return {**{c: _col[c] + bindparam(f"d_{c}", type_=BigInteger) for c in _COUNTERS},
             "graves_usn": case((_col.graves_usn < graves_usn, graves_usn),
-                               else_=_col.graves_usn)}
+                               else_=_col.graves_usn),
+            "generation": _col.generation + 1}
 
 
 # The col row and what the unit of work's writes owe it, in one UPDATE.
@@ -272,8 +276,8 @@ class SqlCollectionStore:
         return self._owed.setdefault(user, {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1})
 
     def _count(self, user: UserId, column: str, delta: int) -> None:
-        if delta:
-            self._owing(user)[column] += delta
+        # Any write owes the col row at least a new generation.
+        self._owing(user)[column] += delta
 
     def _take_owed(self, user: UserId) -> dict[str, int]:
         owed = self._owed.pop(user, None) or {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1}
@@ -294,16 +298,15 @@ class SqlCollectionStore:
     # -- the col row -----------------------------------------------------------------------
 
     def create(self, user: UserId, collection: NewCollection) -> None:
-        counts = {
+        counts: dict[str, int] = {
             "n_notetypes": self._insert_all(
                 tables.notetypes, rows.object_row, user, collection.notetypes),
             "n_decks": self._insert_all(tables.decks, rows.object_row, user, collection.decks),
             "n_deck_configs": self._insert_all(
                 tables.deck_configs, rows.object_row, user, collection.deck_configs),
         }
-        self._conn.execute(
-            insert(tables.collections).values({**rows.meta_row(user, collection.meta), **counts})
-        )
+        self._conn.execute(insert(tables.collections).values(
+            {**rows.meta_row(user, collection.meta), **counts, "generation": _fresh()}))
         self._insert_all(tables.config, rows.config_row, user, collection.config)
 
     def meta(self, user: UserId) -> CollectionMeta | None:
@@ -334,7 +337,11 @@ class SqlCollectionStore:
         ).scalar()
         return None if value is None else str(value)
 
-    def replace(self, user: UserId, contents: CollectionContents) -> None:
+    def version(self, user: UserId) -> int | None:
+        found = self._tx.fetch(GET_GENERATION, {"user": user})
+        return int(found[0][0]) if found else None
+
+    def replace(self, user: UserId, contents: CollectionContents) -> int:
         meta = contents.meta()
         self.remove(user)
         self._conn.execute(insert(tables.collections).values(rows.meta_row(user, meta)))
@@ -358,8 +365,10 @@ class SqlCollectionStore:
                 yield grave
 
         self._insert_all(tables.graves, rows.grave_row, user, graves())
-        self._conn.execute(update(tables.collections).where(_col.user_id == user)
-                           .values({**counts, "graves_usn": graves_usn[0]}))
+        generation = _fresh()
+        self._conn.execute(update(tables.collections).where(_col.user_id == user).values(
+            {**counts, "graves_usn": graves_usn[0], "generation": generation}))
+        return generation
 
     def export(self, user: UserId) -> CollectionContents:
         return SqlCollectionExport(self._conn, user)
@@ -519,8 +528,8 @@ class SqlCollectionStore:
         self._count(user, counter, -deleted)
 
     def add_graves(self, user: UserId, graves: Sequence[Grave]) -> None:
+        owed = self._owing(user)
         if graves:
-            owed = self._owing(user)
             owed["graves_usn"] = max(owed["graves_usn"], *(g.usn for g in graves))
         unique = {(int(g.kind), g.oid): g for g in graves}
         for batch in _batches(list(unique.values()), ID_BATCH):
@@ -528,19 +537,28 @@ class SqlCollectionStore:
                 {"kind": int(g.kind), "oid": g.oid, "usn": g.usn} for g in batch])
 
     def add_tags(self, user: UserId, tags: Sequence[Tag]) -> None:
+        self._owing(user)
         unique = list({tag.name: tag for tag in tags}.values())
         for batch in _batches(unique, ID_BATCH):
             self._tx.write_rows(TAG_INSERT, {"user_id": user}, [
                 {"tag": t.name, "usn": t.usn, "collapsed": t.collapsed} for t in batch])
 
     def put_config(self, user: UserId, entry: ConfigEntry) -> None:
+        self._owing(user)
         c = tables.config.c
         self._conn.execute(delete(tables.config).where(c.user_id == user, c.key == entry.key))
         self._conn.execute(insert(tables.config).values(rows.config_row(user, entry)))
 
     def replace_config(self, user: UserId, entries: Sequence[ConfigEntry]) -> None:
+        self._owing(user)
         self._conn.execute(delete(tables.config).where(tables.config.c.user_id == user))
         self._insert_all(tables.config, rows.config_row, user, entries)
+
+
+def _fresh() -> int:
+    """A generation to start from: random, so no copy made before a create or a replace
+    can match what comes after it."""
+    return secrets.randbits(62)
 
 
 def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

@@ -79,6 +79,10 @@ collections = Table(
     # The highest usn of the collection's graves (-1: none), kept by every write of one:
     # a sync whose device has seen them all need not look for deletions to send.
     Column("graves_usn", BigInteger, nullable=False, server_default="-1"),
+    # Changes with every write of the collection: a random start at create and replace,
+    # one more at every write after. Copies of the collection (a built download) carry
+    # the generation they were made from, and are good while it is the current one.
+    Column("generation", BigInteger, nullable=False, server_default="0"),
     **TABLE_ARGS,
 )
 

@@ -82,16 +82,22 @@ class SyncServer:
             uow.commit()
         return self._meta(snapshot, request)
 
-    def upload(self, credentials: Credentials, contents: CollectionContents) -> None:
-        """Replace the user's whole collection with `contents`, all or nothing."""
+    def upload(self, credentials: Credentials, contents: CollectionContents) -> int:
+        """Replace the user's whole collection with `contents`, all or nothing; return the
+        collection's new version (see `CollectionStore.version`)."""
         with self.uow() as uow:
             uow.sessions.lock(credentials, with_session=False).check(credentials)
             self._end_session(uow, credentials.user)
-            uow.collections.replace(credentials.user, contents)
+            version = uow.collections.replace(credentials.user, contents)
             uow.commit()
+        return version
 
-    def download(self, credentials: Credentials, write: Callable[[CollectionContents], T]) -> T:
-        """Hand one consistent snapshot of the user's collection to `write`."""
+    def download(
+        self, credentials: Credentials, write: Callable[[CollectionContents, int | None], T]
+    ) -> T:
+        """Hand one consistent snapshot of the user's collection to `write`, with its
+        version (None for a collection not stored yet), which tells a copy made before
+        from the same version, if the caller keeps one, is this collection still."""
         user = credentials.user
         with self.uow() as uow:
             lock = uow.sessions.lock(credentials).check(credentials)
@@ -99,10 +105,11 @@ class SyncServer:
                 self._end_session(uow, user)
                 uow.commit()
         with self.uow(write=False) as uow:
-            if uow.collections.meta(user) is None:
+            version = uow.collections.version(user)
+            if version is None:
                 # Never committed: a read-only unit of work only lends the defaults to `write`.
                 uow.collections.create(user, new_collection(self.clock.now_ms()))
-            return write(uow.collections.export(user))
+            return write(uow.collections.export(user), version)
 
     # -- normal sync -------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from domain.model import (
     Grave,
     GraveKind,
     Note,
+    RowKind,
+    Tag,
     UserId,
 )
 from domain.new_collection import NewCollection, new_collection
@@ -338,6 +340,62 @@ def test_graves_written_at_commit_are_seen_by_the_next_unit_of_work(
         uow.commit()
     with uow_factory() as uow:
         assert _graves_usn(uow, user) == 11
+
+
+# version (what a kept download file is good for)
+
+
+def test_version_changes_with_every_write_and_only_then(uow: UnitOfWork) -> None:
+    user = _new_user(uow)
+    assert uow.collections.version(user) is None
+    uow.collections.create(user, new_collection(NOW_MS))
+    seen = [uow.collections.version(user)]
+    assert uow.collections.version(user) == seen[-1]  # reading changes nothing
+    meta = uow.collections.meta(user)
+    assert meta is not None
+    writes = [
+        lambda: uow.collections.save_rows(user, RowKind.NOTE, [_note(1)], []),
+        lambda: uow.collections.save_rows(user, RowKind.NOTE, [], [_note(1, "edited")]),
+        lambda: uow.collections.add_tags(user, [Tag("t", 1)]),
+        lambda: uow.collections.add_graves(user, [Grave(3, GraveKind.CARD, 1)]),
+        lambda: uow.collections.put_config(user, ConfigEntry("k", 1, 1, "1")),
+        lambda: uow.collections.replace_config(user, []),
+        lambda: uow.collections.delete(user, RowKind.NOTE, [1]),
+        lambda: uow.collections.update_meta(user, meta),
+    ]
+    for write in writes:
+        write()
+        uow.collections.update_meta(user, meta)  # as every writer does before committing
+        seen.append(uow.collections.version(user))
+    assert len(set(seen)) == len(seen), seen
+
+
+def test_version_after_replace_matches_no_version_before(uow: UnitOfWork) -> None:
+    user = _new_user(uow)
+    uow.collections.create(user, new_collection(NOW_MS))
+    before = uow.collections.version(user)
+    replaced = uow.collections.replace(user, small_contents("version", 3))
+    assert replaced == uow.collections.version(user)
+    assert before is not None and replaced not in range(before, before + 100)
+
+
+def test_writes_committed_without_a_col_row_update_still_change_the_version(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    with uow_factory() as uow:
+        user = _new_user(uow)
+        uow.collections.create(user, new_collection(NOW_MS))
+        uow.commit()
+    with uow_factory() as uow:
+        before = uow.collections.version(user)
+        uow.collections.add_tags(user, [Tag("new", 2)])
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.collections.version(user) != before
+
+
+def _note(nid: int, front: str = "front") -> Note:
+    return Note(nid, f"g{nid}", 1, 100, 0, "", f"{front}\x1fback", front, 1, 0, "")
 
 
 def _is_empty(uow: UnitOfWork, user: UserId) -> bool:

@@ -18,7 +18,7 @@ from tests.http.anki_files import (
     visible_objects,
 )
 from tests.http.conftest import AnkiFiles
-from tests.http.harness import Api
+from tests.http.harness import Account, Api, start_api
 from tests.http.wire import SYNC_HEADER, decode, frame, header_value
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -30,9 +30,11 @@ def _file(anki_files: AnkiFiles, which: str) -> CollectionFile:
 
 
 @pytest.mark.parametrize("which", ["alpha18", "alpha11"], ids=["schema18-wal", "schema11"])
-def test_upload_then_download_returns_the_same_rows_as_a_schema_11_file(
+def test_upload_then_download_returns_the_collection_as_uploaded(
     backend_api: Api, anki_files: AnkiFiles, tmp_path: Path, which: str
 ) -> None:
+    """Until it changes, the collection goes back as the file that came in (the official
+    server too sends its stored schema-18 file to clients of sync version 11)."""
     uploaded = _file(anki_files, which)
     client = backend_api.client
     account = backend_api.new_account()
@@ -44,10 +46,61 @@ def test_upload_then_download_returns_the_same_rows_as_a_schema_11_file(
     assert reply.payload.startswith(SQLITE_MAGIC)
     path = tmp_path / "downloaded.anki2"
     path.write_bytes(reply.payload)
-    assert read_col(path) == (11, meta["usn"], meta["mod"], meta["scm"])
+    assert read_col(path) == (uploaded.schema, meta["usn"], meta["mod"], meta["scm"])
     assert read_col(path)[1:] == uploaded.col[1:]  # usn, mod, scm kept exactly as uploaded
     assert read_rows(path) == uploaded.rows
     assert note_count_in_anki(path) == uploaded.note_count
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["kept", "built"])
+def test_a_download_after_the_collection_changed_holds_the_change(
+    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path, cache: bool
+) -> None:
+    """A kept file is sent only while the collection is at its version: once anything
+    writes the collection, the next download is built from the database (schema 11)."""
+    client = backend_api.client
+    account = backend_api.new_account()
+    assert client.upload(account.key, anki_files.alpha18.data).text() == "OK"
+    if not cache:  # the next download builds and keeps a file: then change again
+        client.download(account.key)
+    added = _add_note_through_the_api(backend_api, account)
+    path = tmp_path / "after.anki2"
+    path.write_bytes(client.download(account.key).payload)
+    assert read_col(path)[0] == 11
+    assert added in {row[0] for row in read_rows(path)["notes"]}
+    again = tmp_path / "again.anki2"
+    again.write_bytes(client.download(account.key).payload)  # now kept: the same file
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_without_the_download_cache_every_download_is_built(
+    anki_files: AnkiFiles, tmp_path: Path
+) -> None:
+    api = start_api(tmp_path / "data", download_cache=False)
+    try:
+        account = api.new_account()
+        assert api.client.upload(account.key, anki_files.alpha18.data).text() == "OK"
+        for i in range(2):
+            path = tmp_path / f"down{i}.anki2"
+            path.write_bytes(api.client.download(account.key).payload)
+            assert read_col(path)[0] == 11
+            assert read_rows(path) == anki_files.alpha18.rows
+        assert not (tmp_path / "data" / "downloads").exists()
+    finally:
+        api.close()
+
+
+def _add_note_through_the_api(api: Api, account: Account) -> int:
+    http = api.client.http
+    token = http.simulate_post("/api/v1/token", json={
+        "username": account.name, "password": account.password}).json["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    notetypes = http.simulate_get("/api/v1/notetypes", headers=auth).json["items"]
+    basic = next(nt["id"] for nt in notetypes if nt["name"] == "Basic")
+    added = http.simulate_post("/api/v1/notes", headers=auth, json={"notes": [
+        {"notetype_id": basic, "fields": {"Front": "added", "Back": "x"}}]})
+    assert added.status_code == 201, added.text
+    return int(added.json["ids"][0])
 
 
 def test_downloaded_file_uses_a_rollback_journal_not_wal(

@@ -174,7 +174,8 @@ def test_download_during_an_upload_gets_one_whole_collection(
     new = many_notes("during-download", INSERT_BATCH + 10, usn=103)
     pausing, upload, upload_outcome = _upload_paused_mid_notes(factory, user, new)
     server = SyncServer(uow=factory, clock=SystemClock())
-    download, outcome = _in_thread(lambda: server.download(Credentials(user), snapshot))
+    download, outcome = _in_thread(
+        lambda: server.download(Credentials(user), lambda c, _version: snapshot(c)))
     download.join(0.3)  # let the download reach the database while the upload is open
     pausing.resume.set()
     upload.join(WAIT)

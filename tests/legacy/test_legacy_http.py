@@ -24,7 +24,7 @@ from falcon import testing
 from entrypoints.config import Settings
 from entrypoints.services import build_services
 from entrypoints.wsgi import build_app
-from tests.http.anki_files import CollectionFile, build, read_col
+from tests.http.anki_files import CollectionFile, build, read_col, read_rows
 from tests.http.harness import MAX_PAYLOAD_MB, MIB, Account, Api, start_api
 from tests.http.wire import SyncClient
 
@@ -211,6 +211,25 @@ def test_host_key_meta_upload_and_download_answer_with_bare_payloads(
     assert download.body.startswith(b"SQLite format 3\x00")
     (tmp_path / "down.anki2").write_bytes(download.body)
     assert read_col(tmp_path / "down.anki2")[0] == 11
+
+
+def test_a_collection_a_current_client_uploaded_reaches_a_legacy_client_as_schema_11(
+    api: Api, wire: Wire, fresh: Account, tmp_path: Path
+) -> None:
+    """The file a current client uploads is schema 18, which Anki before 2.1.50 cannot
+    open: the download kept for current clients is not what legacy ones get."""
+    current = build(tmp_path / "current", ["from a current client"], reviews=1)
+    assert current.schema == 18
+    assert api.client.upload(fresh.key, current.data).text() == "OK"
+    for _ in range(2):  # built, then kept: schema 11 both times
+        download = wire.call("/sync/download", parts_for(None, k=fresh.key, s=SESSION))
+        assert download.status == 200
+        (tmp_path / "down.anki2").write_bytes(download.body)
+        assert read_col(tmp_path / "down.anki2")[0] == 11
+        assert read_rows(tmp_path / "down.anki2") == current.rows
+    newer = api.client.download(fresh.key).payload  # a current client gets schema 11 too
+    (tmp_path / "current.anki2").write_bytes(newer)
+    assert read_col(tmp_path / "current.anki2")[0] == 11
 
 
 def test_host_key_with_a_wrong_password_is_refused_with_403(

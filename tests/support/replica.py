@@ -689,7 +689,7 @@ class ClientReplica:
         server.upload(Credentials(user), ReplicaContents(copy.deepcopy(s)))
 
     def full_download(self, server: SyncServer, user: UserId) -> None:
-        self.state = server.download(Credentials(user), _state_from)
+        self.state = server.download(Credentials(user), lambda c, _version: _state_from(c))
 
     # -- normal sync --------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import pytest
 from adapters.memory.store import InMemoryStore
 from domain.accounts import Accounts, host_key_user
 from domain.errors import AuthFailed, NoSuchUser, UserExists
+from domain.model import Credentials, UserId
 from tests.support.fakes import CountingTokens, FakeClock, PlainHasher
 
 
@@ -115,3 +116,28 @@ def test_users_are_listed_by_name(accounts: Accounts) -> None:
     for name in ("carol", "alice", "bob"):
         accounts.add_user(name, "pw")
     assert [u.name for u in accounts.users()] == ["alice", "bob", "carol"]
+
+
+def test_removing_a_user_removes_the_files_kept_for_them(hasher: PlainHasher) -> None:
+    removed: list[int] = []
+
+    class Files:
+        def remove_user(self, user: UserId) -> None:
+            removed.append(user)
+
+    accounts = Accounts(uow=InMemoryStore(), hasher=hasher, clock=FakeClock(),
+                        tokens=CountingTokens(), files=Files())
+    alice = accounts.add_user("alice", "pw")
+    accounts.add_user("bob", "pw")
+    accounts.remove_user("alice")
+    assert removed == [alice]
+
+
+def test_credentials_name_the_user_and_carry_the_keys_digest(
+    accounts: Accounts, hasher: PlainHasher
+) -> None:
+    alice = accounts.add_user("alice", "pw")
+    key = accounts.login("alice", "pw")
+    assert accounts.credentials(key) == Credentials(alice, hasher.hash_key(key))
+    with pytest.raises(AuthFailed):
+        accounts.credentials("not-a-key")

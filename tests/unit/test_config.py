@@ -36,6 +36,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.user == ""
     assert settings.max_payload_mb == 100
     assert settings.access_log is False  # no per-request log work unless asked for
+    assert settings.download_cache is True
+    assert settings.threads == 4
 
 
 def test_default_database_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
@@ -172,6 +174,9 @@ def _error(environ: dict[str, str]) -> str:
         ("ANKISERV_USER", "alice"),
         ("ANKISERV_BASE_PATH", "anki"),
         ("ANKISERV_ACCESS_LOG", "maybe"),
+        ("ANKISERV_DOWNLOAD_CACHE", "sometimes"),
+        ("ANKISERV_THREADS", "0"),
+        ("ANKISERV_THREADS", "many"),
     ],
 )
 def test_invalid_value_is_one_line_naming_the_setting(key: str, value: str) -> None:

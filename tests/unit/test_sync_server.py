@@ -98,12 +98,12 @@ def test_failed_upload_leaves_previous_collection_intact(
 
 def test_download_hands_one_snapshot_to_the_writer(server: SyncServer) -> None:
     server.upload(ME, Contents(notes_=[note(2), note(1)]))  # type: ignore[arg-type]
-    seen = server.download(ME, lambda c: [n.id for n in c.notes()])
+    seen = server.download(ME, lambda c, _version: [n.id for n in c.notes()])
     assert seen == [1, 2]
 
 
 def test_download_of_new_account_has_a_deck_and_a_notetype(server: SyncServer) -> None:
-    def summary(c: CollectionContents) -> tuple[int, int, int]:
+    def summary(c: CollectionContents, _version: int | None) -> tuple[int, int, int]:
         return len(list(c.decks())), len(list(c.notetypes())), len(list(c.deck_configs()))
 
     assert server.download(ME, summary) == (1, 1, 1)

@@ -1,6 +1,7 @@
 """Staged rows keep their id as a number, so the sanity check and `finish` can join them
 to the live tables in one query; a collection remembers the highest usn of its deletions
-(graves), so a sync that starts with nothing to delete skips looking. Syncs in progress
+(graves), so a sync that starts with nothing to delete skips looking, and a generation
+that changes with every write, so a full download can be sent from a file built before. Syncs in progress
 during the upgrade are ended (their sessions and staged data dropped): the devices' next
 request gets "sync in progress elsewhere" and they simply sync again.
 
@@ -26,12 +27,15 @@ def upgrade() -> None:
     with op.batch_alter_table("collections") as batch:
         batch.add_column(sa.Column("graves_usn", sa.BigInteger(), nullable=False,
                                    server_default="-1"))
+        batch.add_column(sa.Column("generation", sa.BigInteger(), nullable=False,
+                                   server_default="0"))
     op.execute("UPDATE collections SET graves_usn = COALESCE((SELECT max(g.usn) FROM graves g"
                " WHERE g.user_id = collections.user_id), -1)")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("collections") as batch:
+        batch.drop_column("generation")
         batch.drop_column("graves_usn")
     with op.batch_alter_table("sync_staging") as batch:
         batch.drop_column("oid")
