@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from adapters.sql.statements import Compiled, Statement, combined_body
+from adapters.sql.statements import Compiled, Statement, combined_body, pg_literal
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]
@@ -171,16 +171,11 @@ _PREPARED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary(
 _COMBINED: dict[tuple[str, ...], tuple[str, str]] = {}
 _COMBINED_NUMBERS = itertools.count()
 _REGISTRY_LOCK = threading.Lock()
-_EXECUTE_SQL: dict[tuple[str, int], str] = {}
-
-
-def _execute_sql(name: str, n_args: int) -> str:
-    key = (name, n_args)
-    sql = _EXECUTE_SQL.get(key)
-    if sql is None:
-        sql = f"EXECUTE {name}({', '.join(['%s'] * n_args)})" if n_args else f"EXECUTE {name}"
-        _EXECUTE_SQL[key] = sql
-    return sql
+def _execute_sql(name: str, args: Sequence[Any]) -> str:
+    """EXECUTE with its arguments written as literals (no driver interpolation)."""
+    if not args:
+        return f"EXECUTE {name}"
+    return f"EXECUTE {name}({', '.join(map(pg_literal, args))})"
 
 
 class PgTransaction:
@@ -197,6 +192,10 @@ class PgTransaction:
         self._pending: list[tuple[Statement, list[Any]]] = []
         self._pending_tables: set[str] = set()
         raw = self._driver.raw
+        # Statement arguments are written as literals (see `pg_literal`), which needs
+        # backslashes to be plain characters in string literals, as on any server since 9.1.
+        if raw.info.parameter_status("standard_conforming_strings") != "on":
+            raise RuntimeError("ankiserv needs standard_conforming_strings = on")
         if not raw.autocommit:
             if raw.get_transaction_status() != _IDLE:
                 raw.rollback()
@@ -249,14 +248,14 @@ class PgTransaction:
             name, body = _combined([stmt for stmt, _ in pending], dialect)
             args = [arg for _, part in pending for arg in part]
         self._ensure_prepared(name, body)
-        self._send(_execute_sql(name, len(args)) + suffix, args, fetch=False)
+        self._send(_execute_sql(name, args) + suffix, fetch=False)
 
     def discard(self) -> None:
         self._pending, self._pending_tables = [], set()
 
     def _run(self, name: str, c: Compiled, args: list[Any], fetch: bool) -> tuple[Rows, int]:
         self._ensure_prepared(name, c.pg_body)
-        return self._send(_execute_sql(name, len(args)), args, fetch)
+        return self._send(_execute_sql(name, args), fetch)
 
     def _ensure_prepared(self, name: str, body: str) -> None:
         if name not in self._prepared:
@@ -265,11 +264,12 @@ class PgTransaction:
             self._prepared.add(name)
             PREPARED_TEXT.setdefault(name, body)
 
-    def _send(self, sql: str, args: Sequence[Any] | None, fetch: bool) -> tuple[Rows, int]:
+    def _send(self, sql: str, fetch: bool) -> tuple[Rows, int]:
+        """Run SQL text as it is (its values are literals already)."""
         if self._begin_sql is not None and not self._begun:
             self._begun = True
             sql = f"{self._begin_sql}; {sql}"
-        return self._driver.run(sql, args, fetch)
+        return self._driver.run(sql, None, fetch)
 
     # -- statements SQLAlchemy runs (the rest of the adapter) ----------------------------
 

@@ -361,9 +361,14 @@ def _stage(
     return session.with_staged(items)
 
 
+MAX_SKEY_LENGTH = 64  # clients use 8 characters or so
+
+
 def _require_skey(skey: str) -> None:
     if not skey:
         raise SyncRejected("missing session key")
+    if len(skey) > MAX_SKEY_LENGTH or not skey.isprintable():
+        raise SyncRejected("invalid session key")
 
 
 def _check_notetypes(uow: UnitOfWork, user: UserId, changes: UnchunkedChanges) -> None:
