@@ -264,7 +264,9 @@ async def drive(server: servers.Server, seed: Seed, users: list[int], duration: 
     for n in users:
         phases.append(await run_phase(procs, accounts[:n], seed, duration, t0))
         p = phases[-1]
-        print(f"{server.name}: {n} users: {p.rate:.0f} syncs/s, p50 {p.pct(50):.1f} ms, "
+        cpu_ms = (p.server_cpu + (p.db_cpu or 0)) * 10 / max(p.rate, 1e-9)
+        print(f"{server.name}: {n} users: {p.rate:.0f} syncs/s, {cpu_ms:.1f} ms CPU/sync, "
+              f"p50 {p.pct(50):.1f} ms, "
               f"p99 {p.pct(99):.1f} ms, {sum(p.errors.values())} errors", flush=True)
     if stall[1]:
         phases.append(await run_phase(procs, accounts[:stall[0]], seed,
@@ -347,16 +349,26 @@ def render(phases: list[Phase], problems: list[str], command: str) -> str:
         "(server = all its processes; DB = PostgreSQL backends of the benchmark database "
         "plus its shared auxiliary processes). Memory is PSS in MB: start / peak / end, "
         "sampled every 0.5 s.", "",
-        "| server | users | syncs/s | p50 ms | p95 ms | p99 ms | errors | server CPU % "
-        "| DB CPU % | server MB | DB MB | driver CPU ms/sync |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
+        "The ratio columns compare with the official server at the same number of users; "
+        "CPU ms/sync is server plus DB CPU divided by completed syncs (the driver's own CPU "
+        "is in the last column, apart).", "",
+        "| server | users | syncs/s | x official | p50 ms | p50 x official | p95 ms | p99 ms "
+        "| errors | server CPU % | DB CPU % | CPU ms/sync | server MB | DB MB "
+        "| driver CPU ms/sync |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|",
     ]
+    official = {p.users: p for p in phases if p.server == "official" and not p.stall}
     for p in (p for p in phases if not p.stall):
         db_cpu = f"{p.db_cpu:.0f}" if p.db_cpu is not None else "-"
         db_mem = _mem([m[2] for m in p.memory]) if p.db_cpu is not None else "-"
+        per_sync = (p.server_cpu + (p.db_cpu or 0)) * 10 / p.rate if p.rate else float("nan")
+        ref = official.get(p.users)
+        rate_x = f"{p.rate / ref.rate:.2f}" if ref and ref.rate else "-"
+        p50_x = f"{p.pct(50) / ref.pct(50):.1f}" if ref and ref.latencies else "-"
         lines.append(
-            f"| {p.server} | {p.users} | {p.rate:.0f} | {p.pct(50):.1f} | {p.pct(95):.1f} "
-            f"| {p.pct(99):.1f} | {sum(p.errors.values())} | {p.server_cpu:.0f} | {db_cpu} "
+            f"| {p.server} | {p.users} | {p.rate:.0f} | {rate_x} | {p.pct(50):.1f} | {p50_x} "
+            f"| {p.pct(95):.1f} | {p.pct(99):.1f} | {sum(p.errors.values())} "
+            f"| {p.server_cpu:.0f} | {db_cpu} | {per_sync:.1f} "
             f"| {_mem([m[1] for m in p.memory])} | {db_mem} | {p.driver_ms:.2f} |")
     methods = ("meta", "start", "applyChanges", "chunk", "applyChunk", "sanityCheck2", "finish")
     lines += ["", "Mean latency of each request (ms, as the driver sees it):", "",
@@ -392,12 +404,34 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def start(kind: str, work: Path, workers: int, n_users: int) -> servers.Server:
+    """`official`, `floor`, `sqlite`, `postgres`; `KIND:W` with W gunicorn workers
+    (`KIND:WxT`: and T threads each);
+    `lb:NxW`: N ankiserv instances of W workers on one PostgreSQL database behind HAProxy."""
+    kind, _, spec = kind.partition(":")
+    if kind == "lb":
+        instances, _, each = spec.partition("x")
+        return servers.balanced(work, int(instances), int(each or workers), n_users)
+    count, _, threads = spec.partition("x")
+    n = int(count) if count else workers
+    if kind == "official":
+        return servers.official(work, n_users=n_users)
+    if kind == "floor":
+        return servers.floor(work, workers=n, n_users=n_users)
+    return servers.ankiserv(work, kind, workers=n, n_users=n_users,
+                            env={"ANKISERV_THREADS": threads} if threads else None,
+                            name=f"ankiserv-{kind} {spec}" if spec else None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", default="1,10,50,200")
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--servers", default="official,postgres")
+    parser.add_argument("--servers", default="official,postgres",
+                        help="comma-separated: official, floor, sqlite, postgres; KIND:W "
+                        "for W gunicorn workers (KIND:WxT: T threads each); lb:NxW for N "
+                        "ankiserv instances behind HAProxy")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (ankiserv)")
     parser.add_argument("--stall-users", type=int, default=10)
     parser.add_argument("--stall-logins", type=int, default=5, help="0 skips the check")
@@ -415,18 +449,13 @@ def main() -> None:
     try:
         for kind in args.servers.split(","):
             n_max = max(*users, args.stall_users)
-            if kind == "official":
-                server = servers.official(work, n_users=n_max)
-            elif kind == "floor":
-                server = servers.floor(work, workers=args.workers, n_users=n_max)
-            else:
-                server = servers.ankiserv(work, kind, workers=args.workers, n_users=n_max)
+            server = start(kind, work, args.workers, n_max)
             try:
                 seed = Seed.load(upload_file(server, work))
                 done, accounts = asyncio.run(drive(server, seed, users, args.duration,
                                                    (args.stall_users, args.stall_logins)))
                 phases += done
-                if kind != "floor":  # it stores nothing a client could download
+                if not kind.startswith("floor"):  # it stores nothing a client could download
                     problems += verify(server, accounts, work)
             finally:
                 server.stop()

@@ -31,20 +31,25 @@ class Server:
     process: subprocess.Popen[bytes]
     users: list[str] = field(default_factory=list)
     cleanup: list[str] = field(default_factory=list)
+    backends: list[Server] = field(default_factory=list)  # behind a load balancer
 
     @property
     def endpoint(self) -> str:
         return self.url + "/"
 
     def pids(self) -> list[int]:
-        """The server process and its children (gunicorn workers)."""
-        return processes.with_children(self.process.pid)
+        """The server process and its children (gunicorn workers), and those of the
+        servers behind it when it is a load balancer."""
+        return [*processes.with_children(self.process.pid),
+                *(pid for backend in self.backends for pid in backend.pids())]
 
     def rss_bytes(self) -> int:
         return processes.rss_bytes(self.pids())
 
     def stop(self) -> None:
         stop_process(self.process)
+        for backend in self.backends:
+            backend.stop()
         for url in self.cleanup:
             _drop_database(url)
 
@@ -101,9 +106,9 @@ def _drop_database(url: str) -> None:
 
 def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_USERS,
              pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
-             env: dict[str, str] | None = None) -> Server:
+             env: dict[str, str] | None = None, name: str | None = None) -> Server:
     """ankiserv as `ankiserv serve` runs it with default settings (plus `env`)."""
-    data = work / f"ankiserv-{backend}"
+    data = work / f"ankiserv-{backend}-{uuid.uuid4().hex[:6]}"
     cleanup = []
     if backend == "sqlite":
         db_url = f"sqlite:///{data / 'ankiserv.db'}"
@@ -118,7 +123,49 @@ def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_US
     for user in users:
         services.accounts.add_user(user, PASSWORD)
     services.close()
-    return Server(f"ankiserv-{backend}", running.url, running.process, users, cleanup)
+    return Server(name or f"ankiserv-{backend}", running.url, running.process, users, cleanup)
+
+
+HAPROXY = """\
+global
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 130s
+    timeout server 600s
+frontend sync
+    bind 127.0.0.1:{port}
+    default_backend ankiserv
+backend ankiserv
+    balance leastconn
+{servers}
+"""
+
+
+def balanced(work: Path, instances: int, workers: int = 2, n_users: int = BENCH_USERS,
+             haproxy: str = "haproxy") -> Server:
+    """`instances` ankiserv servers on one PostgreSQL database, behind HAProxy (Debian's
+    `haproxy` package) balancing each request to the least busy one."""
+    first = ankiserv(work, "postgres", workers=workers, n_users=n_users)
+    db_url = first.cleanup.pop()  # dropped once, by the balancer's Server
+    backends = [first]
+    for _ in range(instances - 1):
+        data = work / f"ankiserv-postgres-{uuid.uuid4().hex[:6]}"
+        running = start_server(data, db_url, workers=workers, ANKISERV_ACCESS_LOG="0")
+        backends.append(Server("ankiserv-postgres", running.url, running.process))
+    port = _free_port()
+    config = work / f"haproxy-{port}.cfg"
+    config.write_text(HAPROXY.format(port=port, servers="\n".join(
+        f"    server s{i} {b.url.removeprefix('http://')}" for i, b in enumerate(backends))))
+    log = (work / "haproxy.log").open("wb")
+    process = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=log,
+                               stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    _wait(url, process)
+    return Server(f"ankiserv-postgres {instances}x{workers}w haproxy", url, process,
+                  first.users, [db_url], backends)
 
 
 def floor(work: Path, workers: int = 2, n_users: int = BENCH_USERS,
