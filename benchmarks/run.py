@@ -124,8 +124,18 @@ def full_sync_case(server: servers.Server, users: Users, size: int, work: Path,
                 Measure(statistics.median(m.seconds for m in small)))
     results.put(server.name, f"{size} notes", "no-change sync (median of 3)",
                 Measure(statistics.median(m.seconds for m in none)))
+    # The collection changed since the upload: ankiserv builds this file from its database.
+    c = Profile.create(work / f"{server.name}-{size}-c")
+    c.login(user, servers.PASSWORD, server.endpoint)
+    out = c.col.sync_collection(c.auth, sync_media=False)
+    c.col.close_for_full_sync()
+    results.put(server.name, f"{size} notes", "full download after normal syncs",
+                timed(server, lambda: c.col.full_upload_or_download(
+                    auth=c.auth, server_usn=out.server_media_usn, upload=False)))
+    c.col.reopen(after_full_sync=True)
     a.close()
     b.close()
+    c.close()
 
 
 def media_case(server: servers.Server, users: Users, work: Path, results: Results) -> None:
