@@ -32,6 +32,39 @@ SCHEMA18_TABLES = ROW_TABLES | {
 }
 
 
+_NOTE_COLUMNS = ("id", "guid", "mid", "mod", "usn", "tags", "flds", "sfld", "csum", "flags",
+                 "data")
+_CARD_INTS = ("id", "nid", "did", "ord", "mod", "usn", "type", "queue", "due", "ivl",
+              "factor", "reps", "lapses", "left", "odue", "odid", "flags")
+_REVLOG_INTS = ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "type")
+_TEXTS = ("guid", "tags", "flds", "data")
+# How each column of a record is formatted into a COPY line: "sort" is notes.sfld, which
+# Anki declares integer, so numeric sort fields are stored as integers (`as_text` reads
+# them as their decimal text, and so does SQLite's cast).
+_COPY_COLUMNS = {
+    "notes": tuple((c, "text" if c in _TEXTS else "sort" if c == "sfld" else "int")
+                   for c in _NOTE_COLUMNS),
+    "cards": (*((c, "int") for c in _CARD_INTS), ("data", "text")),
+    "revlog": tuple((c, "int") for c in _REVLOG_INTS),
+}
+# Text without NUL (cut short by SQLite's functions) or U+E000 (which ankiserv's stored
+# text escapes on PostgreSQL) goes into COPY with COPY's own escapes done by replace().
+_PLAIN_TEXT = ("(typeof({c}) = 'text' AND instr(CAST({c} AS BLOB), x'00') = 0"
+               " AND instr({c}, char(57344)) = 0)")
+_PLAIN = {
+    "int": "typeof({c}) = 'integer'",
+    "text": _PLAIN_TEXT,
+    "sort": f"(typeof({{c}}) = 'integer' OR {_PLAIN_TEXT})",
+}
+_ESCAPED = ("replace(replace(replace(replace({c}, '\\', '\\\\'), char(9), '\\t'),"
+            " char(10), '\\n'), char(13), '\\r')")
+# Most text needs none of COPY's escapes: looking costs less than four replace() copies.
+_COPY_TEXT = ("CASE WHEN instr({c}, '\\') OR instr({c}, char(9)) OR instr({c}, char(10))"
+              " OR instr({c}, char(13)) THEN " + _ESCAPED + " ELSE {c} END")
+_AS_COPY = {"int": "{c}", "text": _COPY_TEXT,
+            "sort": _COPY_TEXT.replace("{c}", "CAST({c} AS TEXT)")}
+
+
 def _corrupt() -> UploadRejected:
     return UploadRejected(CORRUPT_UPLOAD_MESSAGE)
 
@@ -112,19 +145,44 @@ class UploadedCollection:
         return self._meta
 
     def notes(self) -> Iterator[Note]:
-        return self._rows(
-            "SELECT id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data FROM notes",
-            _note,
-        )
+        return self._rows(f"SELECT {', '.join(_NOTE_COLUMNS)} FROM notes", _note)
 
     def cards(self) -> Iterator[Card]:
-        columns = ("id", "nid", "did", "ord", "mod", "usn", "type", "queue", "due", "ivl",
-                   "factor", "reps", "lapses", "left", "odue", "odid", "flags")
-        return self._typed_rows("cards", columns, ("data",), Card._make, _card)
+        return self._typed_rows("cards", _CARD_INTS, ("data",), Card._make, _card)
 
     def revlog(self) -> Iterator[RevlogEntry]:
-        columns = ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "type")
-        return self._typed_rows("revlog", columns, (), RevlogEntry._make, _revlog)
+        return self._typed_rows("revlog", _REVLOG_INTS, (), RevlogEntry._make, _revlog)
+
+    def copy_lines(self, table: str, user: int) -> Iterator[str] | None:
+        """The rows of `notes`, `cards` or `revlog` as PostgreSQL COPY text lines (the
+        user's id first, then the record's fields, as `notes()` and the others give them),
+        formatted by SQLite itself: a full upload's rows then never become Python values.
+        None when some value is not plainly of its type (NUL, U+E000, a float or blob
+        where text or an integer belongs...): those rows take the checked way."""
+        columns = _COPY_COLUMNS.get(table)
+        if columns is None:
+            return None
+        plain = " AND ".join(_PLAIN[kind].format(c=f'"{c}"') for c, kind in columns)
+        try:
+            odd = self._con.execute(
+                f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]
+        except sqlite3.Error:
+            raise _corrupt() from None
+        if odd:
+            return None
+        # One printf per row (tab-separated, newline-ended): SQLite's || would copy the
+        # growing line once per column.
+        template = "\t".join(["%d", *("%d" if kind == "int" else "%s" for _, kind in columns)])
+        values = ", ".join(_AS_COPY[kind].format(c=f'"{c}"') for c, kind in columns)
+        return self._lines(f"SELECT printf('{template}\n', {int(user)}, {values}) FROM {table}")
+
+    def _lines(self, sql: str) -> Iterator[str]:
+        try:
+            cursor = self._con.execute(sql)
+            while batch := cursor.fetchmany(1000):
+                yield "".join([r[0] for r in batch])
+        except sqlite3.Error:  # e.g. text that is not UTF-8
+            raise _corrupt() from None
 
     def _typed_rows(self, table: str, ints: tuple[str, ...], texts: tuple[str, ...],
                     make: Callable[[tuple[Any, ...]], T],

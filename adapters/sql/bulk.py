@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Boolean, Integer, Table
 from sqlalchemy.engine import Connection
@@ -79,8 +79,10 @@ def _copy_formatter(column: Any) -> Callable[[Any], str]:
 class _CopySource(io.TextIOBase):
     """A read()-able stream of COPY text lines, produced as the driver asks for them."""
 
-    def __init__(self, lines: Iterator[str]) -> None:
+    def __init__(self, lines: Iterator[str],
+                 rows_in: Callable[[str], int] = lambda line: 1) -> None:
         self._lines = lines
+        self._rows_in = rows_in
         self._buffer = ""
         self.count = 0
         self.error: BaseException | None = None
@@ -96,7 +98,7 @@ class _CopySource(io.TextIOBase):
             for line in self._lines:
                 parts.append(line)
                 have += len(line)
-                self.count += 1
+                self.count += self._rows_in(line)
                 if have >= want:
                     break
         except BaseException as e:
@@ -134,6 +136,19 @@ def _copy_line(table: Table) -> Callable[[Values], str]:
     return line
 
 
+@runtime_checkable
+class CopyText(Protocol):
+    """Contents that can give a table's rows ready as PostgreSQL COPY text (an uploaded
+    file does, formatting them in SQLite), or None to be read as records."""
+
+    def copy_lines(self, table: str, user: int) -> Iterator[str] | None: ...
+
+
+def copy_text(conn: Connection, table: Table, lines: Iterator[str]) -> int:
+    """COPY text (whole lines, any number per string) into `table`; return the count."""
+    return _run_copy(conn, table, _CopySource(lines, lambda chunk: chunk.count("\n")))
+
+
 def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
     line = _copy_line(table)
 
@@ -141,7 +156,10 @@ def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:
         for row in rows:
             yield line(row)
 
-    source = _CopySource(lines())
+    return _run_copy(conn, table, _CopySource(lines()))
+
+
+def _run_copy(conn: Connection, table: Table, source: _CopySource) -> int:
     sql = f"COPY {_target(conn, table)} FROM STDIN"
 
     def copy(cursor: Any) -> None:

@@ -354,9 +354,10 @@ class SqlCollectionStore:
         }
         self._insert_all(tables.config, rows.config_row, user, contents.config())
         self._insert_all(tables.tags, rows.tag_row, user, contents.tags())
-        counts["n_notes"] = self._insert_records(tables.notes, user, contents.notes())
-        counts["n_cards"] = self._insert_records(tables.cards, user, contents.cards())
-        counts["n_revlog"] = self._insert_records(tables.revlog, user, contents.revlog())
+        counts["n_notes"] = self._insert_records(tables.notes, user, contents, contents.notes)
+        counts["n_cards"] = self._insert_records(tables.cards, user, contents, contents.cards)
+        counts["n_revlog"] = self._insert_records(
+            tables.revlog, user, contents, contents.revlog)
         graves_usn = [-1]
 
         def graves() -> Iterator[Grave]:
@@ -392,10 +393,16 @@ class SqlCollectionStore:
             tuple([row[n] for n in names]) for row in (to_row(user, item) for item in items)))
 
     def _insert_records(
-        self, table: Table, user: UserId, records: Iterable[Note | Card | RevlogEntry]
+        self, table: Table, user: UserId, contents: CollectionContents,
+        records: Callable[[], Iterable[Note | Card | RevlogEntry]],
     ) -> int:
-        """Insert notes, cards or revlog entries: their fields are the columns after user_id."""
-        return bulk.insert_rows(self._conn, table, ((user, *record) for record in records))
+        """Insert notes, cards or revlog entries: their fields are the columns after user_id.
+        On PostgreSQL, an uploaded file's rows go to COPY as the text SQLite made of them."""
+        if self._conn.dialect.name == "postgresql" and isinstance(contents, bulk.CopyText):
+            lines = contents.copy_lines(table.name, user)
+            if lines is not None:
+                return bulk.copy_text(self._conn, table, lines)
+        return bulk.insert_rows(self._conn, table, ((user, *record) for record in records()))
 
     # -- normal sync -------------------------------------------------------------------
 

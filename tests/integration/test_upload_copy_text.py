@@ -1,0 +1,165 @@
+"""An uploaded file's rows reach the database exactly as the checked reader reads them,
+whether SQLite formats them as COPY text (PostgreSQL, every value plain) or not."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+
+from adapters.ankifile.reader import UploadedCollection
+from adapters.ankifile.writer import write_collection
+from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.system import SystemClock
+from domain.errors import UploadRejected
+from domain.model import Credentials, UserId
+from domain.sync.server import SyncServer
+from tests.contract.contents import (
+    BIG_ID,
+    ListContents,
+    assert_identical,
+    rich_contents,
+    snapshot,
+    unique_name,
+)
+
+# Everything COPY's text format escapes, SQL and printf syntax, and numeric sort fields
+# (Anki's sfld column has integer affinity: SQLite stores "12345" as an integer).
+AWKWARD = ["a\tb", "line\nbreak", "cr\rlf\r\n", "back\\slash \\N \\t", "%d %s %%", "'quote'",
+           "日本語 🙂", "", " ", "12345", "-7", "0", "9223372036854775807"]
+
+
+def _awkward_notes(marker: str) -> ListContents:
+    base = rich_contents(marker, 30)
+    notes = tuple(
+        note._replace(guid=f"{AWKWARD[i % len(AWKWARD)]}{i}",
+                      tags=AWKWARD[(i + 3) % len(AWKWARD)],
+                      flds=f"{AWKWARD[i % len(AWKWARD)]}\x1f{marker}",
+                      sfld=AWKWARD[i % len(AWKWARD)], data=AWKWARD[(i + 5) % len(AWKWARD)])
+        for i, note in enumerate(base.note_list))
+    cards = tuple(card._replace(data=AWKWARD[i % len(AWKWARD)])
+                  for i, card in enumerate(base.card_list))
+    return dataclasses.replace(base, note_list=notes, card_list=cards)
+
+
+@pytest.fixture
+def factory(engine: Engine) -> SqlUnitOfWorkFactory:
+    return SqlUnitOfWorkFactory(engine)
+
+
+def _user(factory: SqlUnitOfWorkFactory) -> UserId:
+    with factory() as uow:
+        user = uow.users.add(unique_name(), "hash", 0)
+        uow.commit()
+    return user
+
+
+def _stored(factory: SqlUnitOfWorkFactory, user: UserId) -> dict[str, Any]:
+    with factory(write=False) as uow:
+        return snapshot(uow.collections.export(user))
+
+
+def _upload(factory: SqlUnitOfWorkFactory, user: UserId, path: Path) -> dict[str, Any]:
+    """Upload the file; return what the checked reader reads from it."""
+    with UploadedCollection(path) as upload:
+        SyncServer(uow=factory, clock=SystemClock()).upload(Credentials(user), upload)
+    with UploadedCollection(path) as upload:
+        return snapshot(upload)
+
+
+def test_plain_rows_are_formatted_by_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "plain.anki2"
+    write_collection(_awkward_notes("plain"), path)
+    with UploadedCollection(path) as upload:
+        for table in ("notes", "cards", "revlog"):
+            lines = upload.copy_lines(table, 42)
+            assert lines is not None, table
+            text = "".join(lines)
+            assert text.count("\n") == len(snapshot(upload)[table])
+            assert all(line.startswith("42\t") for line in text.splitlines())
+        assert upload.copy_lines("graves", 42) is None
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE notes SET flds = 'a' || char(0) || 'b' WHERE id = (SELECT min(id) FROM notes)",
+    "UPDATE notes SET tags = char(57344) WHERE id = (SELECT min(id) FROM notes)",
+    "UPDATE notes SET sfld = 1.5 WHERE id = (SELECT min(id) FROM notes)",
+    "UPDATE notes SET data = x'00ff' WHERE id = (SELECT min(id) FROM notes)",
+])
+def test_values_that_are_not_plain_take_the_checked_way(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "odd.anki2"
+    write_collection(_awkward_notes("odd"), path)
+    with closing(sqlite3.connect(path)) as con, con:
+        con.execute(change)
+    with UploadedCollection(path) as upload:
+        assert upload.copy_lines("notes", 1) is None
+        assert upload.copy_lines("cards", 1) is not None
+
+
+def test_awkward_text_is_stored_as_the_reader_reads_it(
+    factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "awkward.anki2"
+    write_collection(_awkward_notes("awkward"), path)
+    user = _user(factory)
+    expected = _upload(factory, user, path)
+    assert any(n.sfld == "12345" for n in expected["notes"])
+    assert_identical(_stored(factory, user), expected)
+
+
+def test_nul_and_private_use_text_still_round_trip(
+    factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    """rich_contents has NUL and U+E000 in tags and card data: the checked way."""
+    path = tmp_path / "rich.anki2"
+    write_collection(rich_contents("rich", 40), path)
+    user = _user(factory)
+    expected = _upload(factory, user, path)
+    assert_identical(_stored(factory, user), expected)
+
+
+def test_text_that_is_not_utf8_is_refused_and_changes_nothing(
+    factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    user = _user(factory)
+    good = tmp_path / "good.anki2"
+    write_collection(_awkward_notes("before"), good)
+    _upload(factory, user, good)
+    before = _stored(factory, user)
+    bad = tmp_path / "bad.anki2"
+    write_collection(_awkward_notes("bad"), bad)
+    with closing(sqlite3.connect(bad)) as con, con:
+        con.execute("UPDATE notes SET flds = CAST(x'61ff62' AS TEXT) WHERE id = ?",
+                    (BIG_ID + 3,))
+    with UploadedCollection(bad) as upload, pytest.raises(UploadRejected):
+        SyncServer(uow=factory, clock=SystemClock()).upload(Credentials(user), upload)
+    assert_identical(_stored(factory, user), before)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(st.characters(exclude_characters="\x00\ue000",
+                                            exclude_categories=("Cs",))),
+                      min_size=1, max_size=6))
+def test_any_plain_text_round_trips(
+    factory: SqlUnitOfWorkFactory, tmp_path_factory: pytest.TempPathFactory,
+    texts: list[str],
+) -> None:
+    base = rich_contents("prop", 6)
+    notes = tuple(note._replace(flds=texts[i % len(texts)], sfld=texts[(i + 1) % len(texts)],
+                                tags="", data=texts[(i + 2) % len(texts)])
+                  for i, note in enumerate(base.note_list))
+    cards = tuple(card._replace(data=texts[i % len(texts)])
+                  for i, card in enumerate(base.card_list))
+    path = tmp_path_factory.mktemp("prop") / "prop.anki2"
+    write_collection(dataclasses.replace(base, note_list=notes, card_list=cards), path)
+    user = _user(factory)
+    expected = _upload(factory, user, path)
+    assert_identical(_stored(factory, user), expected)
