@@ -61,6 +61,8 @@ _ESCAPED = ("replace(replace(replace(replace({c}, '\\', '\\\\'), char(9), '\\t')
 # Most text needs none of COPY's escapes: looking costs less than four replace() copies.
 _COPY_TEXT = ("CASE WHEN instr({c}, '\\') OR instr({c}, char(9)) OR instr({c}, char(10))"
               " OR instr({c}, char(13)) THEN " + _ESCAPED + " ELSE {c} END")
+_TYPED = {"int": "typeof({c}) = 'integer'", "text": "typeof({c}) = 'text'",
+          "sort": "typeof({c}) IN ('integer', 'text')"}
 _AS_COPY = {"int": "{c}", "text": _COPY_TEXT,
             "sort": _COPY_TEXT.replace("{c}", "CAST({c} AS TEXT)")}
 
@@ -145,7 +147,14 @@ class UploadedCollection:
         return self._meta
 
     def notes(self) -> Iterator[Note]:
-        return self._rows(f"SELECT {', '.join(_NOTE_COLUMNS)} FROM notes", _note)
+        columns = _COPY_COLUMNS["notes"]
+        if self._has_odd("notes", " AND ".join(
+                _TYPED[kind].format(c=f'"{c}"') for c, kind in columns)):
+            return self._rows(f"SELECT {', '.join(_NOTE_COLUMNS)} FROM notes", _note)
+        # Every value of its type (a file Anki wrote): rows become notes as they are.
+        select = ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
+                           for c, kind in columns)
+        return self._rows(f"SELECT {select} FROM notes", Note._make)
 
     def cards(self) -> Iterator[Card]:
         return self._typed_rows("cards", _CARD_INTS, ("data",), Card._make, _card)
@@ -162,13 +171,8 @@ class UploadedCollection:
         columns = _COPY_COLUMNS.get(table)
         if columns is None:
             return None
-        plain = " AND ".join(_PLAIN[kind].format(c=f'"{c}"') for c, kind in columns)
-        try:
-            odd = self._con.execute(
-                f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]
-        except sqlite3.Error:
-            raise _corrupt() from None
-        if odd:
+        if self._has_odd(table, " AND ".join(
+                _PLAIN[kind].format(c=f'"{c}"') for c, kind in columns)):
             return None
         # One printf per row (tab-separated, newline-ended): SQLite's || would copy the
         # growing line once per column.
@@ -194,12 +198,16 @@ class UploadedCollection:
         sql = f"SELECT {', '.join(quoted)} FROM {table}"
         plain = " AND ".join([f"typeof({q}) = 'integer'" for q in quoted[:len(ints)]]
                              + [f"typeof({q}) = 'text'" for q in quoted[len(ints):]])
+        return self._rows(sql, convert if self._has_odd(table, plain) else make)
+
+    def _has_odd(self, table: str, plain: str) -> bool:
+        """Whether some row of `table` fails the SQL condition `plain`."""
         try:
             odd = self._con.execute(
                 f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]
         except sqlite3.Error:
             raise _corrupt() from None
-        return self._rows(sql, convert if odd else make)
+        return bool(odd)
 
     def graves(self) -> Iterator[Grave]:
         # Schema 11 has no key on graves, so duplicates are possible there.

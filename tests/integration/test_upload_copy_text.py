@@ -163,3 +163,21 @@ def test_any_plain_text_round_trips(
     user = _user(factory)
     expected = _upload(factory, user, path)
     assert_identical(_stored(factory, user), expected)
+
+
+def test_typed_notes_are_read_as_the_checked_way_reads_them(tmp_path: Path) -> None:
+    """A file whose every note value is of its type skips the value-by-value checks; it
+    must read the same (numeric sort fields included) as checking each value would."""
+    from adapters.ankifile.reader import _NOTE_COLUMNS, _note
+
+    path = tmp_path / "typed.anki2"
+    write_collection(_awkward_notes("typed"), path)
+    with closing(sqlite3.connect(path)) as con:
+        assert con.execute("SELECT count(*) FROM notes WHERE typeof(sfld) = 'integer'"
+                           ).fetchone()[0] > 0
+        checked = [_note(r) for r in con.execute(
+            f"SELECT {', '.join(_NOTE_COLUMNS)} FROM notes")]
+    with UploadedCollection(path) as upload:
+        fast = list(upload.notes())
+    assert fast == checked
+    assert [type(n.sfld) for n in fast] == [str] * len(fast)
