@@ -183,7 +183,7 @@ class UploadedCollection:
     def _lines(self, sql: str) -> Iterator[str]:
         try:
             cursor = self._con.execute(sql)
-            while batch := cursor.fetchmany(1000):
+            while batch := cursor.fetchmany(200):  # well under COPY's 64 KiB reads
                 yield "".join([r[0] for r in batch])
         except sqlite3.Error:  # e.g. text that is not UTF-8
             raise _corrupt() from None

@@ -95,12 +95,15 @@ class _CopySource(io.TextIOBase):
         parts = [self._buffer]
         have = len(self._buffer)
         try:
-            for line in self._lines:
+            # Pull lines only while short of `want`: a line (or a batch of lines) longer than
+            # that must not make the buffer grow with every read.
+            while have < want:
+                line = next(self._lines, None)
+                if line is None:
+                    break
                 parts.append(line)
                 have += len(line)
                 self.count += self._rows_in(line)
-                if have >= want:
-                    break
         except BaseException as e:
             self.error = e  # the driver reports it as a cancelled COPY; keep the cause
             raise

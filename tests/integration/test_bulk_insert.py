@@ -67,3 +67,16 @@ def test_an_error_raised_while_streaming_rows_is_the_one_reported(
         bulk.insert_rows(conn, tables.tags, rows())
     with engine.connect() as conn:
         assert conn.execute(select(tables.tags).where(tables.tags.c.user_id == user_id)).all() == []
+
+
+def test_copy_source_buffers_at_most_one_read_and_one_line() -> None:
+    """Lines (or batches of lines) longer than the driver's reads must not pile up."""
+    chunks = iter(["x" * 200_000 + "\n"] * 50)
+    source = bulk._CopySource(chunks, lambda chunk: chunk.count("\n"))
+    read, biggest = [], 0
+    while data := source.read(1 << 16):
+        read.append(data)
+        biggest = max(biggest, len(source._buffer))
+    assert "".join(read) == ("x" * 200_000 + "\n") * 50
+    assert source.count == 50
+    assert biggest < 200_001 + (1 << 16)
