@@ -13,7 +13,6 @@ for `benchmarks.load`, not a server.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import sys
@@ -114,8 +113,8 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         for key, value in {"bind": f"127.0.0.1:{self.port}", "workers": self.workers,
-                           "worker_class": os.environ.get("FLOOR_WORKER_CLASS", "gthread"),
-                           "threads": 4, "keepalive": 120, "loglevel": "warning"}.items():
+                           "worker_class": "gthread", "threads": 4, "keepalive": 120,
+                           "loglevel": "warning"}.items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:

@@ -18,9 +18,8 @@ import os
 from pathlib import Path
 from typing import IO
 
+from adapters.ankifile.reader import SCHEMA_CURRENT, SCHEMA_LEGACY
 from domain.model import UserId
-
-SCHEMA_LEGACY = 11  # what every client opens; current clients also open schema 18
 
 
 class DownloadCache:
@@ -31,7 +30,7 @@ class DownloadCache:
         """The kept file of this version, open for reading, if one a client of this kind
         can open is there (clients of the legacy protocol open schema 11 only)."""
         folder = self._folder(user)
-        for schema in (SCHEMA_LEGACY,) if legacy_client else (SCHEMA_LEGACY, 18):
+        for schema in (SCHEMA_LEGACY,) if legacy_client else (SCHEMA_LEGACY, SCHEMA_CURRENT):
             with contextlib.suppress(FileNotFoundError):
                 return (folder / _name(version, schema)).open("rb")
         return None

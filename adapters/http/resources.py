@@ -167,21 +167,26 @@ class SyncResource:
             file.close()  # an empty file is a valid empty SQLite database
 
             def write(contents: CollectionContents, version: int | None) -> IO[bytes]:
-                downloads = self.downloads if version is not None else None
-                if downloads is not None and version is not None:
-                    kept = downloads.open(device.user, version, legacy_client=call.legacy)
-                    if kept is not None:
-                        return kept
-                write_collection(contents, path)
-                result = path.open("rb")
-                if downloads is not None and version is not None:
-                    downloads.keep(device.user, version, SCHEMA_LEGACY, path)
+                downloads = self.downloads
+                if downloads is None or version is None:
+                    return _built(contents, path)
+                kept = downloads.open(device.user, version, legacy_client=call.legacy)
+                if kept is not None:
+                    return kept
+                result = _built(contents, path)
+                downloads.keep(device.user, version, SCHEMA_LEGACY, path)
                 return result
 
             # Open before the temporary file is gone; the handle streams it, then closes.
             result = self.server.download(device, write)
         log.info("user %s: full download sent", device.user)
         codec.write_file(resp, call, result)
+
+
+def _built(contents: CollectionContents, path: Path) -> IO[bytes]:
+    """Write `contents` as a collection file at `path`; return it open for reading."""
+    write_collection(contents, path)
+    return path.open("rb")
 
 
 @contextlib.contextmanager

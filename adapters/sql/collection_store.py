@@ -273,14 +273,14 @@ class SqlCollectionStore:
     # -- what writes owe the col row -----------------------------------------------------
 
     def _owing(self, user: UserId) -> dict[str, int]:
-        return self._owed.setdefault(user, {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1})
+        return self._owed.setdefault(user, _nothing_owed())
 
     def _count(self, user: UserId, column: str, delta: int) -> None:
         # Any write owes the col row at least a new generation.
         self._owing(user)[column] += delta
 
     def _take_owed(self, user: UserId) -> dict[str, int]:
-        owed = self._owed.pop(user, None) or {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1}
+        owed = self._owed.pop(user, None) or _nothing_owed()
         return {("graves_usn" if c == "graves_usn" else f"d_{c}"): n for c, n in owed.items()}
 
     def before_commit(self) -> None:
@@ -560,6 +560,10 @@ class SqlCollectionStore:
         self._owing(user)
         self._conn.execute(delete(tables.config).where(tables.config.c.user_id == user))
         self._insert_all(tables.config, rows.config_row, user, entries)
+
+
+def _nothing_owed() -> dict[str, int]:
+    return {**dict.fromkeys(_COUNTERS, 0), "graves_usn": -1}
 
 
 def _fresh() -> int:

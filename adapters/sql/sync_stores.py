@@ -48,6 +48,7 @@ SESSION_COLUMNS = tuple(c for c in sync_sessions.c if c.name != "user_id")
 _AUTHORIZED = exists().where(host_keys.c.user_id == _USER,
                              host_keys.c.key_hash == bindparam("digest")).label("authorized")
 _N_COL, _N_SESSION = len(COLLECTION_COLUMNS), len(SESSION_COLUMNS)
+_GRAVES_USN_AT = next(i for i, c in enumerate(COLLECTION_COLUMNS) if c is _col.graves_usn)
 
 
 def _new_rows_counts() -> list[Any]:
@@ -197,7 +198,7 @@ class SqlSessionStore:
                 counted = dict(zip(ROW_STAGES, (int(n) for n in row[_N_COL + _N_SESSION:-1]),
                                    strict=True)) if new_rows else None
                 return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), counted,
-                                int(row[13]))
+                                int(row[_GRAVES_USN_AT]))
             if self._conn.dialect.name != "postgresql":
                 return self._no_collection(params)
         found = self._tx.fetch(LOCK_COLLECTION, params)
@@ -206,7 +207,8 @@ class SqlSessionStore:
         row = found[0]
         # PostgreSQL, no session when the lock was asked for: read it now that it is held.
         session = self.get(credentials.user) if with_session else None
-        return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), None, int(row[13]))
+        return SyncLock(_meta(row), _counts(row), session, bool(row[-1]), None,
+                        int(row[_GRAVES_USN_AT]))
 
     def peek(self, credentials: Credentials) -> SessionPeek:
         found = self._tx.fetch(PEEK_SESSION, {"user": credentials.user,

@@ -192,10 +192,6 @@ class PgTransaction:
         self._pending: list[tuple[Statement, list[Any]]] = []
         self._pending_tables: set[str] = set()
         raw = self._driver.raw
-        # Statement arguments are written as literals (see `pg_literal`), which needs
-        # backslashes to be plain characters in string literals, as on any server since 9.1.
-        if raw.info.parameter_status("standard_conforming_strings") != "on":
-            raise RuntimeError("ankiserv needs standard_conforming_strings = on")
         if not raw.autocommit:
             if raw.get_transaction_status() != _IDLE:
                 raw.rollback()
@@ -340,6 +336,13 @@ def install(engine: Engine) -> None:
         if tx is not None:
             statement = tx.before_sqlalchemy(statement, executemany)
         return statement, parameters
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Statement arguments are written as literals (see `pg_literal`), which needs
+        # backslashes to be plain characters in string literals, as on any server since 9.1.
+        if dbapi_conn.info.parameter_status("standard_conforming_strings") != "on":
+            raise RuntimeError("ankiserv needs standard_conforming_strings = on")
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_conn: Any, _record: Any) -> None:

@@ -1,9 +1,9 @@
 """Staged rows keep their id as a number, so the sanity check and `finish` can join them
 to the live tables in one query; a collection remembers the highest usn of its deletions
 (graves), so a sync that starts with nothing to delete skips looking, and a generation
-that changes with every write, so a full download can be sent from a file built before. Syncs in progress
-during the upgrade are ended (their sessions and staged data dropped): the devices' next
-request gets "sync in progress elsewhere" and they simply sync again.
+that changes with every write, so a full download can be sent from a file built before.
+Syncs in progress during the upgrade are ended (their sessions and staged data dropped):
+the devices' next request gets "sync in progress elsewhere" and they simply sync again.
 
 Revision ID: 0006
 Revises: 0005
