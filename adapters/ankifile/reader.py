@@ -38,10 +38,10 @@ _CARD_INTS = ("id", "nid", "did", "ord", "mod", "usn", "type", "queue", "due", "
               "factor", "reps", "lapses", "left", "odue", "odid", "flags")
 _REVLOG_INTS = ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time", "type")
 _TEXTS = ("guid", "tags", "flds", "data")
-# How each column of a record is formatted into a COPY line: "sort" is notes.sfld, which
-# Anki declares integer, so numeric sort fields are stored as integers (`as_text` reads
-# them as their decimal text, and so does SQLite's cast).
-_COPY_COLUMNS = {
+# The columns of each record table, in the record's field order, and their kinds: "sort"
+# is notes.sfld, which Anki declares integer, so numeric sort fields are stored as
+# integers (`as_text` reads them as their decimal text, and so does SQLite's cast).
+_RECORD_COLUMNS = {
     "notes": tuple((c, "text" if c in _TEXTS else "sort" if c == "sfld" else "int")
                    for c in _NOTE_COLUMNS),
     "cards": (*((c, "int") for c in _CARD_INTS), ("data", "text")),
@@ -147,20 +147,13 @@ class UploadedCollection:
         return self._meta
 
     def notes(self) -> Iterator[Note]:
-        columns = _COPY_COLUMNS["notes"]
-        if self._has_odd("notes", " AND ".join(
-                _TYPED[kind].format(c=f'"{c}"') for c, kind in columns)):
-            return self._rows(f"SELECT {', '.join(_NOTE_COLUMNS)} FROM notes", _note)
-        # Every value of its type (a file Anki wrote): rows become notes as they are.
-        select = ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
-                           for c, kind in columns)
-        return self._rows(f"SELECT {select} FROM notes", Note._make)
+        return self._typed_rows("notes", Note._make, _note)
 
     def cards(self) -> Iterator[Card]:
-        return self._typed_rows("cards", _CARD_INTS, ("data",), Card._make, _card)
+        return self._typed_rows("cards", Card._make, _card)
 
     def revlog(self) -> Iterator[RevlogEntry]:
-        return self._typed_rows("revlog", _REVLOG_INTS, (), RevlogEntry._make, _revlog)
+        return self._typed_rows("revlog", RevlogEntry._make, _revlog)
 
     def copy_lines(self, table: str, user: int) -> Iterator[str] | None:
         """The rows of `notes`, `cards` or `revlog` as PostgreSQL COPY text lines (the
@@ -168,11 +161,8 @@ class UploadedCollection:
         formatted by SQLite itself: a full upload's rows then never become Python values.
         None when some value is not plainly of its type (NUL, U+E000, a float or blob
         where text or an integer belongs...): those rows take the checked way."""
-        columns = _COPY_COLUMNS.get(table)
-        if columns is None:
-            return None
-        if self._has_odd(table, " AND ".join(
-                _PLAIN[kind].format(c=f'"{c}"') for c, kind in columns)):
+        columns = _RECORD_COLUMNS.get(table)
+        if columns is None or self._has_odd(table, _PLAIN):
             return None
         # One printf per row (tab-separated, newline-ended): SQLite's || would copy the
         # growing line once per column.
@@ -188,20 +178,24 @@ class UploadedCollection:
         except sqlite3.Error:  # e.g. text that is not UTF-8
             raise _corrupt() from None
 
-    def _typed_rows(self, table: str, ints: tuple[str, ...], texts: tuple[str, ...],
-                    make: Callable[[tuple[Any, ...]], T],
+    def _typed_rows(self, table: str, make: Callable[[tuple[Any, ...]], T],
                     convert: Callable[[tuple[Any, ...]], T]) -> Iterator[T]:
-        """Rows of `table` (integer columns, then text columns). When one query finds every
-        value already of its type (a file Anki wrote), rows become records as they are;
-        otherwise each value is checked and converted (`convert`)."""
-        quoted = [f'"{c}"' for c in (*ints, *texts)]
-        sql = f"SELECT {', '.join(quoted)} FROM {table}"
-        plain = " AND ".join([f"typeof({q}) = 'integer'" for q in quoted[:len(ints)]]
-                             + [f"typeof({q}) = 'text'" for q in quoted[len(ints):]])
-        return self._rows(sql, convert if self._has_odd(table, plain) else make)
+        """Rows of a record table. When one query finds every value already of its type
+        (a file Anki wrote), rows become records as they are (numeric sort fields cast to
+        text by SQLite); otherwise each value is checked and converted (`convert`)."""
+        columns = _RECORD_COLUMNS[table]
+        if self._has_odd(table, _TYPED):
+            quoted = ", ".join(f'"{c}"' for c, _ in columns)
+            return self._rows(f"SELECT {quoted} FROM {table}", convert)
+        select = ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
+                           for c, kind in columns)
+        return self._rows(f"SELECT {select} FROM {table}", make)
 
-    def _has_odd(self, table: str, plain: str) -> bool:
-        """Whether some row of `table` fails the SQL condition `plain`."""
+    def _has_odd(self, table: str, conditions: dict[str, str]) -> bool:
+        """Whether some row of `table` has a value failing the condition for its column's
+        kind in `conditions`."""
+        plain = " AND ".join(conditions[kind].format(c=f'"{c}"')
+                             for c, kind in _RECORD_COLUMNS[table])
         try:
             odd = self._con.execute(
                 f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]
