@@ -9,6 +9,7 @@ from domain.model import (
     Card,
     CollectionMeta,
     ConfigEntry,
+    Counts,
     Grave,
     JsonObject,
     Note,
@@ -44,3 +45,26 @@ class CollectionContents(Protocol):
     def revlog(self) -> Iterable[RevlogEntry]: ...
 
     def graves(self) -> Iterable[Grave]: ...
+
+
+class StoredContents(CollectionContents, Protocol):
+    """The stored collection, which can also say what changed since a usn: enough to bring
+    a copy made earlier of the same collection up to date instead of writing it anew.
+
+    Every write since the copy was made stamped its rows and graves with a usn at least
+    the collection's usn at that time; rows deleted since left graves. Review-log entries
+    are never deleted except by replacing the whole collection. Unlike an upload's, its
+    methods may be called more than once.
+    """
+
+    def row_counts(self) -> Counts:
+        """How many notes, cards and review-log entries the collection holds."""
+        ...
+
+    def notes_since(self, min_usn: int) -> Iterable[Note]: ...
+
+    def cards_since(self, min_usn: int) -> Iterable[Card]: ...
+
+    def revlog_since(self, min_usn: int) -> Iterable[RevlogEntry]: ...
+
+    def graves_since(self, min_usn: int) -> Iterable[Grave]: ...

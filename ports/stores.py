@@ -23,7 +23,7 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
-from ports.collection import CollectionContents
+from ports.collection import CollectionContents, StoredContents
 from ports.media import MediaIndex
 from ports.queries import CollectionQueries
 from ports.sync_stores import SessionStore, StagingStore
@@ -102,11 +102,14 @@ class CollectionStore(Protocol):
 
     def version(self, user: UserId) -> int | None:
         """A number that changes whenever the collection does (None: no collection): a
-        copy made from one version is good while the version is the same. Never the same
-        after `create` or `replace` as before them."""
+        copy made from one version is good while the version is the same. It starts at a
+        random 62-bit number at `create` and `replace` and grows by a small step (one per
+        unit of work or per write) with every write, so a copy of an earlier version of
+        the same collection is known by a version a little below (`StoredContents` says
+        how to bring it up to date)."""
         ...
 
-    def export(self, user: UserId) -> CollectionContents:
+    def export(self, user: UserId) -> StoredContents:
         """Return the stored collection, read lazily inside this unit of work."""
         ...
 

@@ -55,50 +55,57 @@ def config_json(entries: Iterable[ConfigEntry]) -> str:
     return "{" + ",".join(f"{json.dumps(e.key)}:{e.json}" for e in entries) + "}"
 
 
-def _grave(g: Grave) -> tuple[Any, ...]:
+def grave_row(g: Grave) -> tuple[Any, ...]:
     return (g.usn, g.oid, int(g.kind))
 
 
-def _batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+def batches(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, BATCH)):
         yield batch
 
 
+def connect_new(path: Path) -> sqlite3.Connection:
+    """Open a collection file being made for a download (created if missing)."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA trusted_schema=OFF")
+    con.execute("PRAGMA page_size=4096")
+    con.execute("PRAGMA journal_mode=delete")
+    # A new file that is sent and then deleted: a crash loses nothing worth syncing.
+    con.execute("PRAGMA synchronous=OFF")
+    return con
+
+
 def write_collection(contents: CollectionContents, path: Path) -> None:
     """Create a schema-11 collection file at `path` holding `contents`."""
-    con = sqlite3.connect(path, isolation_level=None)
+    con = connect_new(path)
     try:
-        con.execute("PRAGMA page_size=4096")
-        con.execute("PRAGMA journal_mode=delete")
-        # A new file that is sent and then deleted: a crash loses nothing worth syncing.
-        con.execute("PRAGMA synchronous=OFF")
         con.execute("BEGIN")
-        _create(con, DDL)
-        _insert_col(con, contents)
+        create(con, DDL)
+        insert_col(con, contents)
         inserts = (
             # Notes, cards and revlog entries are tuples in the tables' column order.
             ("INSERT INTO notes VALUES (?,?,?,?,?,?,?,?,?,?,?)", contents.notes()),
             ("INSERT INTO cards VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", contents.cards()),
             ("INSERT INTO revlog VALUES (?,?,?,?,?,?,?,?,?)", contents.revlog()),
-            ("INSERT INTO graves VALUES (?,?,?)", map(_grave, contents.graves())),
+            ("INSERT INTO graves VALUES (?,?,?)", map(grave_row, contents.graves())),
         )
         for sql, rows in inserts:
-            for batch in _batches(rows):
+            for batch in batches(rows):
                 con.executemany(sql, batch)
-        _create(con, INDEXES)
+        create(con, INDEXES)
         con.execute("COMMIT")
     finally:
         con.close()
 
 
-def _create(con: sqlite3.Connection, ddl: str) -> None:
+def create(con: sqlite3.Connection, ddl: str) -> None:
     for statement in ddl.split(";"):
         if statement.strip():
             con.execute(statement)
 
 
-def _insert_col(con: sqlite3.Connection, contents: CollectionContents) -> None:
+def insert_col(con: sqlite3.Connection, contents: CollectionContents) -> None:
     m = contents.meta()
     models = objects_json(contents.notetypes())
     decks = objects_json(contents.decks())

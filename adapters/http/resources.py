@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,14 +15,15 @@ from typing import IO
 import falcon
 
 from adapters.ankifile.download_cache import DownloadCache
+from adapters.ankifile.download_update import OutOfStep, update_copy
 from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
 from adapters.http import codec, schemas, sync_schemas
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
-from domain.model import Credentials
+from domain.model import Credentials, UserId
 from domain.sync.server import SyncServer
-from ports.collection import CollectionContents
+from ports.collection import CollectionContents, StoredContents
 
 log = logging.getLogger("ankiserv.sync")
 UPLOAD_OK = b"OK"
@@ -166,14 +168,14 @@ class SyncResource:
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             file.close()  # an empty file is a valid empty SQLite database
 
-            def write(contents: CollectionContents, version: int | None) -> IO[bytes]:
+            def write(contents: StoredContents, version: int | None) -> IO[bytes]:
                 downloads = self.downloads
                 if downloads is None or version is None:
                     return _built(contents, path)
                 kept = downloads.open(device.user, version, legacy_client=call.legacy)
                 if kept is not None:
                     return kept
-                result = _built(contents, path)
+                result = self._updated(device.user, version, contents, path)
                 downloads.keep(device.user, version, SCHEMA_LEGACY, path)
                 return result
 
@@ -181,6 +183,26 @@ class SyncResource:
             result = self.server.download(device, write)
         log.info("user %s: full download sent", device.user)
         codec.write_file(resp, call, result)
+
+
+    def _updated(
+        self, user: UserId, version: int, contents: StoredContents, path: Path
+    ) -> IO[bytes]:
+        """The download at `path`: a kept earlier file brought up to date if there is
+        one that fits, else built from every row."""
+        earlier = self.downloads.earlier(user, version) if self.downloads else None
+        if earlier is not None:
+            base, schema = earlier
+            with base, temp_file(self.tmp_dir, ".anki2") as (scratch, file):
+                file.close()
+                try:
+                    update_copy(base, schema, contents, path, scratch)
+                    return path.open("rb")
+                except (OutOfStep, sqlite3.Error) as e:
+                    log.warning("user %s: kept download not used, building anew: %s", user, e)
+            for extra in ("", "-journal"):  # what the attempt left
+                Path(str(path) + extra).unlink(missing_ok=True)
+        return _built(contents, path)
 
 
 def _built(contents: CollectionContents, path: Path) -> IO[bytes]:

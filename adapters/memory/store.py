@@ -36,7 +36,7 @@ from domain.model import (
 from domain.new_collection import NewCollection
 from domain.sync.session import SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
-from ports.collection import CollectionContents
+from ports.collection import CollectionContents, StoredContents
 from ports.queries import CardFilter, NoteFilter
 
 _ROW_KINDS = {StageKind.REVLOG: RowKind.REVLOG, StageKind.CARD: RowKind.CARD,
@@ -353,7 +353,7 @@ class MemoryCollectionStore:
         self._s.collections[user] = c
         return c.version
 
-    def export(self, user: UserId) -> CollectionContents:
+    def export(self, user: UserId) -> StoredContents:
         return MemoryExport(self._s.collections[user])
 
     def remove(self, user: UserId) -> None:
@@ -523,6 +523,23 @@ class MemoryExport:
 
     def graves(self) -> Iterator[Grave]:
         return iter(sorted(self.c.graves.values(), key=lambda g: (g.oid, g.kind)))
+
+    def row_counts(self) -> Counts:
+        c = self.c
+        return Counts(len(c.cards), len(c.notes), len(c.revlog), len(c.notetypes),
+                      len(c.decks), len(c.deck_configs))
+
+    def notes_since(self, min_usn: int) -> Iterator[Note]:
+        return (n for n in self.notes() if n.usn >= min_usn)
+
+    def cards_since(self, min_usn: int) -> Iterator[Card]:
+        return (c for c in self.cards() if c.usn >= min_usn)
+
+    def revlog_since(self, min_usn: int) -> Iterator[RevlogEntry]:
+        return (e for e in self.revlog() if e.usn >= min_usn)
+
+    def graves_since(self, min_usn: int) -> Iterator[Grave]:
+        return (g for g in self.graves() if g.usn >= min_usn)
 
 
 class InMemoryUnitOfWork:

@@ -57,7 +57,7 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
-from ports.collection import CollectionContents
+from ports.collection import CollectionContents, StoredContents
 
 T = TypeVar("T")
 INSERT_BATCH = 2000
@@ -371,7 +371,7 @@ class SqlCollectionStore:
             {**counts, "graves_usn": graves_usn[0], "generation": generation}))
         return generation
 
-    def export(self, user: UserId) -> CollectionContents:
+    def export(self, user: UserId) -> StoredContents:
         return SqlCollectionExport(self._conn, user)
 
     def remove(self, user: UserId) -> None:
@@ -625,11 +625,32 @@ class SqlCollectionExport:
     def revlog(self) -> Iterator[RevlogEntry]:
         return self._stream_records(tables.revlog, RevlogEntry)
 
-    def _stream_records(self, table: Table, record: Callable[..., T]) -> Iterator[T]:
+    def row_counts(self) -> Counts:
+        row = self._conn.execute(select(*(_col[c] for c in _COUNTERS))
+                                 .where(_col.user_id == self._user)).one()
+        return Counts(*(int(v) for v in row))
+
+    def notes_since(self, min_usn: int) -> Iterator[Note]:
+        return self._stream_records(tables.notes, Note, min_usn)
+
+    def cards_since(self, min_usn: int) -> Iterator[Card]:
+        return self._stream_records(tables.cards, Card, min_usn)
+
+    def revlog_since(self, min_usn: int) -> Iterator[RevlogEntry]:
+        return self._stream_records(tables.revlog, RevlogEntry, min_usn)
+
+    def graves_since(self, min_usn: int) -> Iterator[Grave]:
+        return self._stream(tables.graves, "oid", rows.grave_from_row, min_usn)
+
+    def _stream_records(
+        self, table: Table, record: Callable[..., T], min_usn: int | None = None
+    ) -> Iterator[T]:
         # Read through the driver's own server-side cursor: SQLAlchemy's row objects cost
         # more than the rest of reading a row (a full download reads every row).
         columns = [c for c in table.columns if c.name != "user_id"]
         query = select(*columns).where(table.c.user_id == self._user).order_by(table.c.id)
+        if min_usn is not None:
+            query = query.where(table.c.usn >= min_usn)
         dialect = self._conn.dialect
         sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         escaped = [i for i, c in enumerate(columns) if isinstance(c.type, VerbatimText)
@@ -649,12 +670,14 @@ class SqlCollectionExport:
         return self._stream(tables.graves, "oid", rows.grave_from_row)
 
     def _stream(
-        self, table: Table, order: str, convert: Callable[[Any], T]
+        self, table: Table, order: str, convert: Callable[[Any], T], min_usn: int | None = None
     ) -> Iterator[T]:
         # The driver's own streaming cursor, as for the big tables: SQLAlchemy's would
         # need a transaction psycopg2 knows about (ours is driven by SQL text).
         dialect = self._conn.dialect
         query = select(table).where(table.c.user_id == self._user).order_by(table.c[order])
+        if min_usn is not None:
+            query = query.where(table.c.usn >= min_usn)
         sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         names = [c.name for c in table.columns]
         processors = [(i, p) for i, c in enumerate(table.columns)

@@ -47,7 +47,7 @@ from domain.sync.values import (
     UnchunkedChanges,
 )
 from ports.clock import Clock
-from ports.collection import CollectionContents
+from ports.collection import CollectionContents, StoredContents
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
@@ -93,7 +93,7 @@ class SyncServer:
         return version
 
     def download(
-        self, credentials: Credentials, write: Callable[[CollectionContents, int | None], T]
+        self, credentials: Credentials, write: Callable[[StoredContents, int | None], T]
     ) -> T:
         """Hand one consistent snapshot of the user's collection to `write`, with its
         version (None for a collection not stored yet), which tells a copy made before

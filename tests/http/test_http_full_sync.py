@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters.ankifile.writer import write_collection
+from domain.model import UserId
 from tests.http.anki_files import (
     CollectionFile,
     altered,
@@ -20,6 +23,7 @@ from tests.http.anki_files import (
 from tests.http.conftest import AnkiFiles
 from tests.http.harness import Account, Api, start_api
 from tests.http.wire import SYNC_HEADER, decode, frame, header_value
+from tests.support.collection_file import file_content
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -52,25 +56,44 @@ def test_upload_then_download_returns_the_collection_as_uploaded(
     assert note_count_in_anki(path) == uploaded.note_count
 
 
-@pytest.mark.parametrize("cache", [True, False], ids=["kept", "built"])
+@pytest.mark.parametrize("base", ["alpha18", "alpha11", "built"],
+                         ids=["upload-schema18", "upload-schema11", "built-download"])
 def test_a_download_after_the_collection_changed_holds_the_change(
-    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path, cache: bool
+    backend_api: Api, anki_files: AnkiFiles, tmp_path: Path, base: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A kept file is sent only while the collection is at its version: once anything
-    writes the collection, the next download is built from the database (schema 11)."""
+    """A kept file is sent only while the collection is at its version; once anything
+    writes the collection, the next download is the kept file brought up to date (a
+    schema-11 file), exactly what a download built from every row holds."""
     client = backend_api.client
     account = backend_api.new_account()
-    assert client.upload(account.key, anki_files.alpha18.data).text() == "OK"
-    if not cache:  # the next download builds and keeps a file: then change again
+    uploaded = _file(anki_files, "alpha18" if base == "built" else base)
+    assert client.upload(account.key, uploaded.data).text() == "OK"
+    if base == "built":  # the next download builds and keeps a file: then change again
         client.download(account.key)
+    gone = uploaded.rows["notes"][0][0]
     added = _add_note_through_the_api(backend_api, account)
+    _delete_note_through_the_api(backend_api, account, gone)
     path = tmp_path / "after.anki2"
-    path.write_bytes(client.download(account.key).payload)
+    with caplog.at_level("WARNING", logger="ankiserv.sync"):
+        path.write_bytes(client.download(account.key).payload)
+    assert not caplog.records, "the kept file was not used"
     assert read_col(path)[0] == 11
-    assert added in {row[0] for row in read_rows(path)["notes"]}
+    notes = {row[0] for row in read_rows(path)["notes"]}
+    assert added in notes and gone not in notes
+    assert file_content(path) == _fresh_download(backend_api, account, tmp_path)
     again = tmp_path / "again.anki2"
     again.write_bytes(client.download(account.key).payload)  # now kept: the same file
     assert again.read_bytes() == path.read_bytes()
+    assert note_count_in_anki(path) == uploaded.note_count  # one added, one deleted
+
+
+def _fresh_download(api: Api, account: Account, tmp_path: Path) -> dict[str, Any]:
+    """What a download built from every stored row holds."""
+    fresh = tmp_path / "fresh.anki2"
+    with api.services.uow(write=False) as uow:
+        write_collection(uow.collections.export(UserId(account.id)), fresh)
+    return file_content(fresh)
 
 
 def test_without_the_download_cache_every_download_is_built(
@@ -90,11 +113,21 @@ def test_without_the_download_cache_every_download_is_built(
         api.close()
 
 
+def _api_auth(api: Api, account: Account) -> dict[str, str]:
+    token = api.client.http.simulate_post("/api/v1/token", json={
+        "username": account.name, "password": account.password}).json["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _delete_note_through_the_api(api: Api, account: Account, nid: int) -> None:
+    deleted = api.client.http.simulate_delete(f"/api/v1/notes/{nid}",
+                                              headers=_api_auth(api, account))
+    assert deleted.status_code in (200, 204), deleted.text
+
+
 def _add_note_through_the_api(api: Api, account: Account) -> int:
     http = api.client.http
-    token = http.simulate_post("/api/v1/token", json={
-        "username": account.name, "password": account.password}).json["token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = _api_auth(api, account)
     notetypes = http.simulate_get("/api/v1/notetypes", headers=auth).json["items"]
     basic = next(nt["id"] for nt in notetypes if nt["name"] == "Basic")
     added = http.simulate_post("/api/v1/notes", headers=auth, json={"notes": [

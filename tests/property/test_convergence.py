@@ -22,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +43,8 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import Engine
 
+from adapters.ankifile.download_update import update_copy
+from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
 from adapters.memory.store import InMemoryStore
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.errors import SessionConflict, SyncRejected
@@ -50,6 +54,7 @@ from domain.sync.server import SyncServer
 from domain.sync.session import SESSION_IDLE_MS
 from domain.sync.values import Chunk, Graves, SanityCounts, UnchunkedChanges
 from ports.stores import UnitOfWorkFactory
+from tests.support.collection_file import file_content
 from tests.support.fakes import FakeClock
 from tests.support.replica import (
     DEFAULT_DECK_ID,
@@ -199,7 +204,12 @@ class ConvergenceMachine(RuleBasedStateMachine):
         self.history = History()
         self.last_usn = -1
         self.races = 0
+        self.files = tempfile.TemporaryDirectory(prefix="ankiserv-convergence-")
+        self.kept_numbers = itertools.count()
         self.first_full_syncs()
+
+    def teardown(self) -> None:
+        self.files.cleanup()
 
     def make_uow(self) -> UnitOfWorkFactory:
         return InMemoryStore()
@@ -222,6 +232,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 self.history.wrote("a", first, section, oid)
         for key, value in first.state.config.items():
             self.history.config[key].add(canonical(value))
+        self.keep_a_full_download()
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -372,6 +383,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for who in ROUND:
             self.sync_ok(who)
         self.check_converged()
+        self.kept_download_brought_up_to_date_is_a_fresh_one()
         last = self.replicas[ROUND[-1]]
         assert last.sync(self.server, self.user) is SyncOutcome.NO_CHANGES, (
             "finish must leave the server's mod equal to the value it returned"
@@ -541,6 +553,31 @@ class ConvergenceMachine(RuleBasedStateMachine):
             self.review_card(who, note, self.races % 4 + 1)
         else:
             self.edit_deck(who, deck, f"race {self.races}")
+
+    # -- full downloads from a kept file -------------------------------------------------
+
+    @rule()
+    def keep_a_full_download(self) -> None:
+        """A full download made now, kept as the server keeps it."""
+        self.kept = Path(self.files.name) / f"kept{next(self.kept_numbers)}.anki2"
+        with self.uow(write=False) as uow:
+            write_collection(uow.collections.export(self.user), self.kept)
+
+    @rule()
+    def kept_download_brought_up_to_date_is_a_fresh_one(self) -> None:
+        """Whatever happened since, the kept file plus the changes since its usn is
+        exactly the download built from every row."""
+        assert self.kept is not None
+        folder = Path(self.files.name)
+        updated, fresh = folder / "updated.anki2", folder / "fresh.anki2"
+        with self.uow(write=False) as uow:
+            contents = uow.collections.export(self.user)
+            with self.kept.open("rb") as base:
+                update_copy(base, SCHEMA_LEGACY, contents, updated, folder / "scratch")
+            write_collection(contents, fresh)
+        assert file_content(updated) == file_content(fresh)
+        for path in (updated, fresh, folder / "scratch"):
+            path.unlink(missing_ok=True)
 
     # -- invariants ---------------------------------------------------------------------
 
