@@ -8,9 +8,10 @@ are small). The result is a schema-11 file, which every client opens. At the end
 file's row counts are compared with the stored ones: a file that does not add up is not
 sent (`OutOfStep`), and the caller builds the download from the database instead.
 
-A schema-11 file without triggers is copied and changed in place; anything else (a
-schema-18 upload, or a file with triggers that would fire on our writes) has its rows
-copied by SQLite into a new file of ankiserv's own schema.
+The kept file is copied and changed in place; a schema-18 file (a current client's
+upload) is first turned into schema 11 as Anki itself does it. A file with triggers (our
+writes would fire them) or views has its rows copied by SQLite into a new file of
+ankiserv's own schema instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from adapters.ankifile.sqlite_file import unicase
 from adapters.ankifile.writer import (
     DDL,
     INDEXES,
@@ -42,6 +44,7 @@ _COLUMNS = {
     "revlog": "id, cid, usn, ease, ivl, lastIvl, factor, time, type",
     "graves": "usn, oid, type",
 }
+_SCHEMA18_ONLY = ("config", "deck_config", "tags", "fields", "templates", "notetypes", "decks")
 _ROWS_OF_GRAVE = {GraveKind.NOTE: "notes", GraveKind.CARD: "cards"}
 
 
@@ -55,24 +58,48 @@ def update_copy(
     """Write at `path` the collection `contents` as a schema-11 file, from `base`, a kept
     file of an earlier version of it (in `base_schema`). `scratch` is a free path beside
     `path` for a copy of `base`. Raises `OutOfStep` or `sqlite3.Error` if that fails."""
-    if base_schema == SCHEMA_LEGACY:
-        _copy(base, path)
-        con = connect_new(path)
-        try:
-            if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger'").fetchone():
-                _bring_up_to_date(con, _usn(con), contents)
-                return
-        finally:
-            con.close()
-        path.replace(scratch)
-    else:
-        _copy(base, scratch)
+    _copy(base, path)
+    con = connect_new(path)
+    try:
+        con.create_collation("unicase", unicase)  # schema-18 name indexes use it
+        if _plain(con):
+            since = _usn(con)
+            if base_schema != SCHEMA_LEGACY:
+                _downgrade(con)
+            _bring_up_to_date(con, since, contents)
+            return
+    finally:
+        con.close()
+    path.replace(scratch)
     since = _copy_rows(scratch, path)
     con = connect_new(path)
     try:
         _bring_up_to_date(con, since, contents)
     finally:
         con.close()
+
+
+def _plain(con: sqlite3.Connection) -> bool:
+    """Whether the file holds no triggers (which our writes would fire) and no views
+    (which renaming a table checks)."""
+    found = con.execute("SELECT 1 FROM sqlite_master WHERE type IN ('trigger', 'view')")
+    return found.fetchone() is None
+
+
+def _downgrade(con: sqlite3.Connection) -> None:
+    """Turn a schema-18 file into schema 11 in place, as Anki does before it sends a file
+    to an older client: graves without their key, and no tables for what the `col` row
+    holds as JSON (written afterwards)."""
+    con.execute("BEGIN")
+    con.execute("ALTER TABLE graves RENAME TO graves18")
+    con.execute("CREATE TABLE graves (usn integer NOT NULL, oid integer NOT NULL,"
+                " type integer NOT NULL)")
+    con.execute("INSERT INTO graves (usn, oid, type) SELECT usn, oid, type FROM graves18")
+    for table in ("graves18", *_SCHEMA18_ONLY):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    for index in ("idx_cards_odid", "idx_notes_mid"):
+        con.execute(f"DROP INDEX IF EXISTS {index}")
+    con.execute("COMMIT")
 
 
 def _copy(source: IO[bytes], path: Path) -> None:

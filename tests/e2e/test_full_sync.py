@@ -135,3 +135,49 @@ def test_downloading_a_never_used_account_gives_a_working_collection(
     add_basic_note(device.col, "works after download")
     assert device.col.note_count() == 1
     device.close()
+
+
+def test_full_download_after_normal_syncs_holds_every_change(
+    server: RunningServer, account: tuple[str, str], profiles: list[Path], tmp_path: Path
+) -> None:
+    """The download after normal syncs is the kept upload brought up to date: edits,
+    deletions, reviews, new decks and config from two devices all reach a third device
+    that downloads, and it goes on with normal syncs."""
+    a, b = Profile.create(profiles[0]), Profile.create(profiles[1])
+    build_rich_collection(a.col)
+    a.login(*account, server.endpoint)
+    assert a.sync() == FULL_UPLOAD
+    b.login(*account, server.endpoint)
+    assert b.sync() == FULL_DOWNLOAD  # the kept upload, sent as it is
+    mark = len(server.log())
+
+    first, second, *_ = a.col.find_notes("")
+    note = a.col.get_note(first)
+    note["Back"] = "edited on a"
+    a.col.update_note(note)
+    a.col.remove_notes([second])
+    a.col.decks.select(a.col.decks.id("Languages::Japanese::Kanji"))
+    for _ in range(3):
+        card = a.col.sched.getCard()
+        if card is not None:
+            a.col.sched.answerCard(card, 1)
+    a.col.decks.id("Added on a")
+    assert a.sync() == NO_CHANGES
+    add_basic_note(b.col, "added on b", deck="Added on b", tags=["from-b"])
+    b.col.set_config("myaddon", {"changed": True})  # the newer side's config wins
+    assert b.sync() == NO_CHANGES
+    assert a.sync() == NO_CHANGES
+
+    c = Profile.create(tmp_path / "device-c")
+    c.login(*account, server.endpoint)
+    assert c.sync(upload=False) == FULL_DOWNLOAD
+    assert content(c.col) == content(a.col) == content(b.col)
+    assert c.col.get_config("myaddon") == a.col.get_config("myaddon") == {"changed": True}
+    assert "kept download not used" not in server.log()[mark:]
+
+    add_basic_note(c.col, "added on c")
+    assert c.sync() == NO_CHANGES
+    assert a.sync() == NO_CHANGES
+    assert content(a.col) == content(c.col)
+    for device in (a, b, c):
+        device.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.ankifile.download_cache import DownloadCache
+from adapters.ankifile.download_cache import MAX_WRITES_BEHIND, DownloadCache
 from domain.model import UserId
 
 ALICE, BOB = UserId(1), UserId(2)
@@ -71,3 +71,29 @@ def test_removing_a_user_removes_their_files_only(tmp_path: Path) -> None:
     cache.remove_user(ALICE)  # nothing left: harmless
     assert _read(cache, ALICE, 1) is None
     assert _read(cache, BOB, 1) == b"b"
+
+
+def _earlier(cache: DownloadCache, user: UserId, version: int) -> tuple[bytes, int] | None:
+    found = cache.earlier(user, version)
+    if found is None:
+        return None
+    with found[0] as handle:
+        return handle.read(), found[1]
+
+
+def test_a_file_of_an_earlier_version_of_the_same_collection_is_a_base(
+    tmp_path: Path,
+) -> None:
+    """Versions grow by small steps from a random start: a kept file a little below the
+    collection's version is an earlier state of it; anything else is not."""
+    cache = DownloadCache(tmp_path / "downloads")
+    assert _earlier(cache, ALICE, 10) is None  # nothing kept
+    cache.keep(ALICE, 1000, 18, _file(tmp_path, b"upload"))
+    assert _earlier(cache, ALICE, 1001) == (b"upload", 18)
+    assert _earlier(cache, ALICE, 1000 + MAX_WRITES_BEHIND) == (b"upload", 18)
+    assert _earlier(cache, ALICE, 1000) is None  # the same version: sent as it is
+    assert _earlier(cache, ALICE, 999) is None  # a later file: another collection
+    assert _earlier(cache, ALICE, 1001 + MAX_WRITES_BEHIND) is None  # too far: another start
+    assert _earlier(cache, BOB, 1001) is None
+    (tmp_path / "downloads" / "1" / "stray.tmp").write_bytes(b"x")  # names we do not know
+    assert _earlier(cache, ALICE, 1001) == (b"upload", 18)
