@@ -67,6 +67,10 @@ _AS_COPY = {"int": "{c}", "text": _COPY_TEXT,
             "sort": _COPY_TEXT.replace("{c}", "CAST({c} AS TEXT)")}
 
 
+def _true(*_values: object) -> int:
+    return 1
+
+
 def _corrupt() -> UploadRejected:
     return UploadRejected(CORRUPT_UPLOAD_MESSAGE)
 
@@ -123,8 +127,11 @@ class UploadedCollection:
     """A checked upload; every accessor raises `UploadRejected` on malformed data."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._con = open_checked(path)
         try:
+            # Handing text to Python decodes it: invalid UTF-8 makes the call fail.
+            self._con.create_function("decodes", -1, _true, deterministic=True)
             self._meta, self._col = self._read_col()
         except BaseException:
             self._con.close()
@@ -169,6 +176,28 @@ class UploadedCollection:
         template = "\t".join(["%d", *("%d" if kind == "int" else "%s" for _, kind in columns)])
         values = ", ".join(_AS_COPY[kind].format(c=f'"{c}"') for c, kind in columns)
         return self._lines(f"SELECT printf('{template}\n', {int(user)}, {values}) FROM {table}")
+
+    def sqlite_select(self, table: str) -> str | None:
+        """The columns of `notes`, `cards` or `revlog` in the record's field order, as a
+        SELECT list another SQLite database can read this file's rows with (attached):
+        the rows then never become Python values. None unless every value is of its
+        kind and all text is valid UTF-8 (what reading them as records would check)."""
+        columns = _RECORD_COLUMNS.get(table)
+        if columns is None:
+            return None
+        typed = " AND ".join(_TYPED[kind].format(c=f'"{c}"') for c, kind in columns)
+        texts = ", ".join(f'"{c}"' for c, kind in columns if kind != "int")
+        if texts:
+            typed = f"{typed} AND decodes({texts})"
+        try:
+            odd = self._con.execute(
+                f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({typed}))").fetchone()[0]
+        except sqlite3.Error:  # text that is not UTF-8: the checked way tells what to do
+            return None
+        if odd:
+            return None
+        return ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
+                         for c, kind in columns)
 
     def _lines(self, sql: str) -> Iterator[str]:
         try:

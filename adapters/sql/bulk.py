@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Boolean, Integer, Table
@@ -145,6 +146,45 @@ class CopyText(Protocol):
     file does, formatting them in SQLite), or None to be read as records."""
 
     def copy_lines(self, table: str, user: int) -> Iterator[str] | None: ...
+
+
+@runtime_checkable
+class SqliteRows(Protocol):
+    """Contents held in an SQLite file (an upload) whose record rows a SQLite database
+    can read itself: `sqlite_select` gives a table's SELECT list, or None to be read as
+    records."""
+
+    path: Path
+
+    def sqlite_select(self, table: str) -> str | None: ...
+
+
+# The uploaded file, attached to the SQLite backend's connection while it is read. SQLite
+# cannot detach a file read in the open transaction: it is detached after the commit.
+ATTACHED = "ankiserv_upload"
+
+
+def insert_from_file(conn: Connection, table: Table, user: int, path: Path,
+                     select: str) -> int:
+    """Copy `table`'s rows from the SQLite file at `path` (columns `select`, the user's
+    id in front) into the same table of this SQLite database; return the count."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    attached = {str(r[1]): str(r[2]) for r in raw.execute("PRAGMA database_list")}
+    if attached.get(ATTACHED) != str(path):
+        if ATTACHED in attached:
+            raw.execute(f"DETACH DATABASE {ATTACHED}")
+        raw.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (str(path),))
+    cursor = raw.execute(f"INSERT INTO main.{_target(conn, table)} SELECT ?, {select}"
+                         f" FROM {ATTACHED}.{table.name}", (user,))
+    return int(cursor.rowcount)
+
+
+def detach_file(conn: Connection) -> None:
+    """Let go of a file `insert_from_file` attached (outside any transaction)."""
+    raw = conn.connection.driver_connection
+    if raw is not None and any(r[1] == ATTACHED for r in raw.execute("PRAGMA database_list")):
+        raw.execute(f"DETACH DATABASE {ATTACHED}")
 
 
 def copy_text(conn: Connection, table: Table, lines: Iterator[str]) -> int:

@@ -269,6 +269,13 @@ class SqlCollectionStore:
         # usn), not yet written: it goes out with the next col-row update or at commit
         # (one UPDATE, not one per write).
         self._owed: dict[UserId, dict[str, int]] = {}
+        self._attached = False  # an uploaded file is attached (SQLite)
+
+    def after_transaction(self) -> None:
+        """Let go of what the transaction needed until its end (an attached upload)."""
+        if self._attached:
+            self._attached = False
+            bulk.detach_file(self._conn)
 
     # -- what writes owe the col row -----------------------------------------------------
 
@@ -397,11 +404,17 @@ class SqlCollectionStore:
         records: Callable[[], Iterable[Note | Card | RevlogEntry]],
     ) -> int:
         """Insert notes, cards or revlog entries: their fields are the columns after user_id.
-        On PostgreSQL, an uploaded file's rows go to COPY as the text SQLite made of them."""
+        An uploaded file's rows go to PostgreSQL's COPY as the text SQLite made of them,
+        and into a SQLite database straight from the file."""
         if self._conn.dialect.name == "postgresql" and isinstance(contents, bulk.CopyText):
             lines = contents.copy_lines(table.name, user)
             if lines is not None:
                 return bulk.copy_text(self._conn, table, lines)
+        if self._conn.dialect.name == "sqlite" and isinstance(contents, bulk.SqliteRows):
+            select = contents.sqlite_select(table.name)
+            if select is not None:
+                self._attached = True
+                return bulk.insert_from_file(self._conn, table, user, contents.path, select)
         return bulk.insert_rows(self._conn, table, ((user, *record) for record in records()))
 
     # -- normal sync -------------------------------------------------------------------

@@ -155,6 +155,8 @@ class SqlUnitOfWork:
             return
         try:
             self._tx.close()
+            if self._collections is not None:
+                self._collections.after_transaction()
         finally:
             self._release(conn)
         if exc is not None and dialects.is_retryable(exc):

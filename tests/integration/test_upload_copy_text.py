@@ -1,5 +1,6 @@
 """An uploaded file's rows reach the database exactly as the checked reader reads them,
-whether SQLite formats them as COPY text (PostgreSQL, every value plain) or not."""
+whether SQLite formats them as COPY text (PostgreSQL, every value plain), a SQLite
+database reads them from the attached file itself (every value of its kind) or not."""
 
 from __future__ import annotations
 
@@ -101,6 +102,59 @@ def test_values_that_are_not_plain_take_the_checked_way(tmp_path: Path, change: 
     with UploadedCollection(path) as upload:
         assert upload.copy_lines("notes", 1) is None
         assert upload.copy_lines("cards", 1) is not None
+
+
+@pytest.mark.parametrize("change", [
+    "",
+    "UPDATE notes SET sfld = 1.5 WHERE id = (SELECT min(id) FROM notes)",
+    "UPDATE notes SET data = x'00ff' WHERE id = (SELECT min(id) FROM notes)",
+    "UPDATE notes SET flds = CAST(x'61ff62' AS TEXT) WHERE id = (SELECT min(id) FROM notes)",
+])
+def test_sqlite_reads_rows_itself_only_when_every_value_is_of_its_kind(
+    tmp_path: Path, change: str
+) -> None:
+    path = tmp_path / "kinds.anki2"
+    write_collection(rich_contents("kinds", 30), path)  # NUL and U+E000 are text too
+    if change:
+        with closing(sqlite3.connect(path)) as con, con:
+            con.execute(change)
+    with UploadedCollection(path) as upload:
+        assert (upload.sqlite_select("notes") is None) == bool(change)
+        assert upload.sqlite_select("cards") is not None
+        assert upload.sqlite_select("revlog") is not None
+        assert upload.sqlite_select("graves") is None
+
+
+def _open_files() -> set[str]:
+    found = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            found.add(str(fd.readlink()))
+        except OSError:
+            pass
+    return found
+
+
+def test_the_uploaded_file_is_let_go_after_each_upload(
+    factory: SqlUnitOfWorkFactory, tmp_path: Path
+) -> None:
+    """SQLite attaches the upload to read it and detaches it after the commit: the next
+    upload (another file) reads its own rows, and no handle keeps a file open."""
+    user = _user(factory)
+    for marker in ("first", "second"):
+        path = tmp_path / f"{marker}.anki2"
+        write_collection(_awkward_notes(marker), path)
+        expected = _upload(factory, user, path)
+        assert_identical(_stored(factory, user), expected)
+        assert str(path) not in _open_files()
+    bad = tmp_path / "bad.anki2"
+    write_collection(_awkward_notes("bad"), bad)
+    with closing(sqlite3.connect(bad)) as con, con:  # read after the notes: rolled back
+        con.execute("INSERT INTO graves VALUES ('not a number', 1, 0)")
+    with UploadedCollection(bad) as upload, pytest.raises(UploadRejected):
+        SyncServer(uow=factory, clock=SystemClock()).upload(Credentials(user), upload)
+    assert str(bad) not in _open_files()
+    assert_identical(_stored(factory, user), expected)
 
 
 def test_awkward_text_is_stored_as_the_reader_reads_it(
