@@ -10,7 +10,8 @@ from adapters.http import api, codec, djankiserv, errors, openapi
 from adapters.http.media import MediaResource
 from adapters.http.paths import PathNormaliser
 from adapters.http.request_scope import RequestScope
-from adapters.http.resources import HealthResource, SyncResource
+from adapters.http.resources import HealthResource, ReadyResource, SyncResource
+from adapters.sql.schema import readiness_check
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -39,6 +40,7 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app.add_route("/sync/{method}", sync)
     app.add_route("/msync/{method}", media)
     app.add_route("/health", HealthResource())
+    app.add_route("/ready", ReadyResource(readiness_check(services.engine)))
     api.add_routes(app, services.accounts, services.api, openapi.openapi)
     djankiserv.add_routes(app, api.Auth(services.accounts), services.api)
     return app

@@ -230,6 +230,28 @@ def temp_file(tmp_dir: Path, suffix: str) -> Iterator[tuple[Path, IO[bytes]]]:
 
 
 class HealthResource:
+    """`/health`: the process answers (liveness); it never touches the database."""
+
     def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
         resp.status = falcon.HTTP_200
-        resp.text = ""
+        resp.media = {"status": "ok"}
+
+    def on_head(self, _req: falcon.Request, resp: falcon.Response) -> None:
+        resp.status = falcon.HTTP_200
+
+
+@dataclass
+class ReadyResource:
+    """`/ready`: the database answers and its schema is current (readiness), else 503
+    with the reason."""
+
+    check: Callable[[], str | None]
+
+    def on_get(self, _req: falcon.Request, resp: falcon.Response) -> None:
+        problem = self.check()
+        resp.status = falcon.HTTP_200 if problem is None else falcon.HTTP_503
+        resp.media = {"status": "ready"} if problem is None else {
+            "status": "unavailable", "reason": problem}
+
+    def on_head(self, _req: falcon.Request, resp: falcon.Response) -> None:
+        resp.status = falcon.HTTP_200 if self.check() is None else falcon.HTTP_503

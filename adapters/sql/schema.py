@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,3 +35,27 @@ def is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
+
+
+def readiness_check(engine: Engine) -> Callable[[], str | None]:
+    """A check cheap enough to run every second: None when the database answers and its
+    schema is at the newest migration, else what is wrong. The newest migration is read
+    from the migration scripts once, here."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+    def check() -> str | None:
+        try:
+            conn = engine.connect()
+        except DBAPIError:
+            return "the database does not answer"
+        with conn:
+            try:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except DBAPIError:
+                return "the database has no ankiserv schema: run `ankiserv db upgrade`"
+        if current != head:
+            return (f"the database schema is at {current}, this version needs {head}:"
+                    " run `ankiserv db upgrade`")
+        return None
+
+    return check

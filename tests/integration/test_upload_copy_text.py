@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,8 @@ def test_sqlite_reads_rows_itself_only_when_every_value_is_of_its_kind(
 def _open_files() -> set[str]:
     found = set()
     for fd in Path("/proc/self/fd").iterdir():
-        try:
+        with suppress(OSError):
             found.add(str(fd.readlink()))
-        except OSError:
-            pass
     return found
 
 
