@@ -7,8 +7,14 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from adapters.sql import schema
 from domain.errors import NoSuchUser, UserExists
 from entrypoints.config import ConfigError, Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -29,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ankiserv: invalid configuration: {e}", file=sys.stderr)
         return 2
+    except CliError as e:
+        print(f"ankiserv: {e}", file=sys.stderr)
+        return 1
+    except DBAPIError as e:
+        if settings.log_level == "DEBUG":
+            raise
+        print(f"ankiserv: {_database_problem(e, settings)}", file=sys.stderr)
+        return 1
     except UserExists as e:
         print(f"ankiserv: user {e} already exists", file=sys.stderr)
         return 1
@@ -40,8 +54,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+class CliError(Exception):
+    """A command cannot go on; the message says why and what to do."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ankiserv")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ankiserv", description="Anki sync server")
+    parser.add_argument("--version", action="version", version=f"ankiserv {_version()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the sync server under gunicorn")
@@ -62,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         action = user.add_parser(name, help=text)
         action.add_argument("name")
         action.set_defaults(run=run)
+        if name == "remove":
+            action.add_argument("--yes", action="store_true",
+                                help="do not ask for confirmation (needed off a terminal)")
     user.add_parser("list", help="list users").set_defaults(run=_user_list)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
@@ -85,39 +114,104 @@ def read_password(prompt: str = "Password: ") -> str:
     return password
 
 
-def _services(settings: Settings) -> Services:
-    return build_services(settings, migrate=True)
+def _shown(settings: Settings) -> str:
+    """The database URL as it may be printed: without its password."""
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def _database_problem(error: DBAPIError, settings: Settings) -> str:
+    cause = str(error.orig).strip().splitlines() or ["unknown error"]
+    setting = ("ANKISERV_DATABASE_URL" if settings.database_url
+               else "ANKISERV_DATA_DIR or ANKISERV_DATABASE_URL")
+    return f"cannot use the database {_shown(settings)}: {cause[0].strip()} (check {setting})"
+
+
+def _existing(settings: Settings) -> Services:
+    """The services on a database that holds ankiserv's current schema. Creates nothing:
+    a command run in the wrong place or against the wrong database says so instead."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise CliError(f"there is no ankiserv database at {url.database}: check"
+                       " ANKISERV_DATA_DIR or ANKISERV_DATABASE_URL, or create it with"
+                       " `ankiserv db upgrade`")
+    services = build_services(settings, create_data_dir=False)
+    try:
+        current, newest = schema.revision(services.engine), schema.newest(services.engine)
+        if current is None:
+            raise CliError(f"the database {_shown(settings)} has no ankiserv schema: check"
+                           " ANKISERV_DATABASE_URL, or create it with `ankiserv db upgrade`")
+        if current != newest:
+            raise CliError(f"the database {_shown(settings)} is at schema {current}, this"
+                           f" version needs {newest}: run `ankiserv db upgrade`")
+    except BaseException:
+        services.close()
+        raise
+    return services
+
+
+def _migrated(settings: Settings) -> tuple[Services, str]:
+    """The services after bringing the schema up to date, and what that did."""
+    services = build_services(settings)
+    try:
+        before = schema.revision(services.engine)
+        schema.upgrade(services.engine)
+        after = schema.revision(services.engine)
+    except BaseException:
+        services.close()
+        raise
+    if before is None:
+        done = f"created the ankiserv schema (revision {after})"
+    elif before != after:
+        done = f"upgraded the schema from revision {before} to {after}"
+    else:
+        done = f"the schema is up to date (revision {after})"
+    return services, f"database {_shown(settings)}: {done}"
 
 
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    services = _existing(settings)
     password = read_password()
-    _services(settings).accounts.add_user(args.name, password)
+    services.accounts.add_user(args.name, password)
     print(f"user {args.name.strip()} added")
     return 0
 
 
 def _user_passwd(args: argparse.Namespace, settings: Settings) -> int:
+    services = _existing(settings)
     password = read_password("New password: ")
-    _services(settings).accounts.set_password(args.name, password)
+    services.accounts.set_password(args.name, password)
     print(f"password of {args.name.strip()} changed; its devices must log in again")
     return 0
 
 
 def _user_remove(args: argparse.Namespace, settings: Settings) -> int:
-    _services(settings).accounts.remove_user(args.name)
-    print(f"user {args.name.strip()} removed with all their data")
+    services = _existing(settings)
+    name = args.name.strip()
+    if not any(u.name == name for u in services.accounts.users()):
+        raise NoSuchUser(name)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"not removing {name}: confirm on a terminal, or pass --yes")
+        answer = input(f"Remove user {name} and all their data (collection, media, devices)?"
+                       " Type yes to confirm: ")
+        if answer.strip().lower() != "yes":
+            print(f"user {name} kept")
+            return 1
+    services.accounts.remove_user(args.name)
+    print(f"user {name} removed with all their data")
     return 0
 
 
 def _user_list(_args: argparse.Namespace, settings: Settings) -> int:
-    for user in _services(settings).accounts.users():
+    for user in _existing(settings).accounts.users():
         print(user.name)
     return 0
 
 
 def _db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
-    build_services(settings, migrate=True)
-    print("database schema is up to date")
+    services, done = _migrated(settings)
+    services.close()
+    print(done)
     return 0
 
 
@@ -144,7 +238,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers is not None:
         settings = Settings.from_mapping({**_as_mapping(settings), "workers": args.workers})
     configure_logging(settings)
-    services = _services(settings)
+    services, done = _migrated(settings)
+    log.info("%s", done)
     if settings.user:
         ensure_initial_user(services, settings.user)
     services.close()

@@ -96,20 +96,16 @@ class Settings:
         return settings
 
     def validate(self) -> None:
-        if not 1 <= self.port <= 65535:
-            raise ConfigError(f"ANKISERV_PORT must be 1-65535, got {self.port}")
+        for env, value, low, high in (
+            ("ANKISERV_PORT", self.port, 1, 65535),
+            ("ANKISERV_THREADS", self.threads, 1, 256),
+            ("ANKISERV_MAX_PAYLOAD_MB", self.max_payload_mb, 1, 4096),
+            ("ANKISERV_MEDIA_MAX_FILE_MB", self.media_max_file_mb, 1, 4096),
+        ):
+            if not low <= value <= high:
+                raise ConfigError(f"{env} must be {low}-{high}, got {value}")
         if self.workers < 1:
             raise ConfigError(f"ANKISERV_WORKERS must be at least 1, got {self.workers}")
-        if not 1 <= self.threads <= 256:
-            raise ConfigError(f"ANKISERV_THREADS must be 1-256, got {self.threads}")
-        if not 1 <= self.max_payload_mb <= 4096:
-            raise ConfigError(
-                f"ANKISERV_MAX_PAYLOAD_MB must be 1-4096, got {self.max_payload_mb}"
-            )
-        if not 1 <= self.media_max_file_mb <= 4096:
-            raise ConfigError(
-                f"ANKISERV_MEDIA_MAX_FILE_MB must be 1-4096, got {self.media_max_file_mb}"
-            )
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(
                 f"ANKISERV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level}"
@@ -118,11 +114,18 @@ class Settings:
             raise ConfigError(f"ANKISERV_BASE_PATH must start with '/', got {self.base_path!r}")
         if self.database_url:
             _check_database_url(self.database_url)
-        if self.user and ":" not in self.user:
-            raise ConfigError("ANKISERV_USER must look like NAME:PASSWORD")
+        _check_initial_user(self.user)
 
     def log_level_number(self) -> int:
         return int(logging.getLevelName(self.log_level))
+
+
+def _check_initial_user(spec: str) -> None:
+    if spec:
+        name, colon, password = spec.partition(":")
+        if not colon or not name.strip() or not password:
+            raise ConfigError("ANKISERV_USER must look like NAME:PASSWORD, with a name and a"
+                              " password that are not empty")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -38,9 +38,12 @@ class Services:
         self.engine.dispose()
 
 
-def build_services(settings: Settings, *, migrate: bool = False) -> Services:
+def build_services(
+    settings: Settings, *, migrate: bool = False, create_data_dir: bool = True
+) -> Services:
     """Connect to the database and wire the domain services."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if create_data_dir:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings.effective_database_url)
     if migrate:
         schema.upgrade(engine)

@@ -30,6 +30,19 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def newest(engine: Engine) -> str:
+    """The newest migration of this version of ankiserv."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    assert head is not None
+    return head
+
+
+def revision(engine: Engine) -> str | None:
+    """The migration the database is at (None: no ankiserv schema)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def is_current(engine: Engine) -> bool:
     """Return whether the database is at the newest migration."""
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
@@ -41,7 +54,7 @@ def readiness_check(engine: Engine) -> Callable[[], str | None]:
     """A check cheap enough to run every second: None when the database answers and its
     schema is at the newest migration, else what is wrong. The newest migration is read
     from the migration scripts once, here."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    head = newest(engine)
 
     def check() -> str | None:
         try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
+import socket
+import sqlite3
 import subprocess
 import sys
 import termios
@@ -19,6 +22,7 @@ from sqlalchemy import func, inspect
 from sqlalchemy import select as sql_select
 
 from adapters.sql import schema, tables
+from adapters.sql.dialects import build_engine
 from domain.errors import AuthFailed
 from entrypoints.cli import main
 from entrypoints.config import Settings
@@ -37,10 +41,11 @@ def _env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def run(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(data_dir: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*ANKISERV, *args], input=stdin, env=_env(data_dir), cwd=data_dir.parent,
-        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        [*ANKISERV, *args], input=stdin, env={**_env(data_dir), **(env or {})},
+        cwd=data_dir.parent, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )
 
 
@@ -52,8 +57,12 @@ def listed(data_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One data dir shared by the tests of this module; each test uses its own user names."""
-    return tmp_path_factory.mktemp("cli") / "data"
+    """One data dir shared by the tests of this module, its database created as the
+    README says; each test uses its own user names."""
+    data = tmp_path_factory.mktemp("cli") / "data"
+    result = run(data, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    return data
 
 
 @pytest.fixture
@@ -148,7 +157,13 @@ def test_remove_deletes_the_user_and_all_their_data_only(
     assert before["notetypes"] and before["decks"] and before["config"]
     other_before = _rows_of(services, other_id)
 
-    result = run(data_dir, "user", "remove", name)
+    refused = run(data_dir, "user", "remove", name)  # not a terminal, no --yes
+    assert refused.returncode == 1
+    assert refused.stderr == (f"ankiserv: not removing {name}: confirm on a terminal,"
+                              " or pass --yes\n")
+    assert _rows_of(services, user_id) == before
+
+    result = run(data_dir, "user", "remove", name, "--yes")
     assert result.returncode == 0, result.stderr
     assert name not in [u.name for u in services.accounts.users()]
     assert _rows_of(services, user_id) == dict.fromkeys(before, 0)
@@ -158,7 +173,7 @@ def test_remove_deletes_the_user_and_all_their_data_only(
 
 
 def test_remove_of_an_unknown_user_fails(data_dir: Path, name: str) -> None:
-    result = run(data_dir, "user", "remove", name)
+    result = run(data_dir, "user", "remove", name, "--yes")
     assert result.returncode == 1
     assert result.stderr == f"ankiserv: no user named {name}\n"
 
@@ -205,10 +220,70 @@ def test_missing_action_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().err.startswith("usage: ankiserv")
 
 
-def test_list_on_a_fresh_directory_creates_the_schema(tmp_path: Path) -> None:
+def test_user_commands_never_create_a_database(tmp_path: Path) -> None:
+    """Run in the wrong place, a command says there is no database; it creates nothing."""
     data_dir = tmp_path / "data"
-    assert listed(data_dir) == []
-    assert (data_dir / "ankiserv.db").is_file()
+    for args, stdin in ((("user", "list"), ""), (("user", "add", "bob"), "pw\n"),
+                        (("user", "passwd", "bob"), "pw\n"),
+                        (("user", "remove", "bob", "--yes"), "")):
+        result = run(data_dir, *args, stdin=stdin)
+        assert result.returncode == 1, args
+        assert result.stderr == (
+            f"ankiserv: there is no ankiserv database at {data_dir}/ankiserv.db: check"
+            " ANKISERV_DATA_DIR or ANKISERV_DATABASE_URL, or create it with"
+            " `ankiserv db upgrade`\n"), args
+        assert not data_dir.exists()
+
+
+def test_user_commands_never_create_a_schema(tmp_path: Path) -> None:
+    """Another application's database (here an SQLite file of its own) is left alone."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    other = data_dir / "ankiserv.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE invoices (id integer)")
+    result = run(data_dir, "user", "list")
+    assert result.returncode == 1
+    assert result.stderr == (f"ankiserv: the database sqlite:///{other} has no ankiserv"
+                             " schema: check ANKISERV_DATABASE_URL, or create it with"
+                             " `ankiserv db upgrade`\n")
+    with sqlite3.connect(other) as con:
+        tables_now = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    assert tables_now == {"invoices"}
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {"ANKISERV_DATABASE_URL": f"postgresql://ankiserv:s3cret@127.0.0.1:{port}/nope"}
+    for args in (("user", "list"), ("db", "upgrade")):
+        result = run(tmp_path / "data", *args, env=env)
+        assert result.returncode == 1
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(
+            f"ankiserv: cannot use the database postgresql://ankiserv:***@127.0.0.1:{port}/nope:")
+        assert "(check ANKISERV_DATABASE_URL)" in lines[0]
+        assert "s3cret" not in result.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run(tmp_path / "data", "--version")
+    assert result.returncode == 0
+    assert re.fullmatch(r"ankiserv \d+\.\d+\S*\n", result.stdout), result.stdout
+
+
+def test_db_upgrade_on_a_fresh_directory_says_what_it_did(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = run(data_dir, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    newest = schema.newest(build_engine(f"sqlite:///{data_dir}/ankiserv.db"))
+    assert result.stdout == (f"database sqlite:///{data_dir}/ankiserv.db: created the"
+                             f" ankiserv schema (revision {newest})\n")
+    again = run(data_dir, "db", "upgrade")
+    assert again.stdout == (f"database sqlite:///{data_dir}/ankiserv.db: the schema is up"
+                            f" to date (revision {newest})\n")
     engine = build_services(Settings(data_dir=data_dir)).engine
     try:
         assert schema.is_current(engine)
@@ -217,22 +292,11 @@ def test_list_on_a_fresh_directory_creates_the_schema(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_db_upgrade_on_a_fresh_directory(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    result = run(data_dir, "db", "upgrade")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "database schema is up to date\n"
-    engine = build_services(Settings(data_dir=data_dir)).engine
-    try:
-        assert schema.is_current(engine)
-    finally:
-        engine.dispose()
-
-
 # A real terminal: the password is asked twice and never echoed.
 
 
-def _run_on_tty(data_dir: Path, args: list[str], answers: list[str]) -> tuple[int, str]:
+def _run_on_tty(data_dir: Path, args: list[str], answers: list[str],
+                prompt: bytes = b"assword: ") -> tuple[int, str]:
     """Run ankiserv with a pseudo-terminal as its controlling terminal; answer each
     prompt in turn. Return the exit code and everything written to the terminal."""
     master, slave = pty.openpty()
@@ -259,7 +323,7 @@ def _run_on_tty(data_dir: Path, args: list[str], answers: list[str]) -> tuple[in
                 if not chunk:
                     break
                 output += chunk
-                if pending and output.count(b"assword: ") > len(answers) - len(pending):
+                if pending and output.count(prompt) > len(answers) - len(pending):
                     os.write(master, pending.pop(0).encode() + b"\n")
             elif process.poll() is not None:
                 break
@@ -288,3 +352,17 @@ def test_terminal_passwords_must_match(data_dir: Path, name: str, services: Serv
     assert code == 1, output
     assert "ankiserv: passwords do not match" in output
     assert name not in [u.name for u in services.accounts.users()]
+
+
+@pytest.mark.parametrize("answer", ["yes", "no", ""])
+def test_remove_on_a_terminal_asks_first(
+    data_dir: Path, name: str, services: Services, answer: str
+) -> None:
+    services.accounts.add_user(name, "secret")
+    code, output = _run_on_tty(data_dir, ["user", "remove", name], [answer],
+                               prompt=b"Type yes to confirm: ")
+    assert f"Remove user {name} and all their data" in output
+    removed = name not in [u.name for u in services.accounts.users()]
+    assert removed == (answer == "yes")
+    assert code == (0 if removed else 1), output
+    assert (f"user {name} removed" in output) == removed
