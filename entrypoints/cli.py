@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import socket
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -238,6 +240,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers is not None:
         settings = Settings.from_mapping({**_as_mapping(settings), "workers": args.workers})
     configure_logging(settings)
+    _check_writable(settings)
+    if raw_bind is None:
+        _check_free(settings.host, settings.port)
     services, done = _migrated(settings)
     log.info("%s", done)
     if settings.user:
@@ -247,6 +252,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     run(settings, bind=raw_bind)
     return 0
+
+
+def _check_writable(settings: Settings) -> None:
+    """Found at start, not at the first upload: directories the server must write to."""
+    for setting, path in (("ANKISERV_DATA_DIR", settings.data_dir),
+                          ("ANKISERV_MEDIA_DIR", settings.effective_media_dir)):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as e:
+            raise CliError(f"cannot write to {path}: {e.strerror} (check {setting})") from None
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port another process listens on is one clear line, not gunicorn's retries."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise CliError(f"cannot listen on {host}:{port}: {e.strerror} (check"
+                           " ANKISERV_HOST and ANKISERV_PORT, or --bind)") from None
 
 
 def _as_mapping(settings: Settings) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect
+from sqlalchemy import URL, func, inspect, make_url
 from sqlalchemy import select as sql_select
 
 from adapters.sql import schema, tables
@@ -366,3 +366,82 @@ def test_remove_on_a_terminal_asks_first(
     assert removed == (answer == "yes")
     assert code == (0 if removed else 1), output
     assert (f"user {name} removed" in output) == removed
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_with_a_directory_it_cannot_write_is_one_line(tmp_path: Path) -> None:
+    """Found at start (a file where a directory should be: root may write anywhere else)."""
+    (tmp_path / "a-file").write_text("")
+    media = tmp_path / "a-file" / "media"
+    result = run(tmp_path / "data", "serve", "--bind", f"127.0.0.1:{_free_port()}",
+                 env={"ANKISERV_MEDIA_DIR": str(media)})
+    assert result.returncode == 1
+    assert result.stderr == (f"ankiserv: cannot write to {media}: Not a directory"
+                             " (check ANKISERV_MEDIA_DIR)\n")
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path / "data", "serve", "--bind", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stderr == (f"ankiserv: cannot listen on 127.0.0.1:{port}: Address already"
+                             " in use (check ANKISERV_HOST and ANKISERV_PORT, or --bind)\n")
+
+
+def _server_url(env: str) -> URL:
+    url = os.environ.get(env)
+    if not url:
+        pytest.skip(f"{env} is not set")
+    return make_url(url)
+
+
+@pytest.mark.parametrize(("server", "change", "expected"), [
+    ("TEST_POSTGRES_URL", {"username": "no_such_role"}, 'role "no_such_role" does not exist'),
+    ("TEST_POSTGRES_URL", {"database": "no_such_db"}, 'database "no_such_db" does not exist'),
+    ("TEST_POSTGRES_URL", {"host": "no-such-host.invalid"}, "could not translate host name"),
+    ("TEST_MYSQL_URL", {"password": "wrong-password"}, "Access denied"),
+    ("TEST_MYSQL_URL", {"database": "no_such_db"}, "Unknown database"),
+], ids=["pg-role", "pg-database", "pg-host", "mysql-password", "mysql-database"])
+def test_database_failures_are_one_line(
+    tmp_path: Path, server: str, change: dict[str, str], expected: str
+) -> None:
+    url = _server_url(server).set(**change)  # type: ignore[arg-type]
+    env = {"ANKISERV_DATABASE_URL": url.render_as_string(hide_password=False)}
+    for args in (("db", "upgrade"), ("user", "list"),
+                 ("serve", "--bind", f"127.0.0.1:{_free_port()}")):
+        result = run(tmp_path / "data", *args, env=env)
+        assert result.returncode == 1, args
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+        assert lines[0].endswith("(check ANKISERV_DATABASE_URL)")
+        assert "wrong-password" not in result.stderr
+
+
+def test_serve_says_which_database_it_uses_and_what_it_did(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [*ANKISERV, "serve", "--bind", f"127.0.0.1:{_free_port()}", "--workers", "1"],
+        env=_env(data_dir), stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert process.stderr is not None
+        deadline, seen = time.monotonic() + TIMEOUT, ""
+        while "database sqlite:///" not in seen and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert (f"database sqlite:///{data_dir}/ankiserv.db: created the ankiserv schema"
+                in seen), seen
+    finally:
+        process.terminate()
+        process.wait(timeout=TIMEOUT)
+        if process.stderr is not None:
+            process.stderr.close()
