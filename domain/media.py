@@ -69,17 +69,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def apply_change(
-    existing: MediaEntry | None, change: UploadedChange, next_usn: int
-) -> MediaEntry | None:
-    """The new index entry for one uploaded change, or None when nothing changes."""
-    present = existing is not None and not existing.deleted
+def apply_change(existing: MediaEntry | None, change: UploadedChange, next_usn: int) -> MediaEntry:
+    """The new index entry for one uploaded change, stamped with `next_usn`.
+
+    Every change takes a usn, even one that changes no file (bytes the server already
+    has, the deletion of a file it never had or already deleted): a client moves its own
+    media usn to the server's only if the server's moved by exactly the number of changes
+    processed, and a client left behind later downloads again files it has deleted."""
     if change.blob is None:
-        if not present:
-            return None
         return MediaEntry(change.fname, "", 0, next_usn)
-    if present and existing is not None and existing.sha1 == change.blob.sha1:
-        return None
     return MediaEntry(change.fname, change.blob.sha1, change.blob.size, next_usn)
 
 

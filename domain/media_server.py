@@ -43,8 +43,9 @@ class MediaServer:
     ) -> tuple[int, int]:
         """Register uploaded files (staged in `pending`) and deletions, all at once.
 
-        Returns (entries processed, media usn afterwards). Each effective change takes
-        the next usn; identical files and repeated deletions take none.
+        Returns (entries processed, media usn afterwards). Every change takes the next
+        usn, including identical files and deletions of files the server does not have
+        (see `apply_change`).
         """
         if len(changes) > MAX_FILES_PER_ZIP:
             raise SyncRejected("too many files in one upload")
@@ -70,12 +71,10 @@ class MediaServer:
             written: list[MediaEntry] = []
             for change in changes:
                 old = existing.get(change.fname)
-                new = apply_change(old, change, usn + 1)
-                if new is None:
-                    continue
                 usn += 1
+                new = apply_change(old, change, usn)
                 count += (0 if new.deleted else 1) - (0 if old is None or old.deleted else 1)
-                if old is not None and not old.deleted:
+                if old is not None and not old.deleted and old.sha1 != new.sha1:
                     replaced.add(old.sha1)
                 existing[change.fname] = new
                 written.append(new)

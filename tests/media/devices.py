@@ -77,8 +77,8 @@ def sync_media(device: Profile) -> None:
     wait_for_media_sync(device)
 
 
-def sync_all(device: Profile, *, upload: bool | None = None) -> int:
-    """Sync collection and media as desktop Anki does, then one more media sync.
+def sync_all(device: Profile, *, upload: bool | None = None, again: bool = True) -> int:
+    """Sync collection and media as desktop Anki does, then (`again`) one more media sync.
 
     `sync_collection(sync_media=True)` starts the media sync itself after a normal sync;
     after a full sync, `full_upload_or_download` starts it with the media usn from meta.
@@ -97,7 +97,8 @@ def sync_all(device: Profile, *, upload: bool | None = None) -> int:
         )
         device.col.reopen(after_full_sync=True)
     wait_for_media_sync(device)
-    sync_media(device)
+    if again:
+        sync_media(device)
     return int(out.required)
 
 

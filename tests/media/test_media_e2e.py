@@ -191,3 +191,35 @@ def test_same_file_added_on_both_devices_is_one_change(
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("early", ["0-early.txt", "early.txt", "z-early.txt"])
+def test_a_file_removed_before_the_first_media_sync_does_not_bring_others_back(
+    media_server: RunningServer, side: ServerSide, tmp_path: Path, early: str
+) -> None:
+    """A's first media upload carries the deletion of a file the server never had. Every
+    change an upload processes must move the server's media usn, or A's bookkeeping falls
+    behind and a later deletion is undone by downloading the file again."""
+    account = side.new_account()
+    user = account[2]
+    a = new_device(tmp_path / "a", account, media_server)
+    b = new_device(tmp_path / "b", account, media_server)
+    try:
+        add_basic_note(a.col, "note")
+        files = {early: b"gone", "keep.txt": b"kept", "later.txt": b"deleted later"}
+        for name, data in files.items():  # as the editor adds them: registered at once
+            assert a.col.media.write_data(name, data) == name
+        a.col.media.trash_files([early])  # so its first upload deletes a file never sent
+        # One media sync after each collection sync, as desktop Anki runs them.
+        assert sync_all(a, upload=True, again=False) == FULL_UPLOAD
+        assert sync_all(b, upload=False, again=False) == FULL_DOWNLOAD
+        assert folder_files(b) == {n: sha1(files[n]) for n in ("keep.txt", "later.txt")}
+
+        remove_files(a, "later.txt")
+        for device in (a, b, a):
+            sync_all(device, again=False)
+        expected = {"keep.txt": sha1(b"kept")}
+        assert folder_files(a) == folder_files(b) == side.present(user) == expected
+    finally:
+        a.close()
+        b.close()

@@ -343,24 +343,27 @@ def test_same_name_twice_in_one_upload_leaves_no_orphan_blob(
 # --- uploadChanges answers ---------------------------------------------------------------
 
 
-def test_upload_answers_processed_and_usn_and_no_op_changes_take_no_usn(
+def test_upload_answers_processed_and_usn_and_every_change_takes_a_usn(
     media_api: MediaApi, account: Account
 ) -> None:
+    """The client moves its media usn to the server's only when the server's moved by
+    the number of changes processed: changes that alter no file take a usn too."""
     media, key = media_api.media, account.key
 
     def answer(changes: dict[str, bytes | None], deletion: str | None = None) -> Any:
         return json.loads(media.upload(key, upload_zip(changes, deletion=deletion)).payload)
 
     assert answer({"a.txt": b"aaa", "b.txt": b"bbb"}) == {"data": [2, 2], "err": ""}
-    assert answer({"a.txt": b"aaa"}) == {"data": [1, 2], "err": ""}  # identical re-upload
-    assert answer({"never.txt": None}) == {"data": [1, 2], "err": ""}  # nothing to delete
-    assert answer({"a.txt": b"AAA"}) == {"data": [1, 3], "err": ""}  # replaced
-    assert answer({"a.txt": None}, deletion=None) == {"data": [1, 4], "err": ""}
-    assert answer({"a.txt": None}, deletion="") == {"data": [1, 4], "err": ""}  # again
-    assert answer({"b.txt": None}, deletion="") == {"data": [1, 5], "err": ""}
-    assert answer({"b.txt": b"bbb", "a.txt": None}) == {"data": [2, 6], "err": ""}
-    assert media.changes(key) == [["a.txt", 4, ""], ["b.txt", 6, sha1(b"bbb")]]
-    assert media_api.media_usn_in_meta(account) == 6
+    assert answer({"a.txt": b"aaa"}) == {"data": [1, 3], "err": ""}  # identical re-upload
+    assert answer({"never.txt": None}) == {"data": [1, 4], "err": ""}  # nothing to delete
+    assert answer({"a.txt": b"AAA"}) == {"data": [1, 5], "err": ""}  # replaced
+    assert answer({"a.txt": None}, deletion=None) == {"data": [1, 6], "err": ""}
+    assert answer({"a.txt": None}, deletion="") == {"data": [1, 7], "err": ""}  # again
+    assert answer({"b.txt": None}, deletion="") == {"data": [1, 8], "err": ""}
+    assert answer({"b.txt": b"bbb", "a.txt": None}) == {"data": [2, 10], "err": ""}
+    assert media.changes(key) == [["never.txt", 4, ""], ["b.txt", 9, sha1(b"bbb")],
+                                  ["a.txt", 10, ""]]
+    assert media_api.media_usn_in_meta(account) == 10
     assert set(files_under(media_api.user_folder(account)).values()) == {sha1(b"bbb")}
 
 
@@ -505,7 +508,8 @@ def test_another_users_key_neither_sees_nor_changes_media(media_api: MediaApi) -
     assert media.changes(other.key) == []
     assert media.download(other.key, ["keep.txt"]).status == 409
     assert media.begin(other.key).json()["data"]["usn"] == 0
-    assert media.upload_ok(other.key, {"keep.txt": None, "zwei.txt": b"other's"}) == [2, 1]
+    # The deletion of a file this user never had takes a usn too.
+    assert media.upload_ok(other.key, {"keep.txt": None, "zwei.txt": b"other's"}) == [2, 2]
     assert media.sanity(other.key, 1) == {"data": "OK", "err": ""}
     assert media_api.snapshot(owner) == before
     _meta, members = read_download(media.download(owner.key, ["zwei.txt"]).payload)
