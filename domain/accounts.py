@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from domain.errors import AuthFailed, NoSuchUser, UserExists
+from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, UserExists
+from domain.login_throttle import ThrottleKind, after_failure, wait_ms
 from domain.model import Credentials, User, UserId
 from domain.new_collection import new_collection
 from ports.auth import PasswordHasher
@@ -13,6 +15,7 @@ from ports.media import BlobStore, UserFiles
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 MAX_NAME_LENGTH = 255
+BAD_LOGIN = "invalid user name or password"  # never tells which of the two was wrong
 
 
 def host_key_user(host_key: str) -> UserId:
@@ -41,22 +44,19 @@ class Accounts:
     tokens: TokenSource
     blobs: BlobStore | None = None
     files: UserFiles | None = None  # e.g. collection files kept for full downloads
+    throttle: bool = True  # delay logins after failed ones (see `login_throttle`)
 
-    def login(self, name: str, password: str) -> str:
-        """Return a new host key for the user, or raise `AuthFailed`."""
+    def login(self, name: str, password: str, client: str = "") -> str:
+        """Return a new host key for the user, or raise `AuthFailed` (or `LoginThrottled`
+        after too many failures for this name or `client` address)."""
+        user_id, clear = self._checked(name, password, client)
+        key = f"{user_id}.{self.tokens.token()}"
         with self.uow() as uow:
-            # NUL never appears in a stored name, and some databases cannot compare it.
-            found = None if "\x00" in name else uow.users.find(name.strip())
-            if found is None:
-                self.hasher.verify_dummy(password)
-                raise AuthFailed("unknown user")
-            user, stored_hash = found
-            if not self.hasher.verify(stored_hash, password):
-                raise AuthFailed("wrong password")
-            key = f"{user.id}.{self.tokens.token()}"
-            uow.users.add_host_key(user.id, self.hasher.hash_key(key), self.clock.now_ms())
+            uow.users.add_host_key(user_id, self.hasher.hash_key(key), self.clock.now_ms())
+            if clear is not None:
+                uow.users.set_login_failures(clear, None)
             uow.commit()
-            return key
+        return key
 
     def revoke(self, key: str) -> None:
         """Revoke one host key or API token (they are the same kind of credential)."""
@@ -71,16 +71,42 @@ class Accounts:
             found = uow.users.find(name.strip())
         return found is not None and self.hasher.verify(found[1], password)
 
-    def verify(self, name: str, password: str) -> UserId:
-        """Return the user with these credentials, or raise `AuthFailed` (no key issued)."""
+    def verify(self, name: str, password: str, client: str = "") -> UserId:
+        """Return the user with these credentials, or raise `AuthFailed` (no key issued);
+        throttled as `login` is."""
+        user_id, clear = self._checked(name, password, client)
+        if clear is not None:
+            with self.uow() as uow:
+                uow.users.set_login_failures(clear, None)
+                uow.commit()
+        return user_id
+
+    def _checked(self, name: str, password: str, client: str) -> tuple[UserId, str | None]:
+        """The user these credentials name, and the throttle key to clear (their name's,
+        if it has failures); a failure is counted for the name and the client address.
+        Unknown names and wrong passwords get the same answer, after the same work."""
+        keys = [(self.hasher.hash_key(f"name:{name.strip()}"), ThrottleKind.NAME)]
+        if client:
+            keys.append((self.hasher.hash_key(f"address:{client}"), ThrottleKind.ADDRESS))
+        if not self.throttle:
+            keys = []
+        now = self.clock.now_ms()
         with self.uow(write=False, snapshot=False) as uow:
+            failures = uow.users.login_failures([key for key, _ in keys])
+            # NUL never appears in a stored name, and some databases cannot compare it.
             found = None if "\x00" in name else uow.users.find(name.strip())
+        wait = max((wait_ms(failures.get(key), kind, now) for key, kind in keys), default=0)
+        if wait:
+            raise LoginThrottled(math.ceil(wait / 1000))
         if found is None:
             self.hasher.verify_dummy(password)
-            raise AuthFailed("unknown user")
-        if not self.hasher.verify(found[1], password):
-            raise AuthFailed("wrong password")
-        return found[0].id
+        if found is None or not self.hasher.verify(found[1], password):
+            with self.uow() as uow:
+                for key, _ in keys:
+                    uow.users.set_login_failures(key, after_failure(failures.get(key), now))
+                uow.commit()
+            raise AuthFailed(BAD_LOGIN)
+        return found[0].id, keys[0][0] if keys and keys[0][0] in failures else None
 
     def credentials(self, host_key: str) -> Credentials:
         """The credentials a host key presents (checked later, by the sync step's own

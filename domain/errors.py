@@ -16,6 +16,14 @@ class AuthFailed(SyncError):
     """Unknown user, wrong password, or an invalid host key."""
 
 
+class LoginThrottled(SyncError):
+    """Too many failed logins for this user name or client address: try again later."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed logins: try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class UnsupportedVersion(SyncError):
     """The client speaks a sync version outside the supported range."""
 

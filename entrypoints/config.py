@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from adapters.http.client_address import networks
+
 PREFIX = "ANKISERV_"
 MIB = 1024 * 1024
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -38,6 +40,11 @@ class Settings:
     base_path: str = "/"
     # "name:password": created (or its password updated) when `serve` starts.
     user: str = ""
+    # Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses
+    # or CIDR ranges); from anyone else the header is ignored.
+    trusted_proxies: str = ""
+    # Delay logins after failed ones, per user name and per client address.
+    login_throttle: bool = True
 
     @property
     def max_body_bytes(self) -> int:
@@ -115,9 +122,17 @@ class Settings:
         if self.database_url:
             _check_database_url(self.database_url)
         _check_initial_user(self.user)
+        _check_trusted_proxies(self.trusted_proxies)
 
     def log_level_number(self) -> int:
         return int(logging.getLevelName(self.log_level))
+
+
+def _check_trusted_proxies(spec: str) -> None:
+    try:
+        networks(spec.split(",") if spec else ())
+    except ValueError as e:
+        raise ConfigError(f"ANKISERV_TRUSTED_PROXIES: {e}") from None
 
 
 def _check_initial_user(spec: str) -> None:
@@ -150,7 +165,7 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
-    if name in ("access_log", "download_cache"):
+    if name in ("access_log", "download_cache", "login_throttle"):
         return _boolean(env, value)
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()

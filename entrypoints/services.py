@@ -53,7 +53,7 @@ def build_services(
     downloads = DownloadCache(settings.downloads_dir) if settings.download_cache else None
     accounts = Accounts(
         uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
-        blobs=blobs, files=downloads,
+        blobs=blobs, files=downloads, throttle=settings.login_throttle,
     )
     return Services(
         engine=engine, uow=uow, accounts=accounts, server=SyncServer(uow=uow, clock=clock),

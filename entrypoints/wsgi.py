@@ -7,6 +7,7 @@ from typing import Any
 import falcon
 
 from adapters.http import api, codec, djankiserv, errors, openapi
+from adapters.http.client_address import ClientAddress, networks
 from adapters.http.media import MediaResource
 from adapters.http.paths import PathNormaliser
 from adapters.http.request_scope import RequestScope
@@ -33,14 +34,17 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
+    client = ClientAddress(networks(settings.trusted_proxies.split(",")
+                                    if settings.trusted_proxies else ()))
     sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir,
-                        services.downloads)
+                        services.downloads, client)
     media = MediaResource(services.media, services.accounts, services.blobs, limits,
                           settings.media_max_file_mb * 1024 * 1024, settings.tmp_dir)
     app.add_route("/sync/{method}", sync)
     app.add_route("/msync/{method}", media)
     app.add_route("/health", HealthResource())
     app.add_route("/ready", ReadyResource(readiness_check(services.engine)))
-    api.add_routes(app, services.accounts, services.api, openapi.openapi)
-    djankiserv.add_routes(app, api.Auth(services.accounts), services.api)
+    auth = api.Auth(services.accounts, client)
+    api.add_routes(app, auth, services.api, openapi.openapi)
+    djankiserv.add_routes(app, auth, services.api)
     return app

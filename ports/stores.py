@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol
 
+from domain.login_throttle import LoginFailures
 from domain.model import (
     CollectionMeta,
     ConfigEntry,
@@ -68,6 +69,15 @@ class UserStore(Protocol):
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
         """Forget one host key."""
+        ...
+
+    def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        """The failed logins kept for these throttle keys (digests of a user name or
+        a client address); keys without any are left out."""
+        ...
+
+    def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
+        """Keep `failures` for the key, or forget the key (None)."""
         ...
 
 

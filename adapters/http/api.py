@@ -13,6 +13,7 @@ import falcon
 from marshmallow import Schema
 
 from adapters.http import api_schemas as s
+from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi, NewNote
 from domain.errors import AuthFailed, BadRequest, NotFound, PayloadTooLarge
@@ -93,6 +94,7 @@ def _next(items: list[Any], limit: int) -> int | None:
 @dataclass
 class Auth:
     accounts: Accounts
+    client_address: Callable[[falcon.Request], str] = PEER
 
     def user(self, req: falcon.Request) -> UserId:
         """Bearer token (from /token) or HTTP Basic; anything else is 401."""
@@ -108,7 +110,7 @@ class Auth:
             name, sep, password = decoded.partition(":")
             if not sep:
                 raise AuthFailed("malformed basic credentials")
-            return self.accounts.verify(name, password)
+            return self.accounts.verify(name, password, self.client_address(req))
         raise AuthFailed("missing credentials")
 
     def token(self, req: falcon.Request) -> str:
@@ -126,7 +128,8 @@ class TokenResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(s.TokenRequest(), read_json(req))
-        key = self.auth.accounts.login(args["username"], args["password"])
+        key = self.auth.accounts.login(args["username"], args["password"],
+                                       self.auth.client_address(req))
         respond(resp, s.TokenResponse(), {"token": key}, falcon.HTTP_201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -307,9 +310,8 @@ class StatsResource:
             "reviews_by_day": [list(x) for x in stats.reviews_by_day]})
 
 
-def add_routes(app: falcon.App[falcon.Request, falcon.Response], accounts: Accounts,
+def add_routes(app: falcon.App[falcon.Request, falcon.Response], auth: Auth,
                api: CollectionApi, openapi: Callable[[], dict[str, Any]]) -> None:
-    auth = Auth(accounts)
     base = "/api/v1"
     app.add_route(f"{base}/token", TokenResource(auth))
     decks = DecksResource(auth, api)

@@ -50,6 +50,7 @@ class SyncCall:
     _limit: int
     legacy: bool = False
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    client: str = ""  # the caller's address, where a step needs it (logins)
 
     def close(self) -> None:
         """Release what the envelope holds (a spooled legacy `data` part)."""

@@ -35,7 +35,7 @@ class DjankiservApi:
         name, password = body.get("username"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise BadRequest("username and password are required")
-        key = self.auth.accounts.login(name, password)
+        key = self.auth.accounts.login(name, password, self.auth.client_address(req))
         respond(resp, None, {"refresh": key, "access": key})
 
     def on_post_refresh(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -14,6 +14,7 @@ from domain.errors import (
     AuthFailed,
     BadRequest,
     FileMissing,
+    LoginThrottled,
     NotFound,
     PayloadTooLarge,
     SessionConflict,
@@ -26,6 +27,7 @@ log = logging.getLogger("ankiserv.http")
 
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (AuthFailed, 403),
+    (LoginThrottled, 429),
     (UnsupportedVersion, 501),
     (SessionConflict, 409),
     (FileMissing, 409),
@@ -61,23 +63,26 @@ def _json(resp: falcon.Response, status: int, description: str) -> None:
         resp.set_header("WWW-Authenticate", 'Bearer, Basic realm="ankiserv"')
 
 
-def _plain(resp: falcon.Response, status: int) -> None:
+def _plain(resp: falcon.Response, status: int, text: str | None = None) -> None:
     # Clients read only the status; the official server sends the bare code too.
     resp.status = status
     resp.content_type = falcon.MEDIA_TEXT
-    resp.text = str(status)
+    resp.text = str(status) if text is None else f"{status} {text}"
 
 
 def handle_expected(
     req: falcon.Request, resp: falcon.Response, error: Exception, _params: Any
 ) -> None:
     status = status_for(error)
+    if _is_api(req) and isinstance(error, AuthFailed):
+        status = 401  # the API tells a missing login from a forbidden one; sync needs 403
     log.info("%s %s -> %d: %s", req.method, req.path, status, error)
+    if isinstance(error, LoginThrottled):
+        resp.set_header("Retry-After", str(error.retry_after_s))
     if _is_api(req):
-        # The API tells a missing login (401) from a forbidden one; sync clients need 403.
-        _json(resp, 401 if isinstance(error, AuthFailed) else status, _describe(error))
+        _json(resp, status, _describe(error))
         return
-    _plain(resp, status)
+    _plain(resp, status, str(error) if isinstance(error, LoginThrottled) else None)
 
 
 def handle_unexpected(

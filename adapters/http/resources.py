@@ -19,6 +19,7 @@ from adapters.ankifile.download_update import OutOfStep, update_copy
 from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
 from adapters.http import codec, schemas, sync_schemas
+from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
 from domain.model import Credentials, UserId
@@ -45,6 +46,7 @@ class SyncResource:
     limits: codec.Limits
     tmp_dir: Path
     downloads: DownloadCache | None = None  # collection files kept for full downloads
+    client_address: Callable[[falcon.Request], str] = PEER
 
     def __post_init__(self) -> None:
         self._handlers = self._routes()
@@ -54,6 +56,8 @@ class SyncResource:
         if handler is None:
             raise NotFound(f"unknown sync method {method!r}")
         call = codec.read_call(req, self.limits)
+        if method == "hostKey":  # logins are throttled per client address too
+            call.client = self.client_address(req)
         try:
             handler(call, resp)
         finally:
@@ -133,7 +137,7 @@ class SyncResource:
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         args = _HOST_KEY.load(codec.json_object(call.json()))
-        key = self.accounts.login(args["username"], args["password"])
+        key = self.accounts.login(args["username"], args["password"], call.client)
         codec.write_json(resp, call, {"key": key})
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:

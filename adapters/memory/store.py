@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from domain.errors import UserExists
+from domain.login_throttle import LoginFailures
 from domain.media import MediaEntry
 from domain.model import (
     Card,
@@ -68,6 +69,7 @@ class MemoryState:
     media_state: dict[UserId, tuple[int, int]] = field(default_factory=dict)
     staging: dict[UserId, dict[tuple[StageKind, str], StagedItem]] = field(default_factory=dict)
     next_user_id: int = 1
+    login_failures: dict[str, LoginFailures] = field(default_factory=dict)
 
 
 class MemorySessionStore:
@@ -260,6 +262,15 @@ class MemoryStagingStore:
 class MemoryUserStore:
     def __init__(self, state: MemoryState) -> None:
         self._s = state
+
+    def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        return {k: self._s.login_failures[k] for k in keys if k in self._s.login_failures}
+
+    def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
+        if failures is None:
+            self._s.login_failures.pop(key, None)
+        else:
+            self._s.login_failures[key] = failures
 
     def add(self, name: str, password_hash: str, created_ms: int) -> UserId:
         if self.find(name) is not None:

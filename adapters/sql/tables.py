@@ -52,6 +52,17 @@ users = Table(
     **TABLE_ARGS,
 )
 
+# Failed logins per throttle key (a digest of a user name or a client address): shared
+# by every worker and instance, so delays hold whichever one a client reaches.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    _int("failures"),
+    _int("last_ms"),
+    **TABLE_ARGS,
+)
+
 host_keys = Table(
     "host_keys",
     metadata,

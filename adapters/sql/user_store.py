@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.sync_stores import HAS_HOST_KEY
-from adapters.sql.tables import host_keys, users
+from adapters.sql.tables import host_keys, login_failures, users
 from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
+from domain.login_throttle import LoginFailures
 from domain.model import User, UserId
 
 
@@ -74,3 +77,21 @@ class SqlUserStore:
 
     def revoke_host_keys(self, user_id: UserId) -> None:
         self._conn.execute(delete(host_keys).where(host_keys.c.user_id == user_id))
+
+    def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
+        c = login_failures.c
+        rows = self._conn.execute(
+            select(c.key_hash, c.failures, c.last_ms).where(c.key_hash.in_(list(keys))))
+        return {str(k): LoginFailures(int(n), int(last)) for k, n, last in rows}
+
+    def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
+        c = login_failures.c
+        self._conn.execute(delete(login_failures).where(c.key_hash == key))
+        if failures is None:
+            return
+        try:  # two failures at once: the one that lost the race is dropped, harmlessly
+            with self._conn.begin_nested():
+                self._conn.execute(insert(login_failures).values(
+                    key_hash=key, failures=failures.count, last_ms=failures.last_ms))
+        except IntegrityError:
+            pass

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import UserExists
+from domain.login_throttle import LoginFailures
 from domain.model import User, UserId
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 from tests.contract.contents import unique_name
@@ -260,3 +261,22 @@ def test_revoking_without_keys_is_harmless(uow: UnitOfWork) -> None:
     uow.users.revoke_host_keys(user_id)
     uow.users.add_host_key(user_id, "after", CREATED_MS)
     assert uow.users.has_host_key(user_id, "after")
+
+
+def test_login_failures_are_kept_per_key_and_forgotten_on_request(
+    uow_factory: UnitOfWorkFactory,
+) -> None:
+    first, second = f"{uuid.uuid4().hex}{uuid.uuid4().hex}", uuid.uuid4().hex * 2
+    with uow_factory() as uow:
+        assert uow.users.login_failures([first, second]) == {}
+        uow.users.set_login_failures(first, LoginFailures(3, 1_800_000_000_123))
+        uow.users.set_login_failures(second, LoginFailures(1, 5))
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.users.login_failures([first, second, "f" * 64]) == {
+            first: LoginFailures(3, 1_800_000_000_123), second: LoginFailures(1, 5)}
+        uow.users.set_login_failures(first, LoginFailures(4, 6))  # replaced
+        uow.users.set_login_failures(second, None)  # forgotten
+        uow.commit()
+    with uow_factory(write=False) as uow:
+        assert uow.users.login_failures([first, second]) == {first: LoginFailures(4, 6)}

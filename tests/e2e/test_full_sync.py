@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from anki.collection import Collection
-from anki.errors import SyncError
+from anki.errors import NetworkError, SyncError
 
 from tests.support.anki_client import Profile, add_basic_note, content
 from tests.support.server import RunningServer
@@ -181,3 +181,20 @@ def test_full_download_after_normal_syncs_holds_every_change(
     assert content(a.col) == content(c.col)
     for device in (a, b, c):
         device.close()
+
+
+def test_a_real_client_is_told_to_wait_after_failed_logins(
+    server: RunningServer, account: tuple[str, str], profiles: list[Path]
+) -> None:
+    """Anki 26.9.3 shows a 429 as "A network error occurred" with the status in the
+    details (the README says so)."""
+    user, password = account
+    device = Profile.create(profiles[0])
+    for _ in range(5):
+        with pytest.raises(SyncError):  # "AnkiWeb ID or password was incorrect"
+            device.login(user, "wrong", server.endpoint)
+    with pytest.raises(NetworkError) as throttled:
+        device.login(user, password, server.endpoint)
+    assert str(throttled.value).startswith("A network error occurred.")
+    assert "429 Too Many Requests" in str(throttled.value)
+    device.close()

@@ -80,8 +80,13 @@ def migrated(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         drop()
 
 
+# Not per user: failed logins are kept per digest of a user name or client address,
+# looked up before any user is known (on Citus, a reference table like `users`).
+NOT_PER_USER = {"alembic_version", "login_failures"}
+
+
 def _user_tables(engine: Engine) -> list[str]:
-    return sorted(set(inspect(engine).get_table_names()) - {"alembic_version"})
+    return sorted(set(inspect(engine).get_table_names()) - NOT_PER_USER)
 
 
 def _describe(engine: Engine) -> dict[str, Any]:
@@ -112,7 +117,8 @@ def test_migrations_build_the_schema_of_tables_metadata(migrated: Engine) -> Non
 
 
 def test_migrations_create_every_table_of_the_metadata(migrated: Engine) -> None:
-    assert _user_tables(migrated) == sorted(tables.metadata.tables)
+    created = set(inspect(migrated).get_table_names()) - {"alembic_version"}
+    assert sorted(created) == sorted(tables.metadata.tables)
 
 
 def test_empty_database_is_not_current_until_upgraded(empty_engine: Engine) -> None:

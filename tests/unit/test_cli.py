@@ -91,7 +91,7 @@ def _rows_of(services: Services, user_id: int) -> dict[str, int]:
             table.name: conn.execute(
                 sql_select(func.count()).select_from(table).where(table.c.user_id == user_id)
             ).scalar_one()
-            for table in tables.metadata.sorted_tables
+            for table in tables.metadata.sorted_tables if "user_id" in table.c
         }
 
 
