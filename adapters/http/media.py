@@ -12,6 +12,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from adapters.http import codec
 from adapters.http.resources import temp_file
+from adapters.http.schemas import INT64
 from adapters.media.zips import store_upload, write_download
 from domain.accounts import Accounts
 from domain.errors import BadRequest, FileMissing, NotFound
@@ -32,7 +33,7 @@ class BeginSchema(_Lenient):
 
 
 class ChangesSchema(_Lenient):
-    last_usn = fields.Integer(required=True, strict=True, data_key="lastUsn")
+    last_usn = fields.Integer(required=True, strict=True, data_key="lastUsn", validate=INT64)
 
 
 class DownloadSchema(_Lenient):
@@ -40,7 +41,7 @@ class DownloadSchema(_Lenient):
 
 
 class SanitySchema(_Lenient):
-    local = fields.Integer(required=True, strict=True)
+    local = fields.Integer(required=True, strict=True, validate=INT64)
 
 
 _BEGIN, _CHANGES = BeginSchema(), ChangesSchema()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, post_load
+from marshmallow import EXCLUDE, Schema, fields, post_load, validate
 
 from domain.sync.meta import MetaRequest, ServerMeta
+
+# Every integer a client sends must fit the 64 bits the databases store: larger ones are
+# a bad request (400), never an overflow deep inside a driver (500).
+INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 
 
 class HostKeyRequestSchema(Schema):
@@ -21,7 +25,7 @@ class MetaRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    version = fields.Integer(required=True, strict=False, data_key="v")
+    version = fields.Integer(required=True, strict=False, data_key="v", validate=INT64)
     client_version = fields.String(load_default="", data_key="cv")
 
     @post_load

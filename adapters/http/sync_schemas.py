@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
+from adapters.http.schemas import INT64 as INT64_RANGE
 from domain.model import Card, Note, RevlogEntry
 from domain.sync.values import (
     Chunk,
@@ -139,7 +140,7 @@ class GravesSchema(_Lenient):
 
 
 class StartRequestSchema(_Lenient):
-    client_usn = fields.Integer(required=True, strict=True, data_key="minUsn")
+    client_usn = fields.Integer(required=True, strict=True, data_key="minUsn", validate=INT64_RANGE)
     local_is_newer = fields.Boolean(required=True, data_key="lnewer")
     # NOTE: AnkiDroid before 2.16 (sync v10) sends its deletions here.
     legacy_graves = fields.Nested(GravesSchema, load_default=None, allow_none=True,
@@ -171,7 +172,7 @@ class ChangesSchema(_Lenient):
     decks = fields.Raw(load_default=None)
     tags = fields.List(fields.String(), load_default=list)
     conf = fields.Dict(load_default=None, allow_none=True)
-    crt = fields.Integer(load_default=None, allow_none=True, strict=True)
+    crt = fields.Integer(load_default=None, allow_none=True, strict=True, validate=INT64_RANGE)
 
     @post_load
     def to_domain(self, data: dict[str, Any], **_: Any) -> UnchunkedChanges:
