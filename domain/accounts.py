@@ -21,7 +21,8 @@ BAD_LOGIN = "invalid user name or password"  # never tells which of the two was 
 def host_key_user(host_key: str) -> UserId:
     """Return the user id a host key names (`<user id>.<secret>`), or raise `AuthFailed`."""
     user_part, sep, secret = host_key.partition(".")
-    if not sep or not secret or not user_part.isdigit() or len(user_part) > 18:
+    if not sep or not secret or not (user_part.isascii() and user_part.isdigit()) \
+            or len(user_part) > 18:
         raise AuthFailed("malformed host key")
     return UserId(int(user_part))
 
@@ -156,6 +157,12 @@ class Accounts:
         if self.files is not None:
             self.files.remove_user(user.id)
         return user.id
+
+    def user_name(self, user_id: int) -> str | None:
+        """The name of a user (for log lines), or None if there is none."""
+        with self.uow(write=False, snapshot=False) as uow:
+            user = uow.users.get(UserId(user_id))
+        return None if user is None else user.name
 
     def users(self) -> list[User]:
         """Return every user, ordered by name."""

@@ -14,6 +14,7 @@ from adapters.http.client_address import networks
 
 PREFIX = "ANKISERV_"
 MIB = 1024 * 1024
+LOG_FORMATS = ("human", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -33,6 +34,7 @@ class Settings:
     max_payload_mb: int = 100
     media_max_file_mb: int = 100
     log_level: str = "INFO"
+    log_format: str = "human"  # or "json": one JSON object per line
     # One line per HTTP request (eight per sync) on stderr; off, it costs nothing.
     access_log: bool = False
     # Keep each user's last uploaded or built collection file for the next full download.
@@ -123,6 +125,9 @@ class Settings:
             _check_database_url(self.database_url)
         _check_initial_user(self.user)
         _check_trusted_proxies(self.trusted_proxies)
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"ANKISERV_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
+                              f" got {self.log_format!r}")
 
     def log_level_number(self) -> int:
         return int(logging.getLevelName(self.log_level))
@@ -162,7 +167,7 @@ def _convert(name: str, value: Any) -> Any:
     if name in ("port", "workers", "threads", "max_payload_mb", "media_max_file_mb"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
     if name in ("access_log", "download_cache", "login_throttle"):
@@ -171,6 +176,8 @@ def _convert(name: str, value: Any) -> Any:
         return Path(str(value)).expanduser()
     if name == "log_level":
         return str(value).upper()
+    if name == "log_format":
+        return str(value).strip().lower()
     if name == "base_path":
         text = str(value)
         return text if text.endswith("/") else text + "/"

@@ -8,6 +8,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from entrypoints import logs
 from entrypoints.config import Settings
 
 # A full upload of a large collection can take minutes on a slow link.
@@ -38,6 +39,8 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 30,
             "loglevel": self._settings.log_level.lower(),
             "errorlog": "-",
+            "logconfig_dict": logs.gunicorn_config(self._settings.log_level,
+                                                   self._settings.log_format),
         }
         if self._settings.access_log:
             options["accesslog"] = "-"  # one line per request: eight per sync

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -18,6 +17,7 @@ from domain.accounts import Accounts
 from domain.api.service import CollectionApi
 from domain.media_server import MediaServer
 from domain.sync.server import SyncServer
+from entrypoints import logs
 from entrypoints.config import Settings
 
 
@@ -55,6 +55,7 @@ def build_services(
         uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
         blobs=blobs, files=downloads, throttle=settings.login_throttle,
     )
+    logs.name_users_with(accounts.user_name)
     return Services(
         engine=engine, uow=uow, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
         media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
@@ -64,8 +65,4 @@ def build_services(
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level_number(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("ankiserv").setLevel(settings.log_level_number())
+    logs.configure(settings.log_level_number(), settings.log_format)

@@ -8,6 +8,7 @@ import falcon
 
 from adapters.http import api, codec, djankiserv, errors, openapi
 from adapters.http.client_address import ClientAddress, networks
+from adapters.http.log_context import LogContext
 from adapters.http.media import MediaResource
 from adapters.http.paths import PathNormaliser
 from adapters.http.request_scope import RequestScope
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
 
 def build_app(settings: Settings, services: Services) -> WsgiApp:
     # One storage scope per request: its units of work share one pooled connection.
-    middleware: list[Any] = [PathNormaliser(settings.base_path),
+    middleware: list[Any] = [LogContext(), PathNormaliser(settings.base_path),
                              RequestScope(services.uow.request_scope)]
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)

@@ -376,7 +376,7 @@ def _json_dict(text: str) -> dict[str, Any]:
 def _int_value(value: Any) -> int:
     if isinstance(value, bool):
         raise _corrupt()
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit():
         value = int(value)
     if isinstance(value, int):
         if -INT64 <= value < INT64:

@@ -13,6 +13,7 @@ import falcon
 from marshmallow import Schema
 
 from adapters.http import api_schemas as s
+from adapters.http import log_context
 from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi, NewNote
@@ -101,7 +102,9 @@ class Auth:
         header = req.get_header("Authorization") or ""
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
-            return self.accounts.authenticate(value.strip())
+            user = self.accounts.authenticate(value.strip())
+            log_context.set_user(user)
+            return user
         if scheme.lower() == "basic" and value.strip():
             try:
                 decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
@@ -110,7 +113,9 @@ class Auth:
             name, sep, password = decoded.partition(":")
             if not sep:
                 raise AuthFailed("malformed basic credentials")
-            return self.accounts.verify(name, password, self.client_address(req))
+            user = self.accounts.verify(name, password, self.client_address(req))
+            log_context.set_user(user)
+            return user
         raise AuthFailed("missing credentials")
 
     def token(self, req: falcon.Request) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 from marshmallow import EXCLUDE, Schema, fields
 
-from adapters.http import codec
+from adapters.http import codec, log_context
 from adapters.http.resources import temp_file
 from adapters.http.schemas import INT64
 from adapters.media.zips import store_upload, write_download
@@ -68,7 +68,9 @@ class MediaResource:
             raise NotFound(f"unknown media method {method!r}")
         call = codec.read_call(req, self.limits)
         try:
-            handler(self.accounts.authenticate(call.host_key), call, resp)
+            user = self.accounts.authenticate(call.host_key)
+            log_context.set_user(user)
+            handler(user, call, resp)
         finally:
             call.close()
 
@@ -115,7 +117,7 @@ class MediaResource:
             processed, usn = self.media.upload(user, upload.changes, upload.pending)
         finally:
             upload.pending.discard()
-        log.info("user %s: %d media changes uploaded, media usn %d", user, processed, usn)
+        log.info("%d media changes uploaded, media usn %d", processed, usn)
         codec.write_json(resp, call, wrapped([processed, usn]))
 
     def _download(self, user: UserId, call: codec.SyncCall, resp: falcon.Response) -> None:
@@ -126,8 +128,7 @@ class MediaResource:
                 write_download(file, user, entries, self.blobs)
             except FileMissing as e:
                 if e.fname is not None:
-                    log.error("user %s: media file %r lost from the store; forgetting it",
-                              user, e.fname)
+                    log.error("media file %r lost from the store; forgetting it", e.fname)
                     self.media.forget_missing(user, e.fname)
                 raise
             file.close()

@@ -18,7 +18,7 @@ from adapters.ankifile.download_cache import DownloadCache
 from adapters.ankifile.download_update import OutOfStep, update_copy
 from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
-from adapters.http import codec, schemas, sync_schemas
+from adapters.http import codec, log_context, schemas, sync_schemas
 from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
@@ -114,15 +114,15 @@ class SyncResource:
         counts = _SANITY.load(codec.json_object(call.json()))
         result = self.server.sanity_check(device, call.session_key, counts)
         if not result.ok:
-            log.warning("user %s: sanity check failed: client %s, server %s",
-                        device.user, result.client, result.server)
+            log.warning("sanity check failed: client %s, server %s", result.client,
+                        result.server)
         codec.write_json(resp, call, sync_schemas.dump_sanity(result))
 
     def _finish(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         device = self._device(call)
         codec.json_object(call.json())
         mod = self.server.finish(device, call.session_key)
-        log.debug("user %s: normal sync finished", device.user)
+        log.debug("normal sync finished")
         codec.write_json(resp, call, mod)
 
     def _abort(self, call: codec.SyncCall, resp: falcon.Response) -> None:
@@ -133,7 +133,9 @@ class SyncResource:
 
     def _device(self, call: codec.SyncCall) -> Credentials:
         """The caller; its host key is checked by the sync step's own first query."""
-        return self.accounts.credentials(call.host_key)
+        credentials = self.accounts.credentials(call.host_key)
+        log_context.set_user(credentials.user)
+        return credentials
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         args = _HOST_KEY.load(codec.json_object(call.json()))
@@ -157,13 +159,13 @@ class SyncResource:
                     version = self.server.upload(device, upload)
                     schema = upload.schema
             except UploadRejected as e:
-                log.info("user %s: upload rejected: %s", device.user, e.message)
+                log.info("upload rejected: %s", e.message)
                 codec.write_payload(resp, call, e.message.encode("utf-8"))
                 return
             if self.downloads is not None:
                 # The checked file is the collection as stored: the next download sends it.
                 self.downloads.keep(device.user, version, schema, path)
-        log.info("user %s: full upload stored", device.user)
+        log.info("full upload stored")
         codec.write_payload(resp, call, UPLOAD_OK)
 
     def _download(self, call: codec.SyncCall, resp: falcon.Response) -> None:
@@ -185,7 +187,7 @@ class SyncResource:
 
             # Open before the temporary file is gone; the handle streams it, then closes.
             result = self.server.download(device, write)
-        log.info("user %s: full download sent", device.user)
+        log.info("full download sent")
         codec.write_file(resp, call, result)
 
 
@@ -203,7 +205,7 @@ class SyncResource:
                     update_copy(base, schema, contents, path, scratch)
                     return path.open("rb")
                 except (OutOfStep, sqlite3.Error) as e:
-                    log.warning("user %s: kept download not used, building anew: %s", user, e)
+                    log.warning("kept download not used, building anew: %s", e)
             for extra in ("", "-journal"):  # what the attempt left
                 Path(str(path) + extra).unlink(missing_ok=True)
         return _built(contents, path)

@@ -119,7 +119,7 @@ class _Ids(fields.Field):  # type: ignore[type-arg]
 
 
 def _id(value: Any) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and value.isascii():
         return _int(int(value), "id")
     return _int(value, "id")
 

@@ -141,3 +141,10 @@ def test_credentials_name_the_user_and_carry_the_keys_digest(
     assert accounts.credentials(key) == Credentials(alice, hasher.hash_key(key))
     with pytest.raises(AuthFailed):
         accounts.credentials("not-a-key")
+
+
+@pytest.mark.parametrize("key", ["¹.secret", "١٢.secret", "1", ".secret", "x.secret",
+                                 "1234567890123456789.secret"])
+def test_a_malformed_host_key_is_refused_not_an_error(key: str) -> None:
+    with pytest.raises(AuthFailed):
+        host_key_user(key)

@@ -1,0 +1,78 @@
+"""The server's log, as an operator reads it: one format for every line (ankiserv's and
+gunicorn's), a request id and the user's name on sync lines, the answer's real status,
+and never a password, host key, session key or token. Real client, real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from anki.errors import SyncError
+
+from tests.support.anki_client import Profile, add_basic_note
+from tests.support.server import RunningServer, add_user_in_process, start_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=["human", "json"])
+def logged(request: pytest.FixtureRequest, db_url: str, tmp_path: Path
+           ) -> Iterator[tuple[RunningServer, str]]:
+    server = start_server(tmp_path / "server", db_url, workers=1,
+                          ANKISERV_LOG_FORMAT=request.param, ANKISERV_LOG_LEVEL="DEBUG")
+    yield server, request.param
+    server.stop()
+
+
+def test_one_format_names_users_and_keeps_secrets_out(
+    logged: tuple[RunningServer, str], tmp_path: Path
+) -> None:
+    server, kind = logged
+    name, password = f"Zoë-{uuid.uuid4().hex[:8]}", f"pass-{uuid.uuid4().hex}"
+    add_user_in_process(server, name, password)
+    device = Profile.create(tmp_path / "device")
+    with pytest.raises(SyncError):  # a failed login, logged
+        device.login(name, "wrong-guess-77", server.endpoint)
+    auth = device.login(name, password, server.endpoint)
+    add_basic_note(device.col, "logged")
+    device.sync()  # full upload
+    add_basic_note(device.col, "again")
+    device.sync()  # normal sync
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/token", method="POST",
+        data=json.dumps({"username": name, "password": password}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        token = json.loads(answer.read())["token"]
+    device.close()
+    server.stop()
+
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    assert lines
+    if kind == "json":
+        parsed = [json.loads(line) for line in lines]  # every line, gunicorn's too
+        assert {"time", "level", "logger", "message"} <= set(parsed[0])
+        # Lines logged while handling a request (not the start-up ones).
+        handled = [p for p in parsed if p["logger"] in ("gunicorn.access", "ankiserv.sync",
+                                                         "ankiserv.http")]
+        assert handled and all(p.get("request_id") for p in handled), handled[:3]
+        assert any(p.get("user") == name for p in parsed)
+        statuses = [p["message"] for p in parsed if "/api/v1/token" in p["message"]]
+    else:
+        pattern = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ \S+( \[.*\])?: ")
+        # A line that does not start a record continues one (gunicorn's settings at
+        # DEBUG, a traceback): indented.
+        starts = [line for line in lines if not line.startswith((" ", "\t"))]
+        assert all(pattern.match(line) for line in starts), [
+            line for line in starts if not pattern.match(line)][:3]
+        assert any(f"user={name}" in line for line in lines)
+        statuses = [line for line in lines if "/api/v1/token" in line]
+    assert any(" 201 " in s for s in statuses), statuses
+    assert any("hostKey -> 403" in line for line in lines), "the failed login, as answered"
+    for secret in (password, "wrong-guess-77", auth.hkey, token):
+        assert secret not in server.log(), "a secret reached the log"
