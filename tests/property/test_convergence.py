@@ -1,4 +1,4 @@
-"""Convergence: three Anki clients and one server, random edits and syncs (STYLE.md §8).
+"""Convergence: three Anki clients and one server, random edits and syncs (stateful).
 
 The replicas start from one full upload (a) and two full downloads (b, c); from then
 on every sync is a normal sync. After everyone has synced, all replicas and the
