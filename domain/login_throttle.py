@@ -15,10 +15,20 @@ MAX_DELAY_MS = 15 * 60 * 1000
 
 
 class ThrottleKind(Enum):
-    # Failures allowed before delays start: one person mistyping, or a school's whole
-    # class behind one address.
-    NAME = 5
-    ADDRESS = 30
+    """(failures allowed before delays start, longest delay). A name is one account;
+    an address may be a whole school behind one router, so it gets more failures and
+    shorter delays: enough to make spraying guesses over many names slow."""
+
+    NAME = (5, MAX_DELAY_MS)
+    ADDRESS = (50, 60 * 1000)
+
+    @property
+    def free(self) -> int:
+        return self.value[0]
+
+    @property
+    def max_delay_ms(self) -> int:
+        return self.value[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +41,14 @@ class LoginFailures:
 
 def wait_ms(failures: LoginFailures | None, kind: ThrottleKind, now_ms: int) -> int:
     """How long a new login attempt must wait (0: it may go ahead now). The delay
-    doubles with each failure past the free ones: 1 s, 2 s, 4 s ... at most 15 min."""
+    doubles with each failure past the free ones: 1 s, 2 s, 4 s ... up to the kind's
+    longest delay."""
     if failures is None or now_ms - failures.last_ms > WINDOW_MS:
         return 0
-    over = failures.count - kind.value
+    over = failures.count - kind.free
     if over < 0:
         return 0
-    delay: int = min(1000 << min(over, 30), MAX_DELAY_MS)
+    delay: int = min(1000 << min(over, 30), kind.max_delay_ms)
     return max(0, failures.last_ms + delay - now_ms)
 
 

@@ -47,6 +47,8 @@ class Settings:
     trusted_proxies: str = ""
     # Delay logins after failed ones, per user name and per client address.
     login_throttle: bool = True
+    # With a token, `/metrics` answers only `Authorization: Bearer <token>`.
+    metrics_token: str = ""
 
     @property
     def max_body_bytes(self) -> int:

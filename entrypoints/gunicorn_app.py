@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
+import shutil
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -41,6 +43,7 @@ class _Application(BaseApplication):  # type: ignore[misc]
             "errorlog": "-",
             "logconfig_dict": logs.gunicorn_config(self._settings.log_level,
                                                    self._settings.log_format),
+            "child_exit": _child_exit,
         }
         if self._settings.access_log:
             options["accesslog"] = "-"  # one line per request: eight per sync
@@ -75,6 +78,37 @@ def return_big_allocations_to_the_system() -> None:
         pass  # not glibc: nothing to tune
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A worker is gone: its live gauges no longer count (its counters still do)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def prepare_metrics(settings: Settings) -> None:
+    """Workers share their metrics through files in a fresh directory: set it up before
+    any worker (or anything importing prometheus_client) starts."""
+    for old in settings.tmp_dir.glob("metrics-*"):  # of servers no longer running
+        pid = old.name.removeprefix("metrics-")
+        if not pid.isdecimal() or not _running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = settings.tmp_dir / f"metrics-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def run(settings: Settings, bind: str | None = None) -> None:
     """Serve until stopped; `bind` overrides host and port (e.g. "fd://3")."""
+    prepare_metrics(settings)
     _Application(settings, bind).run()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

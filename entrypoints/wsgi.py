@@ -6,7 +6,7 @@ from typing import Any
 
 import falcon
 
-from adapters.http import api, codec, djankiserv, errors, openapi
+from adapters.http import api, codec, djankiserv, errors, metrics, openapi
 from adapters.http.client_address import ClientAddress, networks
 from adapters.http.log_context import LogContext
 from adapters.http.media import MediaResource
@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
 
 def build_app(settings: Settings, services: Services) -> WsgiApp:
     # One storage scope per request: its units of work share one pooled connection.
+    metrics.count_connections(services.engine)
     middleware: list[Any] = [LogContext(), PathNormaliser(settings.base_path),
+                             metrics.RequestMetrics(),
                              RequestScope(services.uow.request_scope)]
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
@@ -45,6 +47,7 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app.add_route("/msync/{method}", media)
     app.add_route("/health", HealthResource())
     app.add_route("/ready", ReadyResource(readiness_check(services.engine)))
+    app.add_route("/metrics", metrics.MetricsResource(settings.metrics_token))
     auth = api.Auth(services.accounts, client)
     api.add_routes(app, auth, services.api, openapi.openapi)
     djankiserv.add_routes(app, auth, services.api)

@@ -13,7 +13,7 @@ import falcon
 from marshmallow import Schema
 
 from adapters.http import api_schemas as s
-from adapters.http import log_context
+from adapters.http import log_context, metrics
 from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi, NewNote
@@ -113,7 +113,8 @@ class Auth:
             name, sep, password = decoded.partition(":")
             if not sep:
                 raise AuthFailed("malformed basic credentials")
-            user = self.accounts.verify(name, password, self.client_address(req))
+            user = metrics.counted_login(
+                lambda: self.accounts.verify(name, password, self.client_address(req)))
             log_context.set_user(user)
             return user
         raise AuthFailed("missing credentials")
@@ -133,8 +134,8 @@ class TokenResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(s.TokenRequest(), read_json(req))
-        key = self.auth.accounts.login(args["username"], args["password"],
-                                       self.auth.client_address(req))
+        key = metrics.counted_login(lambda: self.auth.accounts.login(
+            args["username"], args["password"], self.auth.client_address(req)))
         respond(resp, s.TokenResponse(), {"token": key}, falcon.HTTP_201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 
-from adapters.http import codec
+from adapters.http import codec, metrics
 from adapters.http.api import Auth, read_json, respond
 from domain.api.service import CollectionApi, NewNote
 from domain.errors import BadRequest, NotFound
@@ -35,7 +35,8 @@ class DjankiservApi:
         name, password = body.get("username"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise BadRequest("username and password are required")
-        key = self.auth.accounts.login(name, password, self.auth.client_address(req))
+        key = metrics.counted_login(
+            lambda: self.auth.accounts.login(name, password, self.auth.client_address(req)))
         respond(resp, None, {"refresh": key, "access": key})
 
     def on_post_refresh(self, req: falcon.Request, resp: falcon.Response) -> None:

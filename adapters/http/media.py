@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 from marshmallow import EXCLUDE, Schema, fields
 
-from adapters.http import codec, log_context
+from adapters.http import codec, log_context, metrics
 from adapters.http.resources import temp_file
 from adapters.http.schemas import INT64
 from adapters.media.zips import store_upload, write_download
@@ -110,6 +110,7 @@ class MediaResource:
         with temp_file(self.tmp_dir, ".zip") as (path, file):
             for chunk in call.payload_chunks():
                 file.write(chunk)
+            metrics.MEDIA_BYTES.labels("upload").inc(file.tell())
             file.close()
             upload = store_upload(path, user, self.blobs, self.max_file,
                                   self.limits.max_decompressed)
@@ -131,6 +132,7 @@ class MediaResource:
                     log.error("media file %r lost from the store; forgetting it", e.fname)
                     self.media.forget_missing(user, e.fname)
                 raise
+            metrics.MEDIA_BYTES.labels("download").inc(file.tell())
             file.close()
             result = path.open("rb")
         codec.write_file(resp, call, result)

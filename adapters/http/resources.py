@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from adapters.ankifile.download_cache import DownloadCache
 from adapters.ankifile.download_update import OutOfStep, update_copy
 from adapters.ankifile.reader import UploadedCollection
 from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
-from adapters.http import codec, log_context, schemas, sync_schemas
+from adapters.http import codec, log_context, metrics, schemas, sync_schemas
 from adapters.http.client_address import PEER
 from domain.accounts import Accounts
 from domain.errors import NotFound, UploadRejected
@@ -139,20 +140,24 @@ class SyncResource:
 
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         args = _HOST_KEY.load(codec.json_object(call.json()))
-        key = self.accounts.login(args["username"], args["password"], call.client)
+        key = metrics.counted_login(
+            lambda: self.accounts.login(args["username"], args["password"], call.client))
         codec.write_json(resp, call, {"key": key})
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         device = self._device(call)
         request = _META.load(codec.json_object(call.json()))
+        metrics.SYNCS_BY_CLIENT.labels(metrics.client_name(call.client_version)).inc()
         codec.write_json(resp, call, schemas.dump_meta(self.server.meta(device, request)))
 
     def _upload(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         device = self._device(call)
         self.accounts.authenticate(call.host_key)  # before taking in a whole collection
+        started = time.perf_counter()
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
             for chunk in call.payload_chunks():
                 file.write(chunk)
+            size = file.tell()
             file.close()
             try:
                 with UploadedCollection(path) as upload:
@@ -166,9 +171,12 @@ class SyncResource:
                 # The checked file is the collection as stored: the next download sends it.
                 self.downloads.keep(device.user, version, schema, path)
         log.info("full upload stored")
+        metrics.FULL_SYNC_BYTES.labels("upload").inc(size)
+        metrics.FULL_SYNC_SECONDS.labels("upload").observe(time.perf_counter() - started)
         codec.write_payload(resp, call, UPLOAD_OK)
 
     def _download(self, call: codec.SyncCall, resp: falcon.Response) -> None:
+        started = time.perf_counter()
         device = self._device(call)
         call.payload()  # drain the request body before answering
         with temp_file(self.tmp_dir, ".anki2") as (path, file):
@@ -188,6 +196,8 @@ class SyncResource:
             # Open before the temporary file is gone; the handle streams it, then closes.
             result = self.server.download(device, write)
         log.info("full download sent")
+        metrics.FULL_SYNC_BYTES.labels("download").inc(os.fstat(result.fileno()).st_size)
+        metrics.FULL_SYNC_SECONDS.labels("download").observe(time.perf_counter() - started)
         codec.write_file(resp, call, result)
 
 

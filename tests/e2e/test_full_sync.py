@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from anki.collection import Collection
 from anki.errors import NetworkError, SyncError
 
 from tests.support.anki_client import Profile, add_basic_note, content
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
 
@@ -184,17 +186,25 @@ def test_full_download_after_normal_syncs_holds_every_change(
 
 
 def test_a_real_client_is_told_to_wait_after_failed_logins(
-    server: RunningServer, account: tuple[str, str], profiles: list[Path]
+    db_url: str, profiles: list[Path], tmp_path: Path
 ) -> None:
     """Anki 26.9.3 shows a 429 as "A network error occurred" with the status in the
-    details (the README says so)."""
-    user, password = account
-    device = Profile.create(profiles[0])
-    for _ in range(5):
-        with pytest.raises(SyncError):  # "AnkiWeb ID or password was incorrect"
-            device.login(user, "wrong", server.endpoint)
-    with pytest.raises(NetworkError) as throttled:
-        device.login(user, password, server.endpoint)
-    assert str(throttled.value).startswith("A network error occurred.")
-    assert "429 Too Many Requests" in str(throttled.value)
-    device.close()
+    details (the README says so). A server as configured by default: throttling on."""
+    server = start_server(tmp_path / "throttled", db_url, workers=1,
+                          ANKISERV_LOGIN_THROTTLE="1")
+    try:
+        user, password = f"user-{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex[:8]
+        server.add_user(user, password)
+        device = Profile.create(profiles[0])
+        for _ in range(5):
+            with pytest.raises(SyncError):  # "AnkiWeb ID or password was incorrect"
+                device.login(user, "wrong", server.endpoint)
+        with pytest.raises(NetworkError) as throttled:
+            device.login(user, password, server.endpoint)
+        assert str(throttled.value).startswith("A network error occurred.")
+        assert "429 Too Many Requests" in str(throttled.value)
+        time.sleep(1.1)  # the first wait is a second
+        assert device.login(user, password, server.endpoint).hkey
+        device.close()
+    finally:
+        server.stop()

@@ -17,7 +17,7 @@ from domain.login_throttle import ThrottleKind
 from tests.http.harness import Account, Api, start_api
 from tests.http.wire import SYNC_HEADER, frame, header_value
 
-FREE = ThrottleKind.NAME.value
+FREE = ThrottleKind.NAME.free
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(api: Api, tmp_path:
     """Behind the trusted proxy (the test client's 127.0.0.1), each forwarded address is
     throttled on its own; from an untrusted peer the header is ignored."""
     attacker, neighbour = "198.51.100.66", "198.51.100.77"
-    for _ in range(ThrottleKind.ADDRESS.value):
+    for _ in range(ThrottleKind.ADDRESS.free):
         assert _token(api, f"guess-{uuid.uuid4().hex}", "x", attacker)[0] == 401
     victim: Account = api.new_account(login=False)
     assert _token(api, victim.name, victim.password, attacker)[0] == 429
@@ -98,7 +98,7 @@ def test_forwarded_addresses_count_only_from_trusted_proxies(api: Api, tmp_path:
     # Trusts no one; a database of its own, where the test client's address is fresh.
     direct = start_api(tmp_path / "direct", login_throttle=True)
     try:
-        for i in range(ThrottleKind.ADDRESS.value):  # "from" many addresses: one peer
+        for i in range(ThrottleKind.ADDRESS.free):  # "from" many addresses: one peer
             status, _ = _token(direct, f"guess-{uuid.uuid4().hex}", "x", f"203.0.113.{i}")
             assert status == 401
         other = direct.new_account(login=False)

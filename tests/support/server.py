@@ -64,6 +64,9 @@ def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str
         "ANKISERV_DATABASE_URL": database_url,
         "ANKISERV_LOG_LEVEL": "INFO",
         "ANKISERV_ACCESS_LOG": "1",  # tests watch the requests a client makes
+        # Servers of many tests share a database and 127.0.0.1: failed logins of one test
+        # would throttle the next. Tests of throttling turn it on for their own server.
+        "ANKISERV_LOGIN_THROTTLE": "0",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     })
     env.update(extra)

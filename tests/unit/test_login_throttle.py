@@ -19,7 +19,7 @@ from domain.login_throttle import (
 from tests.support.fakes import CountingTokens, FakeClock, PlainHasher
 
 NOW = 1_800_000_000_000
-NAME_FREE = ThrottleKind.NAME.value
+NAME_FREE = ThrottleKind.NAME.free
 
 
 def test_delays_start_after_the_free_failures_and_double_up_to_the_cap() -> None:
@@ -32,7 +32,7 @@ def test_delays_start_after_the_free_failures_and_double_up_to_the_cap() -> None
     assert wait_ms(LoginFailures(NAME_FREE, NOW), ThrottleKind.NAME, NOW + 400) == 600
     assert wait_ms(LoginFailures(NAME_FREE + 40, NOW), ThrottleKind.NAME,
                    NOW + WINDOW_MS + 1) == 0  # forgotten after an hour without failures
-    assert wait_ms(LoginFailures(ThrottleKind.ADDRESS.value - 1, NOW), ThrottleKind.ADDRESS,
+    assert wait_ms(LoginFailures(ThrottleKind.ADDRESS.free - 1, NOW), ThrottleKind.ADDRESS,
                    NOW) == 0
 
 
@@ -102,7 +102,7 @@ def test_unknown_names_are_throttled_and_answered_like_wrong_passwords(
 def test_one_address_trying_many_names_is_throttled_there_only(
     accounts: Accounts,
 ) -> None:
-    for i in range(ThrottleKind.ADDRESS.value):
+    for i in range(ThrottleKind.ADDRESS.free):
         _fail(accounts, f"guess-{i}", 1, client="203.0.113.9")
     with pytest.raises(LoginThrottled):
         accounts.login("alice", "right", "203.0.113.9")
