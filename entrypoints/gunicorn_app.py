@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import KNOWN_SETTINGS
 
 from entrypoints import logs
 from entrypoints.config import Settings
@@ -29,28 +30,7 @@ class _Application(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        host = self._settings.host
-        bind = f"[{host}]:{self._settings.port}" if ":" in host else f"{host}:{self._settings.port}"
-        options: dict[str, Any] = {
-            "bind": self._bind or bind,
-            "workers": self._settings.workers,
-            "worker_class": "gthread",
-            "threads": self._settings.threads,
-            "timeout": REQUEST_TIMEOUT_S,
-            "keepalive": KEEPALIVE_S,
-            "graceful_timeout": 30,
-            "loglevel": self._settings.log_level.lower(),
-            "errorlog": "-",
-            "logconfig_dict": logs.gunicorn_config(self._settings.log_level,
-                                                   self._settings.log_format),
-            "child_exit": _child_exit,
-        }
-        if self._settings.access_log:
-            options["accesslog"] = "-"  # one line per request: eight per sync
-        if "control_socket_disable" in self.cfg.settings:
-            # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
-            options["control_socket_disable"] = True
-        for key, value in options.items():
+        for key, value in gunicorn_options(self._settings, self._bind).items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:
@@ -76,6 +56,32 @@ def return_big_allocations_to_the_system() -> None:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
     except (OSError, AttributeError):
         pass  # not glibc: nothing to tune
+
+
+def gunicorn_options(settings: Settings, bind: str | None) -> dict[str, Any]:
+    """gunicorn's settings for ankiserv (`ankiserv serve`, and `gunicorn_conf` for running
+    gunicorn yourself); `bind` overrides host and port."""
+    host = settings.host
+    default_bind = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+    options: dict[str, Any] = {
+        "bind": bind or default_bind,
+        "workers": settings.workers,
+        "worker_class": "gthread",
+        "threads": settings.threads,
+        "timeout": REQUEST_TIMEOUT_S,
+        "keepalive": KEEPALIVE_S,
+        "graceful_timeout": 30,
+        "loglevel": settings.log_level.lower(),
+        "errorlog": "-",
+        "logconfig_dict": logs.gunicorn_config(settings.log_level, settings.log_format),
+        "child_exit": _child_exit,
+    }
+    if settings.access_log:
+        options["accesslog"] = "-"  # one line per request: eight per sync
+    if "control_socket_disable" in {s.name for s in KNOWN_SETTINGS}:
+        # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
+        options["control_socket_disable"] = True
+    return options
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

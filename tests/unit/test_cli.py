@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -445,3 +446,34 @@ def test_serve_says_which_database_it_uses_and_what_it_did(tmp_path: Path) -> No
         process.wait(timeout=TIMEOUT)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_gunicorn_run_by_hand_gets_the_settings_serve_uses(tmp_path: Path) -> None:
+    """The README's manual command: gunicorn with `entrypoints.gunicorn_conf` serves,
+    logs in ankiserv's format and shares metrics between workers like `serve`."""
+    data_dir = tmp_path / "data"
+    assert run(data_dir, "db", "upgrade").returncode == 0
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:entrypoints.gunicorn_conf",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "entrypoints.wsgi:create_app()"],
+        env={**_env(data_dir), "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            assert b"ankiserv_http_requests_total" in r.read()
+        assert list((data_dir / "tmp").glob("metrics-*"))  # workers share their counts
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    first = stderr.splitlines()[0]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO gunicorn.error: ", first), first
