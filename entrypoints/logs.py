@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -29,6 +29,15 @@ def _context(record: logging.LogRecord) -> tuple[str, str]:
     lines are logged outside any request: its thread may still hold the last one's)."""
     if not record.name.startswith(("ankiserv", "gunicorn.access")):
         return "", ""
+    request = log_context.request_id.get()
+    if record.name == "gunicorn.access":
+        # The access line names its request by the answer's X-Request-ID: a request
+        # gunicorn refused itself never reached ankiserv, and the thread's context
+        # still holds the previous one.
+        atoms = record.args if isinstance(record.args, Mapping) else {}
+        answered = str(atoms.get("{x-request-id}o", "") or "")
+        if answered != request:
+            return answered, ""
     user = log_context.user_id.get()
     name = ""
     if user is not None:
@@ -36,7 +45,7 @@ def _context(record: logging.LogRecord) -> tuple[str, str]:
             name = _names(user) or f"#{user}"
         except Exception:  # a log line never fails because the database does
             name = f"#{user}"
-    return log_context.request_id.get(), name
+    return request, name
 
 
 class HumanFormatter(logging.Formatter):
