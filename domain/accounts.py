@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, UserExists
+from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, QuotaExceeded, UserExists
 from domain.login_throttle import ThrottleKind, after_failure, wait_ms
 from domain.model import Credentials, User, UserId
 from domain.new_collection import new_collection
+from domain.quotas import NO_LIMITS, QuotaDefaults, Quotas, limit_bytes, too_big
 from ports.auth import PasswordHasher
 from ports.clock import Clock, TokenSource
 from ports.media import BlobStore, UserFiles
@@ -46,6 +47,7 @@ class Accounts:
     blobs: BlobStore | None = None
     files: UserFiles | None = None  # e.g. collection files kept for full downloads
     throttle: bool = True  # delay logins after failed ones (see `login_throttle`)
+    quota_defaults: QuotaDefaults = NO_LIMITS
 
     def login(self, name: str, password: str, client: str = "") -> str:
         """Return a new host key for the user, or raise `AuthFailed` (or `LoginThrottled`
@@ -157,6 +159,27 @@ class Accounts:
         if self.files is not None:
             self.files.remove_user(user.id)
         return user.id
+
+    def set_quotas(self, name: str, quotas: Quotas) -> Quotas:
+        """Set a user's own quotas; return them. Raises `NoSuchUser`."""
+        with self.uow() as uow:
+            user = self._existing(uow, name)
+            uow.users.set_quotas(user.id, quotas)
+            uow.commit()
+        return quotas
+
+    def quotas(self, name: str) -> Quotas:
+        """A user's own quotas (None: the server's default). Raises `NoSuchUser`."""
+        with self.uow(write=False, snapshot=False) as uow:
+            return uow.users.quotas(self._existing(uow, name).id)
+
+    def check_collection_size(self, user_id: UserId, size: int) -> None:
+        """Raise `QuotaExceeded` if a collection of `size` bytes is over the user's quota."""
+        with self.uow(write=False, snapshot=False) as uow:
+            own = uow.users.quotas(user_id).collection_mb
+        limit = limit_bytes(own, self.quota_defaults.collection_mb)
+        if limit is not None and size > limit:
+            raise QuotaExceeded(too_big("collection", size, limit))
 
     def user_name(self, user_id: int) -> str | None:
         """The name of a user (for log lines), or None if there is none."""

@@ -83,6 +83,14 @@ class UploadRejected(SyncError):
         self.message = message
 
 
+class QuotaExceeded(SyncError):
+    """An upload would take a user past their quota; `message` is shown to the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class UserExists(SyncError):
     """A user with that name already exists."""
 

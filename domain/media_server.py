@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from domain.errors import FileMissing, SyncRejected, retrying
+from domain.errors import FileMissing, QuotaExceeded, SyncRejected, retrying
 from domain.media import (
     CHANGES_PER_REQUEST,
     MAX_FILES_PER_ZIP,
@@ -16,8 +16,9 @@ from domain.media import (
     download_batch,
 )
 from domain.model import UserId
+from domain.quotas import limit_bytes, too_big
 from ports.media import BlobStore, PendingBlobs
-from ports.stores import UnitOfWorkFactory
+from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 SANITY_OK = "OK"
 SANITY_FAILED = "mediaSanity"
@@ -27,6 +28,7 @@ SANITY_FAILED = "mediaSanity"
 class MediaServer:
     uow: UnitOfWorkFactory
     blobs: BlobStore
+    default_media_mb: int = 0  # the server's media quota per user (0: none)
 
     def usn(self, user: UserId) -> int:
         """The user's last media usn (what `begin` and `meta` report)."""
@@ -63,11 +65,12 @@ class MediaServer:
         replaced: set[str] = set()
         with self.uow() as uow:
             uow.collections.lock(user)  # the per-user lock every writer takes first
+            usn, count = uow.media.state(user, lock=True)
+            existing = uow.media.entries(user, (c.fname for c in changes))
+            self._check_quota(uow, user, changes, existing)
             # Published under the lock, where blobs are deleted: a concurrent deletion
             # either ran before (and the blob is back now) or sees this upload's entries.
             pending.publish()
-            usn, count = uow.media.state(user, lock=True)
-            existing = uow.media.entries(user, (c.fname for c in changes))
             written: list[MediaEntry] = []
             for change in changes:
                 old = existing.get(change.fname)
@@ -83,6 +86,21 @@ class MediaServer:
             uow.media.set_state(user, usn, count)
             uow.commit()
         return usn, replaced
+
+    def _check_quota(self, uow: UnitOfWork, user: UserId, changes: Sequence[UploadedChange],
+                     existing: dict[str, MediaEntry]) -> None:
+        """Raise `QuotaExceeded` if the batch would take the user's media past their
+        quota (a batch that frees room always passes)."""
+        limit = limit_bytes(uow.users.quotas(user).media_mb, self.default_media_mb)
+        if limit is None:
+            return
+        final = {c.fname: (0 if c.blob is None else c.blob.size) for c in changes}
+        growth = sum(size - (existing[n].size if n in existing else 0)
+                     for n, size in final.items())
+        if growth > 0:
+            total = uow.media.total_bytes(user) + growth
+            if total > limit:
+                raise QuotaExceeded(too_big("media", total, limit))
 
     def _delete_unreferenced(self, user: UserId, sha1s: set[str]) -> None:
         """Delete the blobs no committed file uses, under the lock uploads publish in."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import logging
 import socket
@@ -94,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--yes", action="store_true",
                                 help="do not ask for confirmation (needed off a terminal)")
     user.add_parser("list", help="list users").set_defaults(run=_user_list)
+    quota = user.add_parser("quota", help="show or set a user's quotas (MB; 0: no limit;"
+                            " 'default': the server's)")
+    quota.add_argument("name")
+    quota.add_argument("--collection-mb", type=_quota_value, metavar="MB|default")
+    quota.add_argument("--media-mb", type=_quota_value, metavar="MB|default")
+    quota.set_defaults(run=_user_quota)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         required=True, metavar="ACTION"
@@ -207,6 +214,32 @@ def _user_remove(args: argparse.Namespace, settings: Settings) -> int:
 def _user_list(_args: argparse.Namespace, settings: Settings) -> int:
     for user in _existing(settings).accounts.users():
         print(user.name)
+    return 0
+
+
+_DEFAULT = -1  # "default" on the command line: the server's quota applies
+
+
+def _quota_value(text: str) -> int:
+    if text == "default":
+        return _DEFAULT
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"a number of MB or 'default', not {text!r}")
+    return int(text)
+
+
+def _user_quota(args: argparse.Namespace, settings: Settings) -> int:
+    accounts = _existing(settings).accounts
+    own = accounts.quotas(args.name)
+    given = {"collection_mb": args.collection_mb, "media_mb": args.media_mb}
+    if any(v is not None for v in given.values()):
+        changes = {k: (None if v == _DEFAULT else v) for k, v in given.items() if v is not None}
+        own = accounts.set_quotas(args.name, dataclasses.replace(own, **changes))
+    for what, mine, default in (("collection", own.collection_mb, settings.quota_collection_mb),
+                                ("media", own.media_mb, settings.quota_media_mb)):
+        mb = default if mine is None else mine
+        limit = "no limit" if mb == 0 else f"{mb} MB"
+        print(f"{what}: {limit}" + (" (server default)" if mine is None else ""))
     return 0
 
 

@@ -49,6 +49,9 @@ class Settings:
     login_throttle: bool = True
     # With a token, `/metrics` answers only `Authorization: Bearer <token>`.
     metrics_token: str = ""
+    # Default quotas per user in MB (0: no limit); `ankiserv user quota` sets a user's own.
+    quota_collection_mb: int = 0
+    quota_media_mb: int = 0
 
     @property
     def max_body_bytes(self) -> int:
@@ -112,11 +115,12 @@ class Settings:
             ("ANKISERV_THREADS", self.threads, 1, 256),
             ("ANKISERV_MAX_PAYLOAD_MB", self.max_payload_mb, 1, 4096),
             ("ANKISERV_MEDIA_MAX_FILE_MB", self.media_max_file_mb, 1, 4096),
+            ("ANKISERV_QUOTA_COLLECTION_MB", self.quota_collection_mb, 0, 10**9),
+            ("ANKISERV_QUOTA_MEDIA_MB", self.quota_media_mb, 0, 10**9),
+            ("ANKISERV_WORKERS", self.workers, 1, 1024),
         ):
             if not low <= value <= high:
                 raise ConfigError(f"{env} must be {low}-{high}, got {value}")
-        if self.workers < 1:
-            raise ConfigError(f"ANKISERV_WORKERS must be at least 1, got {self.workers}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(
                 f"ANKISERV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level}"
@@ -166,7 +170,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _convert(name: str, value: Any) -> Any:
     env = f"{PREFIX}{name.upper()}"
-    if name in ("port", "workers", "threads", "max_payload_mb", "media_max_file_mb"):
+    if name in ("port", "workers", "threads", "max_payload_mb", "media_max_file_mb",
+                "quota_collection_mb", "quota_media_mb"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():

@@ -16,6 +16,7 @@ from adapters.system import SecretsTokenSource, SystemClock
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi
 from domain.media_server import MediaServer
+from domain.quotas import QuotaDefaults
 from domain.sync.server import SyncServer
 from entrypoints import logs
 from entrypoints.config import Settings
@@ -54,11 +55,13 @@ def build_services(
     accounts = Accounts(
         uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
         blobs=blobs, files=downloads, throttle=settings.login_throttle,
+        quota_defaults=QuotaDefaults(settings.quota_collection_mb, settings.quota_media_mb),
     )
     logs.name_users_with(accounts.user_name)
     return Services(
         engine=engine, uow=uow, accounts=accounts, server=SyncServer(uow=uow, clock=clock),
-        media=MediaServer(uow=uow, blobs=blobs), blobs=blobs,
+        media=MediaServer(uow=uow, blobs=blobs, default_media_mb=settings.quota_media_mb),
+        blobs=blobs,
         api=CollectionApi(uow=uow, clock=clock, tokens=SecretsTokenSource()),
         downloads=downloads,
     )

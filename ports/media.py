@@ -36,6 +36,10 @@ class MediaIndex(Protocol):
         """Whether any present file of the user has this content."""
         ...
 
+    def total_bytes(self, user: UserId) -> int:
+        """The size of every present file of the user, added up (for quotas)."""
+        ...
+
     def remove_all(self, user: UserId) -> None:
         ...
 

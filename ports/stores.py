@@ -24,6 +24,7 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
+from domain.quotas import Quotas
 from ports.collection import CollectionContents, StoredContents
 from ports.media import MediaIndex
 from ports.queries import CollectionQueries
@@ -79,6 +80,12 @@ class UserStore(Protocol):
     def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
         """Keep `failures` for the key, or forget the key (None)."""
         ...
+
+    def quotas(self, user_id: UserId) -> Quotas:
+        """The user's own quotas (None where the server's default applies)."""
+        ...
+
+    def set_quotas(self, user_id: UserId, quotas: Quotas) -> None: ...
 
 
 class CollectionStore(Protocol):

@@ -15,7 +15,7 @@ from adapters.http.resources import temp_file
 from adapters.http.schemas import INT64
 from adapters.media.zips import store_upload, write_download
 from domain.accounts import Accounts
-from domain.errors import BadRequest, FileMissing, NotFound
+from domain.errors import BadRequest, FileMissing, NotFound, QuotaExceeded
 from domain.media_server import MediaServer
 from domain.model import UserId
 from ports.media import BlobStore
@@ -116,6 +116,10 @@ class MediaResource:
                                   self.limits.max_decompressed)
         try:
             processed, usn = self.media.upload(user, upload.changes, upload.pending)
+        except QuotaExceeded as e:
+            log.info("media upload refused: %s", e.message)
+            codec.write_json(resp, call, {"err": e.message})  # the client shows it
+            return
         finally:
             upload.pending.discard()
         log.info("%d media changes uploaded, media usn %d", processed, usn)

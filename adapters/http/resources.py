@@ -22,7 +22,7 @@ from adapters.ankifile.writer import SCHEMA_LEGACY, write_collection
 from adapters.http import codec, log_context, metrics, schemas, sync_schemas
 from adapters.http.client_address import PEER
 from domain.accounts import Accounts
-from domain.errors import NotFound, UploadRejected
+from domain.errors import NotFound, QuotaExceeded, UploadRejected
 from domain.model import Credentials, UserId
 from domain.sync.server import SyncServer
 from ports.collection import CollectionContents, StoredContents
@@ -160,10 +160,11 @@ class SyncResource:
             size = file.tell()
             file.close()
             try:
+                self.accounts.check_collection_size(device.user, size)
                 with UploadedCollection(path) as upload:
                     version = self.server.upload(device, upload)
                     schema = upload.schema
-            except UploadRejected as e:
+            except (UploadRejected, QuotaExceeded) as e:
                 log.info("upload rejected: %s", e.message)
                 codec.write_payload(resp, call, e.message.encode("utf-8"))
                 return

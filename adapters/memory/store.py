@@ -35,6 +35,7 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import NewCollection
+from domain.quotas import Quotas
 from domain.sync.session import SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 from ports.collection import CollectionContents, StoredContents
@@ -70,6 +71,7 @@ class MemoryState:
     staging: dict[UserId, dict[tuple[StageKind, str], StagedItem]] = field(default_factory=dict)
     next_user_id: int = 1
     login_failures: dict[str, LoginFailures] = field(default_factory=dict)
+    quotas: dict[UserId, Quotas] = field(default_factory=dict)
 
 
 class MemorySessionStore:
@@ -145,6 +147,9 @@ class MemoryMediaIndex:
 
     def sha1_in_use(self, user: UserId, sha1: str) -> bool:
         return any(e.sha1 == sha1 for e in self._s.media.get(user, {}).values())
+
+    def total_bytes(self, user: UserId) -> int:
+        return sum(e.size for e in self._s.media.get(user, {}).values())
 
     def remove_all(self, user: UserId) -> None:
         self._s.media.pop(user, None)
@@ -265,6 +270,12 @@ class MemoryUserStore:
 
     def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
         return {k: self._s.login_failures[k] for k in keys if k in self._s.login_failures}
+
+    def quotas(self, user_id: UserId) -> Quotas:
+        return self._s.quotas.get(user_id, Quotas())
+
+    def set_quotas(self, user_id: UserId, quotas: Quotas) -> None:
+        self._s.quotas[user_id] = quotas
 
     def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
         if failures is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import islice
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from adapters.sql.tables import media_files, media_state
@@ -85,6 +85,12 @@ class SqlMediaIndex:
             select(m.fname).where(m.user_id == user, m.sha1 == sha1).limit(1)
         ).first()
         return row is not None
+
+    def total_bytes(self, user: UserId) -> int:
+        m = media_files.c
+        total = self._conn.execute(select(func.coalesce(func.sum(m.size), 0))
+                                   .where(m.user_id == user)).scalar()
+        return int(total or 0)
 
     def remove_all(self, user: UserId) -> None:
         self._conn.execute(delete(media_files).where(media_files.c.user_id == user))

@@ -47,6 +47,9 @@ users = Table(
     Column("name", String(255), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     _int("created"),
+    # Quotas in MB: NULL takes the server's default, 0 means no limit.
+    Column("quota_collection_mb", BigInteger, nullable=True),
+    Column("quota_media_mb", BigInteger, nullable=True),
     # Ids name users in host keys and data: never hand a removed user's id out again.
     sqlite_autoincrement=True,
     **TABLE_ARGS,

@@ -14,6 +14,7 @@ from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
 from domain.model import User, UserId
+from domain.quotas import Quotas
 
 
 class SqlUserStore:
@@ -95,3 +96,14 @@ class SqlUserStore:
                     key_hash=key, failures=failures.count, last_ms=failures.last_ms))
         except IntegrityError:
             pass
+
+    def quotas(self, user_id: UserId) -> Quotas:
+        row = self._conn.execute(select(users.c.quota_collection_mb, users.c.quota_media_mb)
+                                 .where(users.c.user_id == user_id)).first()
+        if row is None:
+            return Quotas()
+        return Quotas(*(None if v is None else int(v) for v in row))
+
+    def set_quotas(self, user_id: UserId, quotas: Quotas) -> None:
+        self._conn.execute(update(users).where(users.c.user_id == user_id).values(
+            quota_collection_mb=quotas.collection_mb, quota_media_mb=quotas.media_mb))

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
 from domain.model import User, UserId
+from domain.quotas import Quotas
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 from tests.contract.contents import unique_name
 
@@ -280,3 +281,13 @@ def test_login_failures_are_kept_per_key_and_forgotten_on_request(
         uow.commit()
     with uow_factory(write=False) as uow:
         assert uow.users.login_failures([first, second]) == {first: LoginFailures(4, 6)}
+
+
+def test_quotas_are_kept_per_user(uow: UnitOfWork) -> None:
+    first, second = _add(uow, unique_name()), _add(uow, unique_name())
+    assert uow.users.quotas(first) == Quotas()
+    uow.users.set_quotas(first, Quotas(collection_mb=50, media_mb=0))
+    assert uow.users.quotas(first) == Quotas(50, 0)
+    assert uow.users.quotas(second) == Quotas()
+    uow.users.set_quotas(first, Quotas(media_mb=7))
+    assert uow.users.quotas(first) == Quotas(None, 7)

@@ -174,6 +174,8 @@ def _error(environ: dict[str, str]) -> str:
         ("ANKISERV_USER", "alice"),
         ("ANKISERV_USER", "alice:"),
         ("ANKISERV_LOG_FORMAT", "xml"),
+        ("ANKISERV_QUOTA_MEDIA_MB", "-1"),
+        ("ANKISERV_QUOTA_COLLECTION_MB", "lots"),
         ("ANKISERV_TRUSTED_PROXIES", "10.0.0.0/8,not-an-address"),
         ("ANKISERV_PORT", "¹"),
         ("ANKISERV_USER", ":secret"),
