@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, QuotaExceeded, UserExists
 from domain.login_throttle import ThrottleKind, after_failure, wait_ms
-from domain.model import Credentials, User, UserId
+from domain.model import Credentials, User, UserId, UserUsage
 from domain.new_collection import new_collection
 from domain.quotas import NO_LIMITS, QuotaDefaults, Quotas, limit_bytes, too_big
 from ports.auth import PasswordHasher
@@ -186,6 +186,11 @@ class Accounts:
         with self.uow(write=False, snapshot=False) as uow:
             user = uow.users.get(UserId(user_id))
         return None if user is None else user.name
+
+    def usage(self) -> list[UserUsage]:
+        """Every user's usage, by name (reads every user's rows)."""
+        with self.uow(write=False) as uow:
+            return uow.users.usage()
 
     def users(self) -> list[User]:
         """Return every user, ordered by name."""

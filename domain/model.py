@@ -28,6 +28,21 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class UserUsage:
+    """What a user stores, for administrators: rows, note text and media bytes, devices
+    logged in, and when the collection last changed (ms; 0: never)."""
+
+    name: str
+    notes: int
+    cards: int
+    reviews: int
+    note_text_bytes: int
+    media_bytes: int
+    devices: int
+    changed_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Credentials:
     """Who calls a sync endpoint: the user a host key names and the key's SHA-256 digest,
     which the step's own first query checks. A `digest` of None is a caller the server

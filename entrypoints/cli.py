@@ -10,6 +10,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.sql import schema
 from domain.errors import NoSuchUser, UserExists
+from domain.quotas import MB
 from entrypoints.config import ConfigError, Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -94,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         if name == "remove":
             action.add_argument("--yes", action="store_true",
                                 help="do not ask for confirmation (needed off a terminal)")
-    user.add_parser("list", help="list users").set_defaults(run=_user_list)
+    listing = user.add_parser("list", help="list users (--details: what each stores)")
+    listing.add_argument("--details", action="store_true",
+                         help="notes, cards, reviews, note text and media size, devices"
+                              " logged in, last change")
+    listing.set_defaults(run=_user_list)
     quota = user.add_parser("quota", help="show or set a user's quotas (MB; 0: no limit;"
                             " 'default': the server's)")
     quota.add_argument("name")
@@ -211,9 +217,20 @@ def _user_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _user_list(_args: argparse.Namespace, settings: Settings) -> int:
-    for user in _existing(settings).accounts.users():
-        print(user.name)
+def _user_list(args: argparse.Namespace, settings: Settings) -> int:
+    accounts = _existing(settings).accounts
+    if not args.details:
+        for user in accounts.users():
+            print(user.name)
+        return 0
+    print("\t".join(("name", "notes", "cards", "reviews", "note_text_mb", "media_mb",
+                     "devices", "last_change_utc")))
+    for u in accounts.usage():
+        changed = (datetime.fromtimestamp(u.changed_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+                   if u.changed_ms else "-")
+        print("\t".join((u.name, str(u.notes), str(u.cards), str(u.reviews),
+                         f"{u.note_text_bytes / MB:.1f}", f"{u.media_bytes / MB:.1f}",
+                         str(u.devices), changed)))
     return 0
 
 

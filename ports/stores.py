@@ -22,6 +22,7 @@ from domain.model import (
     Tag,
     User,
     UserId,
+    UserUsage,
 )
 from domain.new_collection import NewCollection
 from domain.quotas import Quotas
@@ -79,6 +80,10 @@ class UserStore(Protocol):
 
     def set_login_failures(self, key: str, failures: LoginFailures | None) -> None:
         """Keep `failures` for the key, or forget the key (None)."""
+        ...
+
+    def usage(self) -> list[UserUsage]:
+        """Every user's usage, ordered by name (reads every user's rows: for admins)."""
         ...
 
     def quotas(self, user_id: UserId) -> Quotas:

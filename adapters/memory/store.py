@@ -33,6 +33,7 @@ from domain.model import (
     Tag,
     User,
     UserId,
+    UserUsage,
 )
 from domain.new_collection import NewCollection
 from domain.quotas import Quotas
@@ -270,6 +271,19 @@ class MemoryUserStore:
 
     def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
         return {k: self._s.login_failures[k] for k in keys if k in self._s.login_failures}
+
+    def usage(self) -> list[UserUsage]:
+        found = []
+        for uid, (user, _hash) in self._s.users.items():
+            col = self._s.collections.get(uid)
+            notes = list(col.notes.values()) if col else []
+            found.append(UserUsage(
+                user.name, len(notes), len(col.cards) if col else 0,
+                len(col.revlog) if col else 0,
+                sum(len(n.flds) + len(n.tags) for n in notes),
+                sum(e.size for e in self._s.media.get(uid, {}).values()),
+                len(self._s.host_keys.get(uid, set())), col.meta.mod if col else 0))
+        return sorted(found, key=lambda u: u.name)
 
     def quotas(self, user_id: UserId) -> Quotas:
         return self._s.quotas.get(user_id, Quotas())

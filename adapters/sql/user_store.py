@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.sync_stores import HAS_HOST_KEY
-from adapters.sql.tables import host_keys, login_failures, users
+from adapters.sql.tables import collections, host_keys, login_failures, media_files, notes, users
 from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
-from domain.model import User, UserId
+from domain.model import User, UserId, UserUsage
 from domain.quotas import Quotas
 
 
@@ -107,3 +108,22 @@ class SqlUserStore:
     def set_quotas(self, user_id: UserId, quotas: Quotas) -> None:
         self._conn.execute(update(users).where(users.c.user_id == user_id).values(
             quota_collection_mb=quotas.collection_mb, quota_media_mb=quotas.media_mb))
+
+    def usage(self) -> list[UserUsage]:
+        def per_user(query: Any) -> dict[int, int]:
+            return {int(u): int(v or 0) for u, v in self._conn.execute(query)}
+
+        n, m, k = notes.c, media_files.c, host_keys.c
+        text = per_user(select(n.user_id, func.sum(func.length(n.flds) + func.length(n.tags)))
+                        .group_by(n.user_id))
+        media = per_user(select(m.user_id, func.sum(m.size)).group_by(m.user_id))
+        devices = per_user(select(k.user_id, func.count()).group_by(k.user_id))
+        c = collections.c
+        rows = self._conn.execute(
+            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.mtime)
+            .select_from(users.outerjoin(collections, c.user_id == users.c.user_id))
+            .order_by(users.c.name))
+        return [UserUsage(str(name), int(notes_ or 0), int(cards or 0), int(revlog or 0),
+                          text.get(int(uid), 0), media.get(int(uid), 0),
+                          devices.get(int(uid), 0), int(mtime or 0))
+                for uid, name, notes_, cards, revlog, mtime in rows]

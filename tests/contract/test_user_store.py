@@ -291,3 +291,27 @@ def test_quotas_are_kept_per_user(uow: UnitOfWork) -> None:
     assert uow.users.quotas(second) == Quotas()
     uow.users.set_quotas(first, Quotas(media_mb=7))
     assert uow.users.quotas(first) == Quotas(None, 7)
+
+
+def test_usage_counts_what_each_user_stores(uow: UnitOfWork) -> None:
+    from domain.media import MediaEntry
+    from tests.contract.contents import small_contents
+
+    name, other = unique_name("usage-a"), unique_name("usage-b")
+    user, second = _add(uow, name), _add(uow, other)
+    contents = small_contents("usage", 5)
+    uow.collections.replace(user, contents)
+    uow.media.save(user, [MediaEntry("a.jpg", "a" * 40, 1000, 1),
+                          MediaEntry("gone.jpg", "", 0, 2)])
+    uow.users.add_host_key(user, "k" * 64, CREATED_MS)
+    uow.users.add_host_key(user, "j" * 64, CREATED_MS)
+    found = {u.name: u for u in uow.users.usage()}
+    mine = found[name]
+    assert (mine.notes, mine.cards, mine.reviews) == (5, 5, 5)
+    # An estimate: characters or bytes as the database counts them (MySQL: UTF-8 bytes).
+    text = sum(len(n.flds) + len(n.tags) for n in contents.note_list)
+    assert text // 2 <= mine.note_text_bytes <= 4 * text
+    assert (mine.media_bytes, mine.devices, mine.changed_ms) == (
+        1000, 2, contents.meta_row.mod)
+    assert (found[other].notes, found[other].media_bytes, found[other].devices) == (0, 0, 0)
+    assert second is not None

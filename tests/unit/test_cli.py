@@ -477,3 +477,14 @@ def test_gunicorn_run_by_hand_gets_the_settings_serve_uses(tmp_path: Path) -> No
         _, stderr = process.communicate(timeout=TIMEOUT)
     first = stderr.splitlines()[0]
     assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO gunicorn.error: ", first), first
+
+
+def test_list_details_shows_what_each_user_stores(data_dir: Path, name: str) -> None:
+    add(data_dir, name)
+    result = run(data_dir, "user", "list", "--details")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split("\t") == ["name", "notes", "cards", "reviews", "note_text_mb",
+                                  "media_mb", "devices", "last_change_utc"]
+    mine = next(r.split("\t") for r in rows if r.startswith(name + "\t"))
+    assert mine[1:7] == ["0", "0", "0", "0.0", "0.0", "0"]
