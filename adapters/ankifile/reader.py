@@ -203,7 +203,11 @@ class UploadedCollection:
         try:
             cursor = self._con.execute(sql)
             while batch := cursor.fetchmany(200):  # well under COPY's 64 KiB reads
-                yield "".join([r[0] for r in batch])
+                lines = [r[0] for r in batch]
+                if sum(map(len, lines)) < 1 << 20:
+                    yield "".join(lines)
+                else:  # big rows (long fields): one at a time, memory stays bounded
+                    yield from lines
         except sqlite3.Error:  # e.g. text that is not UTF-8
             raise _corrupt() from None
 

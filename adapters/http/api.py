@@ -113,8 +113,9 @@ class Auth:
             name, sep, password = decoded.partition(":")
             if not sep:
                 raise AuthFailed("malformed basic credentials")
+            client = self.client_address(req)
             user = metrics.counted_login(
-                lambda: self.accounts.verify(name, password, self.client_address(req)))
+                lambda: self.accounts.verify(name, password, client), name, client)
             log_context.set_user(user)
             return user
         raise AuthFailed("missing credentials")
@@ -134,8 +135,9 @@ class TokenResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(s.TokenRequest(), read_json(req))
+        client = self.auth.client_address(req)
         key = metrics.counted_login(lambda: self.auth.accounts.login(
-            args["username"], args["password"], self.auth.client_address(req)))
+            args["username"], args["password"], client), args["username"], client)
         respond(resp, s.TokenResponse(), {"token": key}, falcon.HTTP_201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:

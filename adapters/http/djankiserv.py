@@ -35,8 +35,9 @@ class DjankiservApi:
         name, password = body.get("username"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise BadRequest("username and password are required")
+        client = self.auth.client_address(req)
         key = metrics.counted_login(
-            lambda: self.auth.accounts.login(name, password, self.auth.client_address(req)))
+            lambda: self.auth.accounts.login(name, password, client), name, client)
         respond(resp, None, {"refresh": key, "access": key})
 
     def on_post_refresh(self, req: falcon.Request, resp: falcon.Response) -> None:

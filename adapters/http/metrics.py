@@ -10,6 +10,7 @@ mode). Without that variable (tests, a single process) the values live in this p
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from sqlalchemy import Engine, event
 from domain.errors import AuthFailed, LoginThrottled
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_log = logging.getLogger("ankiserv.auth")
 # Steps of a sync and of a media sync: a fixed set, so label values stay few.
 SYNC_STEPS = ("hostKey", "meta", "upload", "download", "start", "applyGraves",
               "applyChanges", "chunk", "applyChunk", "sanityCheck2", "finish", "abort")
@@ -52,15 +54,18 @@ DB_CONNECTIONS = Gauge("ankiserv_db_connections_in_use", "Database connections c
 T = TypeVar("T")
 
 
-def counted_login(login: Callable[[], T]) -> T:
-    """Run a login, counting it as ok, failed or throttled."""
+def counted_login(login: Callable[[], T], name: str = "", client: str = "") -> T:
+    """Run a login, counting it as ok, failed or throttled; failures are logged with the
+    name tried and the client's address (for tools that ban addresses)."""
     try:
         result = login()
     except LoginThrottled:
         LOGINS.labels("throttled").inc()
+        _log.info("throttled login for %r from %s", name, client or "?")
         raise
     except AuthFailed:
         LOGINS.labels("failed").inc()
+        _log.info("failed login for %r from %s", name, client or "?")
         raise
     LOGINS.labels("ok").inc()
     return result

@@ -85,6 +85,8 @@ class _CopySource(io.TextIOBase):
         self._lines = lines
         self._rows_in = rows_in
         self._buffer = ""
+        self._pos = 0  # what of `_buffer` was read already (never sliced off: a line may
+        # be megabytes, and copying its rest at every read would be quadratic)
         self.count = 0
         self.error: BaseException | None = None
 
@@ -93,24 +95,25 @@ class _CopySource(io.TextIOBase):
 
     def read(self, size: int | None = -1) -> str:
         want = 1 << 16 if size is None or size < 0 else size
-        parts = [self._buffer]
-        have = len(self._buffer)
+        parts: list[str] = []
+        have = 0
         try:
-            # Pull lines only while short of `want`: a line (or a batch of lines) longer than
-            # that must not make the buffer grow with every read.
+            # Pull lines only while short of `want`, and hand out at most `want`.
             while have < want:
-                line = next(self._lines, None)
-                if line is None:
-                    break
-                parts.append(line)
-                have += len(line)
-                self.count += self._rows_in(line)
+                if self._pos >= len(self._buffer):
+                    line = next(self._lines, None)
+                    if line is None:
+                        break
+                    self._buffer, self._pos = line, 0
+                    self.count += self._rows_in(line)
+                piece = self._buffer[self._pos:self._pos + want - have]
+                self._pos += len(piece)
+                parts.append(piece)
+                have += len(piece)
         except BaseException as e:
             self.error = e  # the driver reports it as a cancelled COPY; keep the cause
             raise
-        data = "".join(parts)
-        self._buffer = data[want:]
-        return data[:want]
+        return "".join(parts)
 
 
 def _copy_line(table: Table) -> Callable[[Values], str]:

@@ -80,3 +80,18 @@ def test_copy_source_buffers_at_most_one_read_and_one_line() -> None:
     assert "".join(read) == ("x" * 200_000 + "\n") * 50
     assert source.count == 50
     assert biggest < 200_001 + (1 << 16)
+
+
+def test_copy_source_hands_out_long_lines_without_copying_their_rest() -> None:
+    """A line of megabytes (a note with a big field) is handed out piece by piece from
+    where the last read stopped: every read is at most what the driver asked for, and the
+    line itself is never re-copied (that made a 100 MB upload take minutes)."""
+    line = "y" * (8 << 20) + "\n"
+    source = bulk._CopySource(iter([line, "short\n", line]))
+    pieces = []
+    while data := source.read(1 << 16):
+        assert len(data) <= 1 << 16
+        assert source._buffer is line or source._buffer == "short\n"  # the line itself
+        pieces.append(data)
+    assert "".join(pieces) == line + "short\n" + line
+    assert source.count == 3

@@ -103,7 +103,8 @@ def _wait_healthy(server: RunningServer, timeout: float = 60) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"ankiserv exited early:\n{server.log()}")
         try:
-            with urllib.request.urlopen(server.url + "/health", timeout=2) as resp:
+            base = server.env.get("ANKISERV_BASE_PATH", "/").rstrip("/")
+            with urllib.request.urlopen(f"{server.url}{base}/health", timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
