@@ -113,3 +113,22 @@ def test_a_hostile_field_is_a_client_error(
     unsupported = reply.status == 501 and (method, path) == ("meta", ("v",))
     assert reply.status < 500 or unsupported, (method, path, new, reply.payload)
     assert client.meta(account.key).status == 200
+
+
+@pytest.mark.parametrize("method", ["start", "applyGraves"])
+def test_a_request_naming_200000_ids_is_answered_or_refused_promptly(
+    sqlite_api: Api, account: Account, method: str
+) -> None:
+    """Graves naming 200,000 ids: staged (or refused as too large), never a 500, and the
+    sync goes on (the time it takes is measured in benchmarks, not here)."""
+    client = sqlite_api.client
+    ids = list(range(1, 200_001))
+    graves = {"cards": ids, "notes": ids[:1000], "decks": []}
+    if method == "start":
+        reply = _sync(client, "start", {"minUsn": 0, "lnewer": False, "graves": graves},
+                      account.key, "many")
+    else:
+        _sync(client, "start", {"minUsn": 0, "lnewer": False}, account.key, "many")
+        reply = _sync(client, "applyGraves", {"chunk": graves}, account.key, "many")
+    assert reply.status in (200, 413), reply.payload
+    assert client.meta(account.key).status == 200  # ends the sync; the server goes on
