@@ -177,6 +177,17 @@ class UploadedCollection:
         values = ", ".join(_AS_COPY[kind].format(c=f'"{c}"') for c, kind in columns)
         return self._lines(f"SELECT printf('{template}\n', {int(user)}, {values}) FROM {table}")
 
+    def largest_note_bytes(self) -> int:
+        """The size of the biggest note's text (what a database must take in one
+        statement to store it)."""
+        parts = " + ".join(f'length(CAST("{c}" AS BLOB))' for c in _NOTE_COLUMNS
+                           if c in _TEXTS or c == "sfld")
+        try:
+            found = self._con.execute(f"SELECT max({parts}) FROM notes").fetchone()[0]
+        except sqlite3.Error:
+            raise _corrupt() from None
+        return int(found or 0)
+
     def sqlite_select(self, table: str) -> str | None:
         """The columns of `notes`, `cards` or `revlog` in the record's field order, as a
         SELECT list another SQLite database can read this file's rows with (attached):

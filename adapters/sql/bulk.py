@@ -152,6 +152,13 @@ class CopyText(Protocol):
 
 
 @runtime_checkable
+class SizedNotes(Protocol):
+    """Contents that can tell the size of their biggest note (an uploaded file)."""
+
+    def largest_note_bytes(self) -> int: ...
+
+
+@runtime_checkable
 class SqliteRows(Protocol):
     """Contents held in an SQLite file (an upload) whose record rows a SQLite database
     can read itself: `sqlite_select` gives a table's SELECT list, or None to be read as

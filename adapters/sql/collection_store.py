@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cache
@@ -38,6 +39,7 @@ from adapters.sql.sync_stores import HAS_HOST_KEY
 from adapters.sql.transaction import Transaction
 from adapters.sql.upserts import upsert
 from adapters.sql.verbatim import ESCAPE, VerbatimKey, VerbatimText, unescape_nul
+from domain.errors import UploadRejected
 from domain.model import (
     Card,
     CollectionMeta,
@@ -82,6 +84,10 @@ ROW_TABLES: dict[RowKind, tuple[Table, Callable[[UserId, Any], dict[str, Any]],
 }
 ROW_COUNTERS = {RowKind.REVLOG: "n_revlog", RowKind.CARD: "n_cards", RowKind.NOTE: "n_notes"}
 
+
+log = logging.getLogger("ankiserv.sql")
+MB = 1024 * 1024
+PACKET_MARGIN = 64 * 1024  # the statement around a note's text, and its other values
 
 # Statements every sync runs (see statements.py); the rest are built once per shape.
 _USER = bindparam("user", type_=BigInteger)
@@ -349,6 +355,8 @@ class SqlCollectionStore:
         return int(found[0][0]) if found else None
 
     def replace(self, user: UserId, contents: CollectionContents) -> int:
+        if self._conn.dialect.name == "mysql" and isinstance(contents, bulk.SizedNotes):
+            self._check_packet_size(contents.largest_note_bytes())
         meta = contents.meta()
         self.remove(user)
         self._conn.execute(insert(tables.collections).values(rows.meta_row(user, meta)))
@@ -377,6 +385,18 @@ class SqlCollectionStore:
         self._conn.execute(update(tables.collections).where(_col.user_id == user).values(
             {**counts, "graves_usn": graves_usn[0], "generation": generation}))
         return generation
+
+    def _check_packet_size(self, largest: int) -> None:
+        """MySQL/MariaDB take at most `max_allowed_packet` bytes in one statement: a note
+        bigger than that would fail half-way through the import (as a lost connection)."""
+        packet = int(self._conn.exec_driver_sql("SELECT @@max_allowed_packet").scalar() or 0)
+        if largest + PACKET_MARGIN > packet:
+            log.warning("full upload refused: a note of %d bytes, max_allowed_packet is %d",
+                        largest, packet)
+            raise UploadRejected(
+                f"This collection has a note of {largest / MB:.1f} MB, more than this"
+                f" server's database accepts in one piece ({packet / MB:.0f} MB). Ask the"
+                " server's administrator to raise MariaDB's max_allowed_packet.")
 
     def export(self, user: UserId) -> StoredContents:
         return SqlCollectionExport(self._conn, user)

@@ -262,3 +262,31 @@ def test_note_text_with_control_characters_round_trips_exactly(
     path = tmp_path / "downloaded.anki2"
     path.write_bytes(backend_api.client.download(account.key).payload)
     assert read_rows(path) == expected
+
+
+def test_a_note_bigger_than_the_database_takes_is_refused_with_a_message(
+    db_url: str, backend: str, tmp_path: Path
+) -> None:
+    """MariaDB takes at most `max_allowed_packet` (16 MB by default) in one statement: a
+    bigger note is refused up front with a message, not a lost connection half-way."""
+    import dataclasses
+
+    from tests.contract.contents import rich_contents
+
+    base = rich_contents("huge", 3)
+    huge = base.note_list[0]._replace(flds="z" * (17 * 1024 * 1024) + "\x1fback")
+    path = tmp_path / "huge.anki2"
+    write_collection(dataclasses.replace(base, note_list=(huge, *base.note_list[1:])), path)
+    api = start_api(tmp_path / "data", db_url, max_payload_mb=64)
+    try:
+        account = api.new_account()
+        answer = api.client.upload(account.key, path.read_bytes())
+        meta = api.client.meta(account.key).json()
+    finally:
+        api.close()
+    if backend == "mysql":
+        assert "more than this server's database accepts in one piece" in answer.text()
+        assert meta["empty"]  # nothing was stored
+    else:
+        assert answer.text() == "OK"
+        assert not meta["empty"]
