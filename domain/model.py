@@ -30,7 +30,7 @@ class User:
 @dataclass(frozen=True, slots=True)
 class UserUsage:
     """What a user stores, for administrators: rows, note text and media bytes, devices
-    logged in, and when the collection last changed (ms; 0: never)."""
+    logged in, and when the user last synced (ms; 0: never)."""
 
     name: str
     notes: int
@@ -39,7 +39,7 @@ class UserUsage:
     note_text_bytes: int
     media_bytes: int
     devices: int
-    changed_ms: int
+    last_sync_ms: int
 
 
 @dataclass(frozen=True, slots=True)

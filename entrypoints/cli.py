@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     listing = user.add_parser("list", help="list users (--details: what each stores)")
     listing.add_argument("--details", action="store_true",
                          help="notes, cards, reviews, note text and media size, devices"
-                              " logged in, last change")
+                              " logged in, last sync")
     listing.set_defaults(run=_user_list)
     quota = user.add_parser("quota", help="show or set a user's quotas (MB; 0: no limit;"
                             " 'default': the server's)")
@@ -224,13 +224,13 @@ def _user_list(args: argparse.Namespace, settings: Settings) -> int:
             print(user.name)
         return 0
     print("\t".join(("name", "notes", "cards", "reviews", "note_text_mb", "media_mb",
-                     "devices", "last_change_utc")))
+                     "devices", "last_sync_utc")))
     for u in accounts.usage():
-        changed = (datetime.fromtimestamp(u.changed_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-                   if u.changed_ms else "-")
+        synced = (datetime.fromtimestamp(u.last_sync_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+                  if u.last_sync_ms else "-")
         print("\t".join((u.name, str(u.notes), str(u.cards), str(u.reviews),
                          f"{u.note_text_bytes / MB:.1f}", f"{u.media_bytes / MB:.1f}",
-                         str(u.devices), changed)))
+                         str(u.devices), synced)))
     return 0
 
 

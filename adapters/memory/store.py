@@ -282,7 +282,7 @@ class MemoryUserStore:
                 len(col.revlog) if col else 0,
                 sum(len(n.flds) + len(n.tags) for n in notes),
                 sum(e.size for e in self._s.media.get(uid, {}).values()),
-                len(self._s.host_keys.get(uid, set())), col.meta.mod if col else 0))
+                len(self._s.host_keys.get(uid, set())), col.meta.ls if col else 0))
         return sorted(found, key=lambda u: u.name)
 
     def quotas(self, user_id: UserId) -> Quotas:

@@ -120,10 +120,10 @@ class SqlUserStore:
         devices = per_user(select(k.user_id, func.count()).group_by(k.user_id))
         c = collections.c
         rows = self._conn.execute(
-            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.mtime)
+            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls)
             .select_from(users.outerjoin(collections, c.user_id == users.c.user_id))
             .order_by(users.c.name))
         return [UserUsage(str(name), int(notes_ or 0), int(cards or 0), int(revlog or 0),
                           text.get(int(uid), 0), media.get(int(uid), 0),
-                          devices.get(int(uid), 0), int(mtime or 0))
-                for uid, name, notes_, cards, revlog, mtime in rows]
+                          devices.get(int(uid), 0), int(last or 0))
+                for uid, name, notes_, cards, revlog, last in rows]

@@ -311,7 +311,7 @@ def test_usage_counts_what_each_user_stores(uow: UnitOfWork) -> None:
     # An estimate: characters or bytes as the database counts them (MySQL: UTF-8 bytes).
     text = sum(len(n.flds) + len(n.tags) for n in contents.note_list)
     assert text // 2 <= mine.note_text_bytes <= 4 * text
-    assert (mine.media_bytes, mine.devices, mine.changed_ms) == (
-        1000, 2, contents.meta_row.mod)
+    assert (mine.media_bytes, mine.devices, mine.last_sync_ms) == (
+        1000, 2, contents.meta_row.ls)
     assert (found[other].notes, found[other].media_bytes, found[other].devices) == (0, 0, 0)
     assert second is not None

@@ -485,6 +485,6 @@ def test_list_details_shows_what_each_user_stores(data_dir: Path, name: str) -> 
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split("\t") == ["name", "notes", "cards", "reviews", "note_text_mb",
-                                  "media_mb", "devices", "last_change_utc"]
+                                  "media_mb", "devices", "last_sync_utc"]
     mine = next(r.split("\t") for r in rows if r.startswith(name + "\t"))
     assert mine[1:7] == ["0", "0", "0", "0.0", "0.0", "0"]
