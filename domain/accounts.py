@@ -88,14 +88,14 @@ class Accounts:
         """The user these credentials name, and the throttle key to clear (their name's,
         if it has failures); a failure is counted for the name and the client address.
         Unknown names and wrong passwords get the same answer, after the same work."""
-        keys = [(self.hasher.hash_key(f"name:{name.strip()}"), ThrottleKind.NAME)]
-        if client:
-            keys.append((self.hasher.hash_key(f"address:{client}"), ThrottleKind.ADDRESS))
-        if not self.throttle:
-            keys = []
+        keys: list[tuple[str, ThrottleKind]] = []
+        if self.throttle:
+            keys.append((self.hasher.hash_key(f"name:{name.strip()}"), ThrottleKind.NAME))
+            if client:
+                keys.append((self.hasher.hash_key(f"address:{client}"), ThrottleKind.ADDRESS))
         now = self.clock.now_ms()
         with self.uow(write=False, snapshot=False) as uow:
-            failures = uow.users.login_failures([key for key, _ in keys])
+            failures = uow.users.login_failures([key for key, _ in keys]) if keys else {}
             # NUL never appears in a stored name, and some databases cannot compare it.
             found = None if "\x00" in name else uow.users.find(name.strip())
         wait = max((wait_ms(failures.get(key), kind, now) for key, kind in keys), default=0)
@@ -104,10 +104,11 @@ class Accounts:
         if found is None:
             self.hasher.verify_dummy(password)
         if found is None or not self.hasher.verify(found[1], password):
-            with self.uow() as uow:
-                for key, _ in keys:
-                    uow.users.set_login_failures(key, after_failure(failures.get(key), now))
-                uow.commit()
+            if keys:
+                with self.uow() as uow:
+                    for key, _ in keys:
+                        uow.users.set_login_failures(key, after_failure(failures.get(key), now))
+                    uow.commit()
             raise AuthFailed(BAD_LOGIN)
         return found[0].id, keys[0][0] if keys and keys[0][0] in failures else None
 

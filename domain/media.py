@@ -69,7 +69,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def apply_change(existing: MediaEntry | None, change: UploadedChange, next_usn: int) -> MediaEntry:
+def apply_change(change: UploadedChange, next_usn: int) -> MediaEntry:
     """The new index entry for one uploaded change, stamped with `next_usn`.
 
     Every change takes a usn, even one that changes no file (bytes the server already

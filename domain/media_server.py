@@ -67,36 +67,32 @@ class MediaServer:
             uow.collections.lock(user)  # the per-user lock every writer takes first
             usn, count = uow.media.state(user, lock=True)
             existing = uow.media.entries(user, (c.fname for c in changes))
-            self._check_quota(uow, user, changes, existing)
-            # Published under the lock, where blobs are deleted: a concurrent deletion
-            # either ran before (and the blob is back now) or sees this upload's entries.
-            pending.publish()
-            written: list[MediaEntry] = []
-            for change in changes:
+            before = dict(existing)
+            for change in changes:  # a name listed twice in one batch: its last entry wins
                 old = existing.get(change.fname)
                 usn += 1
-                new = apply_change(old, change, usn)
+                new = apply_change(change, usn)
                 count += (0 if new.deleted else 1) - (0 if old is None or old.deleted else 1)
                 if old is not None and not old.deleted and old.sha1 != new.sha1:
                     replaced.add(old.sha1)
                 existing[change.fname] = new
-                written.append(new)
-            # A name listed twice in one batch: its last entry wins.
-            uow.media.save(user, list({e.fname: e for e in written}.values()))
+            self._check_quota(uow, user, existing, before)
+            # Published under the lock, where blobs are deleted: a concurrent deletion
+            # either ran before (and the blob is back now) or sees this upload's entries.
+            pending.publish()
+            uow.media.save(user, list(existing.values()))
             uow.media.set_state(user, usn, count)
             uow.commit()
         return usn, replaced
 
-    def _check_quota(self, uow: UnitOfWork, user: UserId, changes: Sequence[UploadedChange],
-                     existing: dict[str, MediaEntry]) -> None:
-        """Raise `QuotaExceeded` if the batch would take the user's media past their
-        quota (a batch that frees room always passes)."""
+    def _check_quota(self, uow: UnitOfWork, user: UserId, final: dict[str, MediaEntry],
+                     before: dict[str, MediaEntry]) -> None:
+        """Raise `QuotaExceeded` if the batch's entries (`final`, replacing `before`) would
+        take the user's media past their quota (a batch that frees room always passes)."""
         limit = limit_bytes(uow.users.quotas(user).media_mb, self.default_media_mb)
         if limit is None:
             return
-        final = {c.fname: (0 if c.blob is None else c.blob.size) for c in changes}
-        growth = sum(size - (existing[n].size if n in existing else 0)
-                     for n, size in final.items())
+        growth = sum(e.size - (before[n].size if n in before else 0) for n, e in final.items())
         if growth > 0:
             total = uow.media.total_bytes(user) + growth
             if total > limit:

@@ -67,6 +67,13 @@ _AS_COPY = {"int": "{c}", "text": _COPY_TEXT,
             "sort": _COPY_TEXT.replace("{c}", "CAST({c} AS TEXT)")}
 
 
+def _typed_select(columns: tuple[tuple[str, str], ...]) -> str:
+    """The SELECT list of a record table whose values are all of their kind (numeric sort
+    fields read as their decimal text)."""
+    return ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
+                     for c, kind in columns)
+
+
 def _true(*_values: object) -> int:
     return 1
 
@@ -196,19 +203,13 @@ class UploadedCollection:
         columns = _RECORD_COLUMNS.get(table)
         if columns is None:
             return None
-        typed = " AND ".join(_TYPED[kind].format(c=f'"{c}"') for c, kind in columns)
         texts = ", ".join(f'"{c}"' for c, kind in columns if kind != "int")
-        if texts:
-            typed = f"{typed} AND decodes({texts})"
         try:
-            odd = self._con.execute(
-                f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({typed}))").fetchone()[0]
-        except sqlite3.Error:  # text that is not UTF-8: the checked way tells what to do
+            if self._has_odd(table, _TYPED, also=f"decodes({texts})" if texts else ""):
+                return None
+        except UploadRejected:  # text that is not UTF-8: the checked way tells what to do
             return None
-        if odd:
-            return None
-        return ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
-                         for c, kind in columns)
+        return _typed_select(columns)
 
     def _lines(self, sql: str) -> Iterator[str]:
         try:
@@ -231,15 +232,13 @@ class UploadedCollection:
         if self._has_odd(table, _TYPED):
             quoted = ", ".join(f'"{c}"' for c, _ in columns)
             return self._rows(f"SELECT {quoted} FROM {table}", convert)
-        select = ", ".join(f'CAST("{c}" AS TEXT)' if kind == "sort" else f'"{c}"'
-                           for c, kind in columns)
-        return self._rows(f"SELECT {select} FROM {table}", make)
+        return self._rows(f"SELECT {_typed_select(columns)} FROM {table}", make)
 
-    def _has_odd(self, table: str, conditions: dict[str, str]) -> bool:
+    def _has_odd(self, table: str, conditions: dict[str, str], also: str = "") -> bool:
         """Whether some row of `table` has a value failing the condition for its column's
-        kind in `conditions`."""
-        plain = " AND ".join(conditions[kind].format(c=f'"{c}"')
-                             for c, kind in _RECORD_COLUMNS[table])
+        kind in `conditions` (or the condition `also`)."""
+        plain = " AND ".join([*(conditions[kind].format(c=f'"{c}"')
+                                for c, kind in _RECORD_COLUMNS[table]), *([also] if also else [])])
         try:
             odd = self._con.execute(
                 f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]

@@ -87,8 +87,8 @@ def client_name(version: str) -> str:
 def endpoint_of(req: falcon.Request) -> str:
     """A bounded label for the request: the route, with the sync step where it has one."""
     template = req.uri_template or "unknown"
-    method = (req.context.get("metrics_step") or "") if hasattr(req, "context") else ""
-    return f"{template}:{method}" if method else template
+    step = req.context.get("metrics_step")
+    return f"{template}:{step}" if step else template
 
 
 class RequestMetrics:
@@ -107,12 +107,12 @@ class RequestMetrics:
                          req_succeeded: bool) -> None:
         status = int(str(resp.status).split(" ", 1)[0]) if resp.status else 200
         REQUESTS.labels(endpoint_of(req), str(status)).inc()
-        if status == 409 and req.context.get("metrics_step"):
-            CONFLICTS.inc()
         step = req.context.get("metrics_step")
-        start = req.context.get("metrics_start")
-        if step and start is not None:
-            STEP_SECONDS.labels(step).observe(time.perf_counter() - start)
+        if not step:
+            return
+        if status == 409:
+            CONFLICTS.inc()
+        STEP_SECONDS.labels(step).observe(time.perf_counter() - req.context.metrics_start)
 
 
 def count_connections(engine: Engine) -> None:

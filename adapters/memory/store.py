@@ -400,9 +400,7 @@ class MemoryCollectionStore:
         self._s.collections[user].meta = meta
 
     def counts(self, user: UserId) -> Counts:
-        c = self._s.collections[user]
-        return Counts(len(c.cards), len(c.notes), len(c.revlog), len(c.notetypes),
-                      len(c.decks), len(c.deck_configs))
+        return _counts(self._s.collections[user])
 
     def graves_since(self, user: UserId, min_usn: int) -> list[Grave]:
         graves = self._s.collections[user].graves.values()
@@ -526,6 +524,11 @@ def _row_mod(row: Row) -> int:
     return row.id if isinstance(row, RevlogEntry) else row.mod
 
 
+def _counts(c: StoredCollection) -> Counts:
+    return Counts(len(c.cards), len(c.notes), len(c.revlog), len(c.notetypes),
+                  len(c.decks), len(c.deck_configs))
+
+
 @dataclass
 class MemoryExport:
     c: StoredCollection
@@ -561,9 +564,7 @@ class MemoryExport:
         return iter(sorted(self.c.graves.values(), key=lambda g: (g.oid, g.kind)))
 
     def row_counts(self) -> Counts:
-        c = self.c
-        return Counts(len(c.cards), len(c.notes), len(c.revlog), len(c.notetypes),
-                      len(c.decks), len(c.deck_configs))
+        return _counts(self.c)
 
     def notes_since(self, min_usn: int) -> Iterator[Note]:
         return (n for n in self.notes() if n.usn >= min_usn)

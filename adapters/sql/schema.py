@@ -45,9 +45,7 @@ def revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine) -> bool:
     """Return whether the database is at the newest migration."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+    return revision(engine) == newest(engine)
 
 
 def readiness_check(engine: Engine) -> Callable[[], str | None]:
