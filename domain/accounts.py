@@ -19,6 +19,17 @@ MAX_NAME_LENGTH = 255
 BAD_LOGIN = "invalid user name or password"  # never tells which of the two was wrong
 
 
+# Host keys other sync servers gave devices (hex digests, random tokens): recognised
+# after an import through the digests it recorded.
+_FOREIGN_KEY_CHARS = frozenset("0123456789abcdefABCDEF-_")
+MAX_FOREIGN_KEY = 128
+
+
+def is_foreign_key(host_key: str) -> bool:
+    return 0 < len(host_key) <= MAX_FOREIGN_KEY and "." not in host_key \
+        and all(ch in _FOREIGN_KEY_CHARS for ch in host_key)
+
+
 def host_key_user(host_key: str) -> UserId:
     """Return the user id a host key names (`<user id>.<secret>`), or raise `AuthFailed`."""
     user_part, sep, secret = host_key.partition(".")
@@ -63,7 +74,7 @@ class Accounts:
 
     def revoke(self, key: str) -> None:
         """Revoke one host key or API token (they are the same kind of credential)."""
-        user_id = host_key_user(key)
+        user_id = self._key_user(key)
         with self.uow() as uow:
             uow.users.revoke_host_key(user_id, self.hasher.hash_key(key))
             uow.commit()
@@ -110,16 +121,38 @@ class Accounts:
                         uow.users.set_login_failures(key, after_failure(failures.get(key), now))
                     uow.commit()
             raise AuthFailed(BAD_LOGIN)
+        if self.hasher.needs_rehash(found[1]):
+            self._rehash(found[0].id, found[1], password)
         return found[0].id, keys[0][0] if keys and keys[0][0] in failures else None
+
+    def _rehash(self, user_id: UserId, old_hash: str, password: str) -> None:
+        """Store a hash of our own for a password that matched an imported hash (unless
+        the password changed meanwhile); host keys stay valid."""
+        new_hash = self.hasher.hash(password)
+        with self.uow() as uow:
+            if uow.users.password_hash(user_id) == old_hash:
+                uow.users.set_password(user_id, new_hash)
+                uow.commit()
 
     def credentials(self, host_key: str) -> Credentials:
         """The credentials a host key presents (checked later, by the sync step's own
         query); raises `AuthFailed` for a key that is not even well-formed."""
-        return Credentials(host_key_user(host_key), self.hasher.hash_key(host_key))
+        return Credentials(self._key_user(host_key), self.hasher.hash_key(host_key))
+
+    def _key_user(self, host_key: str) -> UserId:
+        """The user a host key names: in the key itself, or, for a key another server
+        gave a device, the user it was imported for (one lookup); raises `AuthFailed`."""
+        if not is_foreign_key(host_key):
+            return host_key_user(host_key)
+        with self.uow(write=False, snapshot=False) as uow:
+            user_id = uow.users.imported_key_user(self.hasher.hash_key(host_key))
+        if user_id is None:
+            raise AuthFailed("unknown host key")
+        return user_id
 
     def authenticate(self, host_key: str) -> UserId:
         """Return the user a host key belongs to, or raise `AuthFailed`."""
-        user_id = host_key_user(host_key)
+        user_id = self._key_user(host_key)
         with self.uow(write=False, snapshot=False) as uow:  # one lookup
             if not uow.users.has_host_key(user_id, self.hasher.hash_key(host_key)):
                 raise AuthFailed("unknown host key")

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.sql import schema
 from domain.errors import NoSuchUser, UserExists
 from domain.quotas import MB
+from entrypoints import cli_moves
 from entrypoints.config import ConfigError, Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ankiserv: invalid configuration: {e}", file=sys.stderr)
         return 2
-    except CliError as e:
+    except (CliError, cli_moves.CliFailure) as e:
         print(f"ankiserv: {e}", file=sys.stderr)
         return 1
     except DBAPIError as e:
@@ -107,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("--collection-mb", type=_quota_value, metavar="MB|default")
     quota.add_argument("--media-mb", type=_quota_value, metavar="MB|default")
     quota.set_defaults(run=_user_quota)
+
+    cli_moves.add_import_commands(commands, _migrated)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         required=True, metavar="ACTION"

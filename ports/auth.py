@@ -14,6 +14,11 @@ class PasswordHasher(Protocol):
         """Return whether `password` matches; never raises for a mismatch."""
         ...
 
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """Whether a matching password should be hashed again (a hash imported from
+        another server)."""
+        ...
+
     def verify_dummy(self, password: str) -> None:
         """Spend the time of one verification, so unknown users take as long as known ones."""
         ...

@@ -66,11 +66,24 @@ class UserStore(Protocol):
         ...
 
     def revoke_host_keys(self, user_id: UserId) -> None:
-        """Forget every host key of the user."""
+        """Forget every host key of the user (imported ones included)."""
+        ...
+
+    def add_imported_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
+        """Remember the digest of a host key another server gave one of the user's
+        devices: a live host key that names no user, found by `imported_key_user`."""
+        ...
+
+    def imported_key_user(self, key_hash: str) -> UserId | None:
+        """The user an imported host key's digest belongs to, or None."""
+        ...
+
+    def password_hash(self, user_id: UserId) -> str | None:
+        """The user's stored password hash, or None if there is no such user."""
         ...
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
-        """Forget one host key."""
+        """Forget one host key (imported or not)."""
         ...
 
     def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:

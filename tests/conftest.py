@@ -111,3 +111,21 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = build_engine(db_url)
     yield eng
     eng.dispose()
+
+
+LEGACY_VERSION = "2.1.54"
+
+
+@pytest.fixture(scope="session")
+def legacy_python() -> Path:
+    """The python of the venv holding anki 2.1.54 (the legacy protocol's client); skip
+    (fail under CI) if pip cannot set it up."""
+    from tests.legacy.clients import ClientUnavailable, ensure_venv
+
+    try:
+        return ensure_venv(LEGACY_VERSION)
+    except ClientUnavailable as e:
+        message = f"cannot set up anki {LEGACY_VERSION} in .venv-legacy: {e}"
+        if IN_CI:
+            pytest.fail(message + " (CI must run the legacy-client tests)")
+        pytest.skip(message)

@@ -1,4 +1,5 @@
-"""Argon2id password hashes and SHA-256 digests of host keys."""
+"""Argon2id password hashes and SHA-256 digests of host keys; hashes imported from other
+sync servers are checked too, and flagged for re-hashing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import secrets
 
 from argon2 import PasswordHasher as _Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from adapters.auth.foreign_hashes import is_foreign, verify_foreign
 
 
 class Argon2PasswordHasher:
@@ -19,10 +22,15 @@ class Argon2PasswordHasher:
         return str(self._argon2.hash(password))
 
     def verify(self, stored_hash: str, password: str) -> bool:
+        if is_foreign(stored_hash):
+            return verify_foreign(stored_hash, password)
         try:
             return bool(self._argon2.verify(stored_hash, password))
         except (VerificationError, InvalidHashError):
             return False
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return is_foreign(stored_hash)
 
     def verify_dummy(self, password: str) -> None:
         self.verify(self._dummy, password)

@@ -65,6 +65,7 @@ class StoredCollection:
 class MemoryState:
     users: dict[UserId, tuple[User, str]] = field(default_factory=dict)
     host_keys: dict[UserId, set[str]] = field(default_factory=dict)
+    imported_keys: dict[str, UserId] = field(default_factory=dict)
     collections: dict[UserId, StoredCollection] = field(default_factory=dict)
     sessions: dict[UserId, SyncSession] = field(default_factory=dict)
     media: dict[UserId, dict[str, MediaEntry]] = field(default_factory=dict)
@@ -321,7 +322,7 @@ class MemoryUserStore:
 
     def remove(self, user_id: UserId) -> None:
         self._s.users.pop(user_id, None)
-        self._s.host_keys.pop(user_id, None)
+        self.revoke_host_keys(user_id)
 
     def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
         self._s.host_keys.setdefault(user_id, set()).add(key_hash)
@@ -331,9 +332,24 @@ class MemoryUserStore:
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
         self._s.host_keys.get(user_id, set()).discard(key_hash)
+        if self._s.imported_keys.get(key_hash) == user_id:
+            del self._s.imported_keys[key_hash]
 
     def revoke_host_keys(self, user_id: UserId) -> None:
         self._s.host_keys.pop(user_id, None)
+        for key in [k for k, u in self._s.imported_keys.items() if u == user_id]:
+            del self._s.imported_keys[key]
+
+    def add_imported_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
+        self.add_host_key(user_id, key_hash, created_ms)
+        self._s.imported_keys[key_hash] = user_id
+
+    def imported_key_user(self, key_hash: str) -> UserId | None:
+        return self._s.imported_keys.get(key_hash)
+
+    def password_hash(self, user_id: UserId) -> str | None:
+        found = self._s.users.get(user_id)
+        return None if found is None else found[1]
 
 
 class MemoryCollectionStore:

@@ -76,6 +76,18 @@ host_keys = Table(
     **TABLE_ARGS,
 )
 
+# Host keys another sync server gave devices, recorded by an import: they do not name
+# their user as ours do, so the digest leads to the user (a small lookup table, also in
+# `host_keys` so every check of a key works the same way).
+imported_host_keys = Table(
+    "imported_host_keys",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    _user_id(),
+    Index("ix_imported_host_keys_user", "user_id"),
+    **TABLE_ARGS,
+)
+
 collections = Table(
     "collections",
     metadata,

@@ -10,7 +10,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.sync_stores import HAS_HOST_KEY
-from adapters.sql.tables import collections, host_keys, login_failures, media_files, notes, users
+from adapters.sql.tables import (
+    collections,
+    host_keys,
+    imported_host_keys,
+    login_failures,
+    media_files,
+    notes,
+    users,
+)
 from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
@@ -74,11 +82,28 @@ class SqlUserStore:
         return bool(self._tx.fetch(HAS_HOST_KEY, {"user": user_id, "digest": key_hash})[0][0])
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
-        self._conn.execute(delete(host_keys).where(
-            host_keys.c.user_id == user_id, host_keys.c.key_hash == key_hash))
+        for table in (host_keys, imported_host_keys):
+            self._conn.execute(delete(table).where(
+                table.c.user_id == user_id, table.c.key_hash == key_hash))
 
     def revoke_host_keys(self, user_id: UserId) -> None:
-        self._conn.execute(delete(host_keys).where(host_keys.c.user_id == user_id))
+        for table in (host_keys, imported_host_keys):
+            self._conn.execute(delete(table).where(table.c.user_id == user_id))
+
+    def add_imported_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
+        self.add_host_key(user_id, key_hash, created_ms)
+        self._conn.execute(insert(imported_host_keys).values(user_id=user_id,
+                                                             key_hash=key_hash))
+
+    def imported_key_user(self, key_hash: str) -> UserId | None:
+        found = self._conn.execute(select(imported_host_keys.c.user_id).where(
+            imported_host_keys.c.key_hash == key_hash)).scalar()
+        return None if found is None else UserId(int(found))
+
+    def password_hash(self, user_id: UserId) -> str | None:
+        found = self._conn.execute(
+            select(users.c.password_hash).where(users.c.user_id == user_id)).scalar()
+        return None if found is None else str(found)
 
     def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
         c = login_failures.c

@@ -18,23 +18,11 @@ import pytest
 from domain.accounts import Accounts
 from entrypoints.config import Settings
 from entrypoints.services import build_services
-from tests.legacy.clients import ClientUnavailable, LegacyProfile, ensure_venv
+from tests.legacy.clients import LegacyProfile
 from tests.support.server import RunningServer, start_server
 
 LEGACY_VERSION = "2.1.54"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@pytest.fixture(scope="session")
-def legacy_python() -> Path:
-    """The python of the venv holding anki 2.1.54; skip (fail under CI) if pip cannot."""
-    try:
-        return ensure_venv(LEGACY_VERSION)
-    except ClientUnavailable as e:
-        message = f"cannot set up anki {LEGACY_VERSION} in .venv-legacy: {e}"
-        if IN_CI:
-            pytest.fail(message + " (CI must run the legacy-client tests)")
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,12 @@ class PlainHasher:
 
     def verify(self, stored_hash: str, password: str) -> bool:
         self.verifications += 1
+        if stored_hash.startswith("foreign$"):  # stands for another server's format
+            return stored_hash == "foreign$" + password
         return stored_hash == self.hash(password)
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        return stored_hash.startswith("foreign$")
 
     def verify_dummy(self, password: str) -> None:
         self.verify("plain$dummy", password)

@@ -1,0 +1,163 @@
+"""`ankiserv import …`: bring users over from another sync server, one at a time, each
+all or nothing."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.ankifile.reader import UploadedCollection
+from adapters.importers import official
+from adapters.importers.source_files import ImportSourceError, count_notes
+from domain.errors import SyncError, UploadRejected, UserExists
+from domain.media import BadMediaName
+from domain.user_import import ImportedUser, ImportFailed, UserImporter
+from entrypoints.config import Settings
+from entrypoints.progress import MB, Progress
+from entrypoints.services import Services
+
+
+class CliFailure(Exception):
+    """Raised by a command to stop with a one-line message (cli.py prints it)."""
+
+
+@dataclass(frozen=True)
+class PlannedUser:
+    """One user of the source: a name, the bytes to move (for the estimate), and how to
+    read the user's data into a work folder."""
+
+    name: str
+    size: int
+    read: Callable[[Path], tuple[ImportedUser, Path | None]]
+
+
+def add_import_commands(commands: Any, migrated: Callable[[Settings], tuple[Services, str]]
+                        ) -> None:
+    sources = commands.add_parser(
+        "import", help="bring users over from another sync server (devices go on with a"
+        " normal sync)").add_subparsers(required=True, metavar="SOURCE")
+    off = sources.add_parser("official", help="the official sync server's SYNC_BASE folder")
+    off.add_argument("sync_base", type=Path, metavar="SYNC_BASE")
+    off.add_argument("--env-file", type=Path, metavar="FILE",
+                     help="the official server's settings (SYNC_USER1=…, PASSWORDS_HASHED);"
+                          " default: this command's environment")
+    for parser in (off,):
+        parser.add_argument("--user", action="append", metavar="NAME", default=[],
+                            help="import only this user (repeat for more)")
+        parser.add_argument("--replace", action="store_true",
+                            help="overwrite users that exist here already")
+    off.set_defaults(run=lambda args, settings: _run_import(
+        args, settings, migrated, _official_users(args, settings)))
+
+
+def _official_users(args: argparse.Namespace, settings: Settings
+                    ) -> Callable[[Services], list[PlannedUser]]:
+    def plan(services: Services) -> list[PlannedUser]:
+        try:
+            variables = (official.read_env_file(args.env_file) if args.env_file
+                         else dict(os.environ))
+            users = official.users_from(variables)
+            source = official.OfficialServerData(args.sync_base, services.accounts.hasher)
+        except ImportSourceError as e:
+            raise CliFailure(str(e)) from e
+        for name in source.folders_without_user(users):
+            print(f"ankiserv: {args.sync_base / name}: no SYNC_USER names this folder;"
+                  " not imported", file=sys.stderr)
+        return [PlannedUser(u.name, _folder_size(args.sync_base / u.name),
+                            functools.partial(source.read, u)) for u in users]
+    return plan
+
+
+def _folder_size(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _run_import(args: argparse.Namespace, settings: Settings,
+                migrated: Callable[[Settings], tuple[Services, str]],
+                plan: Callable[[Services], list[PlannedUser]]) -> int:
+    services, done = migrated(settings)
+    try:
+        planned = plan(services)
+        wanted = set(args.user)
+        if unknown := wanted - {p.name for p in planned}:
+            raise CliFailure(f"no user named {', '.join(sorted(unknown))} in the source")
+        planned = [p for p in planned if not wanted or p.name in wanted]
+        print(done, file=sys.stderr if not sys.stdout.isatty() else sys.stdout)
+        return _import_all(services, settings, planned, args.replace)
+    finally:
+        services.close()
+
+
+def _import_all(services: Services, settings: Settings, planned: Sequence[PlannedUser],
+                replace: bool) -> int:
+    importer = UserImporter(uow=services.uow, hasher=services.accounts.hasher,
+                            clock=services.accounts.clock, blobs=services.blobs)
+    progress = Progress(len(planned), sum(p.size for p in planned))
+    failed: list[str] = []
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    for user in planned:
+        progress.start_user(user.name)
+        with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as work:
+            try:
+                line = _import_one(services, importer, user, Path(work), replace, progress)
+            except (ImportSourceError, ImportFailed, UserExists, UploadRejected,
+                    BadMediaName, ValueError) as e:
+                failed.append(user.name)
+                progress.finish()
+                print(f"ankiserv: {user.name}: not imported: {_reason(e)}", file=sys.stderr)
+                continue
+        progress.user_done(line)
+    progress.finish()
+    imported = len(planned) - len(failed)
+    print(f"imported {imported} of {len(planned)} users: {progress.notes} notes,"
+          f" {progress.media_files} media files, {progress.bytes_done / MB:.1f} MB in"
+          f" {progress.elapsed:.1f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _import_one(services: Services, importer: UserImporter, user: PlannedUser, work: Path,
+                replace: bool, progress: Progress) -> str:
+    imported, path = user.read(work)
+    media_sizes = [m.entry.size for m in imported.media if m.open is not None]
+    progress.add(nbytes=path.stat().st_size if path else 0)
+
+    staged = 0
+
+    def on_media(done: int) -> None:
+        nonlocal staged
+        progress.add(media_files=done - staged, nbytes=sum(media_sizes[staged:done]))
+        staged = done
+
+    notes = 0
+    if path is None:
+        result = importer.import_user(imported, None, replace=replace, on_media=on_media)
+    else:
+        notes = count_notes(path)
+        with UploadedCollection(path) as contents:
+            result = importer.import_user(imported, contents, replace=replace,
+                                          on_media=on_media)
+            schema = contents.schema
+        if services.downloads is not None:  # the next full download sends this file
+            services.downloads.keep(result.user, result.version, schema, path)
+    progress.add(notes=notes)
+    return (f"{imported.name}: {notes} notes, {result.media_files} media files,"
+            f" {result.host_keys} device login(s) kept")
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, UploadRejected):
+        return "the collection file is corrupt or not an Anki collection"
+    if isinstance(error, UserExists):
+        return "a user with this name exists here already (use --replace to overwrite it)"
+    if isinstance(error, SyncError | ImportSourceError):
+        return str(error) or type(error).__name__
+    return str(error)
