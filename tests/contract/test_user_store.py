@@ -315,3 +315,27 @@ def test_usage_counts_what_each_user_stores(uow: UnitOfWork) -> None:
         1000, 2, contents.meta_row.ls)
     assert (found[other].notes, found[other].media_bytes, found[other].devices) == (0, 0, 0)
     assert second is not None
+
+
+def test_imported_host_keys_lead_to_their_user_and_go_with_revocation(uow: UnitOfWork) -> None:
+    a, b = _add(uow, unique_name()), _add(uow, unique_name())
+    digest_a, digest_b = f"imported-{uuid.uuid4().hex}", f"imported-{uuid.uuid4().hex}"
+    uow.users.add_imported_host_key(a, digest_a, CREATED_MS)
+    uow.users.add_imported_host_key(b, digest_b, CREATED_MS)
+    assert uow.users.imported_key_user(digest_a) == a
+    assert uow.users.has_host_key(a, digest_a) and not uow.users.has_host_key(b, digest_a)
+    assert uow.users.imported_key_user("unknown digest") is None
+    uow.users.revoke_host_key(a, digest_a)
+    assert uow.users.imported_key_user(digest_a) is None
+    assert not uow.users.has_host_key(a, digest_a)
+    uow.users.revoke_host_keys(b)
+    assert uow.users.imported_key_user(digest_b) is None
+    uow.users.add_imported_host_key(a, digest_b, CREATED_MS)
+    uow.users.remove(a)
+    assert uow.users.imported_key_user(digest_b) is None
+
+
+def test_password_hash_is_what_was_stored(uow: UnitOfWork) -> None:
+    user_id = _add(uow, unique_name(), "$pbkdf2-sha256$stored")
+    assert uow.users.password_hash(user_id) == "$pbkdf2-sha256$stored"
+    assert uow.users.password_hash(UserId(10**12)) is None

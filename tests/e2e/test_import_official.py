@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import urllib.request
 import uuid
@@ -11,7 +13,10 @@ from pathlib import Path
 
 import pytest
 from anki.sync import SyncAuth
+from sqlalchemy import select
 
+from adapters.sql import tables
+from adapters.sql.dialects import build_engine
 from tests.legacy.clients import LegacyProfile
 from tests.media.devices import folder_files, remove_files, sync_all, write_files
 from tests.support.anki_client import Profile, add_basic_note, content
@@ -118,3 +123,47 @@ def test_devices_of_the_official_server_go_on_with_normal_syncs(
     assert got["media"] == want["media"] == before_old["media"]
     old.close()
     fresh.close()
+
+
+def _phc_pbkdf2(password: str, salt: bytes = b"0123456789abcdef", rounds: int = 1000) -> str:
+    """A PHC-format PBKDF2 hash as tools for the official server's PASSWORDS_HASHED make."""
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds, 32)
+    b64 = lambda data: base64.b64encode(data).decode().rstrip("=")  # noqa: E731
+    return f"$pbkdf2-sha256$i={rounds},l=32${b64(salt)}${b64(digest)}"
+
+
+def test_hashed_passwords_keep_working_and_are_rehashed_at_first_login(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    name = f"hashed-{uuid.uuid4().hex[:6]}"
+    users = {"SYNC_USER1": f"{name}:{_phc_pbkdf2('secret pass')}", "PASSWORDS_HASHED": "1"}
+    device = Profile.create(tmp_path / "device")
+    with official_server(tmp_path / "official", users) as url:
+        device.login(name, "secret pass", url)  # the official server takes our hash
+        add_basic_note(device.col, "hashed")
+        sync_all(device, upload=True)
+    env_file = tmp_path / "official.env"
+    env_file.write_text("".join(f"export {k}=\"{v}\"\n" for k, v in users.items()))
+    result = server.cli("import", "official", str(tmp_path / "official"),
+                        "--env-file", str(env_file))
+    assert result.returncode == 0, result.stderr
+
+    assert sync_all(_moved(device, server)) == NO_CHANGES  # its stored login works
+    assert _stored_hash(server, name).startswith("$pbkdf2-sha256$")
+    other = Profile.create(tmp_path / "other")
+    other.login(name, "secret pass", server.endpoint)
+    assert _stored_hash(server, name).startswith("$argon2id$")
+    sync_all(other, upload=False)
+    assert content(other.col) == content(device.col)
+    with pytest.raises(Exception, match=r"(?i)password|auth|403"):
+        Profile.create(tmp_path / "wrong").login(name, "wrong pass", server.endpoint)
+
+
+def _stored_hash(server: RunningServer, name: str) -> str:
+    engine = build_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(select(tables.users.c.password_hash)
+                                    .where(tables.users.c.name == name)).scalar_one())
+    finally:
+        engine.dispose()

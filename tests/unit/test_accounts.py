@@ -148,3 +148,36 @@ def test_credentials_name_the_user_and_carry_the_keys_digest(
 def test_a_malformed_host_key_is_refused_not_an_error(key: str) -> None:
     with pytest.raises(AuthFailed):
         host_key_user(key)
+
+
+def test_an_imported_password_hash_is_replaced_at_the_first_login(
+    accounts: Accounts, hasher: PlainHasher
+) -> None:
+    with accounts.uow() as uow:
+        user_id = uow.users.add("imported", "foreign$old pass", 0)
+        uow.commit()
+    with pytest.raises(AuthFailed):
+        accounts.login("imported", "wrong")
+    with accounts.uow() as uow:
+        assert uow.users.password_hash(user_id) == "foreign$old pass"
+    accounts.login("imported", "old pass")
+    with accounts.uow() as uow:
+        assert uow.users.password_hash(user_id) == hasher.hash("old pass")
+    assert accounts.authenticate(accounts.login("imported", "old pass")) == user_id
+
+
+def test_a_host_key_from_another_server_works_once_imported(
+    accounts: Accounts, hasher: PlainHasher
+) -> None:
+    user_id = accounts.add_user("moved", "pw")
+    old_key = "461e238c9a0b63e952cc9462c749e5c3719681a1"  # as the official server makes
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(old_key)
+    with accounts.uow() as uow:
+        uow.users.add_imported_host_key(user_id, hasher.hash_key(old_key), 0)
+        uow.commit()
+    assert accounts.authenticate(old_key) == user_id
+    assert accounts.credentials(old_key) == Credentials(user_id, hasher.hash_key(old_key))
+    accounts.set_password("moved", "new")
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(old_key)
