@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from domain.accounts import normalise_name
-from domain.errors import SyncError, UserExists
+from domain.errors import NoSuchUser, SyncError, UserExists
 from domain.media import MediaEntry, check_name
 from domain.model import UserId
 from domain.new_collection import new_collection
@@ -89,6 +89,36 @@ class UserImporter:
             pending.discard()
         self._delete_unreferenced(user_id, dropped)
         return result
+
+    def restore(
+        self, name: str, contents: CollectionContents, media: Sequence[MediaFile] | None,
+        *, on_media: Callable[[int], None] = lambda _: None,
+    ) -> ImportResult:
+        """Replace an existing user's collection with `contents` (prepared as a device
+        prepares a full upload) and, unless `media` is None, their media files with
+        `media`: files that differ or are gone take new usns, so devices fetch them.
+        Logins stay. Raises `NoSuchUser`, `ImportFailed`."""
+        for file in media or ():
+            check_name(file.entry.fname)
+        with self.uow(write=False, snapshot=False) as uow:
+            found = uow.users.find(name.strip())
+        if found is None or found[1] == IMPORTING:
+            raise NoSuchUser(name.strip())
+        user_id = found[0].id
+        staged = self._stage(user_id, media or (), on_media)
+        try:
+            with self.uow() as uow:
+                uow.collections.lock(user_id)
+                version = uow.collections.replace(user_id, contents)
+                for pending in staged:
+                    pending.publish()
+                dropped = set() if media is None else _replace_media(uow, user_id, media)
+                uow.commit()
+        finally:
+            for pending in staged:
+                pending.discard()
+        self._delete_unreferenced(user_id, dropped)
+        return ImportResult(user_id, version, len(media or ()), 0)
 
     def _reserve(self, name: str, replace: bool) -> tuple[UserId, bool]:
         """The user's id, and whether the user existed (and stays if the import fails)."""
@@ -179,6 +209,27 @@ class UserImporter:
             for sha1 in sha1s:
                 if not uow.media.sha1_in_use(user_id, sha1):
                     self.blobs.delete(user_id, sha1)
+
+
+def _replace_media(uow: UnitOfWork, user_id: UserId, media: Sequence[MediaFile]) -> set[str]:
+    """Make the user's media exactly `media`, each change with the next usn; return the
+    content no longer used."""
+    usn, _ = uow.media.state(user_id, lock=True)
+    old = {e.fname: e for e in uow.media.changes_since(user_id, -1, 2**31) if not e.deleted}
+    entries: dict[str, MediaEntry] = {}
+    for file in media:
+        e = file.entry
+        if old.get(e.fname) != MediaEntry(e.fname, e.sha1, e.size, old[e.fname].usn
+                                          if e.fname in old else -1):
+            usn += 1
+            entries[e.fname] = MediaEntry(e.fname, e.sha1, e.size, usn)
+    for fname in old.keys() - {f.entry.fname for f in media}:
+        usn += 1
+        entries[fname] = MediaEntry(fname, "", 0, usn)
+    uow.media.save(user_id, list(entries.values()))
+    uow.media.set_state(user_id, usn, len({f.entry.fname for f in media}))
+    kept = {f.entry.sha1 for f in media}
+    return {e.sha1 for e in old.values()} - kept
 
 
 def _present_sha1s(uow: UnitOfWork, user_id: UserId) -> set[str]:

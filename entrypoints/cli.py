@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("--collection-mb", type=_quota_value, metavar="MB|default")
     quota.add_argument("--media-mb", type=_quota_value, metavar="MB|default")
     quota.set_defaults(run=_user_quota)
+    cli_moves.add_user_actions(user, _existing)
 
     cli_moves.add_import_commands(commands, _migrated)
 

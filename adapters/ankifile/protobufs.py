@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
@@ -38,7 +38,10 @@ __all__ = [
     "decode_deck_kind",
     "decode_field_config",
     "decode_notetype_config",
+    "decode_package_media",
+    "decode_package_version",
     "decode_template_config",
+    "encode_package_version",
 ]
 
 PACKAGE = "ankiserv.schema18"
@@ -68,6 +71,16 @@ class _F:
 
 
 _MESSAGES: dict[str, tuple[_F, ...]] = {
+    # anki.import_export.PackageMetadata (`meta` in a collection package)
+    "PackageMetadata": (_F("version", 1, "int32"),),
+    # anki.import_export.MediaEntries.MediaEntry and MediaEntries (`media` in a package)
+    "PackageMediaEntry": (
+        _F("name", 1, "string"),
+        _F("size", 2, "uint32"),
+        _F("sha1", 3, "bytes"),
+        _F("legacy_zip_filename", 255, "uint32", optional=True),
+    ),
+    "PackageMediaEntries": (_F("entries", 1, "PackageMediaEntry", repeated=True),),
     # anki.notetypes.Notetype.Config.CardRequirement
     "CardRequirement": (
         _F("card_ord", 1, "uint32"),
@@ -402,6 +415,30 @@ def _build_classes() -> dict[str, type[Message]]:
 
 
 _CLASSES = _build_classes()
+
+
+class PackageMediaEntry(HasPresence, Protocol):
+    name: str
+    size: int
+    sha1: bytes
+    legacy_zip_filename: int
+
+
+def decode_package_version(data: bytes) -> int:
+    """The version in a package's `meta` (1, 2: legacy; 3: zstd and protobuf media)."""
+    return int(cast(Any, _decode("PackageMetadata", data)).version)
+
+
+def decode_package_media(data: bytes) -> Sequence[PackageMediaEntry]:
+    """The media list of a current (version 3) package."""
+    return cast(Sequence[PackageMediaEntry],
+                list(cast(Any, _decode("PackageMediaEntries", data)).entries))
+
+
+def encode_package_version(version: int) -> bytes:
+    message = _CLASSES["PackageMetadata"]()
+    cast(Any, message).version = version
+    return bytes(message.SerializeToString())
 
 
 def decode_notetype_config(data: bytes) -> NotetypeConfig:
