@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.sql import schema
 from domain.errors import NoSuchUser, UserExists
 from domain.quotas import MB
-from entrypoints import cli_moves
+from entrypoints import cli_backup, cli_moves
 from entrypoints.config import ConfigError, Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_moves.add_user_actions(user, _existing)
 
     cli_moves.add_import_commands(commands, _migrated)
+    cli_backup.add_backup_commands(commands, _shown)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(
         required=True, metavar="ACTION"

@@ -23,7 +23,7 @@ class Progress:
         self.out = out or sys.stderr
         self.live = self.out.isatty()
         self.users, self.total_bytes = users, max(total_bytes, 1)
-        self.users_done = self.notes = self.media_files = self.bytes_done = 0
+        self.users_done = self.notes = self.media_files = self.rows = self.bytes_done = 0
         self.current = ""
         self._started = time.monotonic()
         self._shown = 0.0
@@ -32,8 +32,10 @@ class Progress:
         self.current = name
         self._show(force=True)
 
-    def add(self, *, notes: int = 0, media_files: int = 0, nbytes: int = 0) -> None:
+    def add(self, *, notes: int = 0, media_files: int = 0, rows: int = 0, nbytes: int = 0
+            ) -> None:
         self.notes += notes
+        self.rows += rows
         self.media_files += media_files
         self.bytes_done += nbytes
         self._show()
@@ -61,7 +63,10 @@ class Progress:
         self._shown = now
         part = min(self.bytes_done / self.total_bytes, 1.0)
         left = f", ~{_duration(self.elapsed / part * (1 - part))} left" if part > 0.02 else ""
-        self.out.write(f"\r\x1b[K[{self.users_done}/{self.users} users] {self.current}:"
-                       f" {self.notes} notes, {self.media_files} media files,"
+        users = f"[{self.users_done}/{self.users} users] " if self.users else ""
+        counts = [f"{n} {what}" for n, what in ((self.notes, "notes"), (self.rows, "rows"),
+                                                (self.media_files, "media files"))
+                  if n or what != "rows"]
+        self.out.write(f"\r\x1b[K{users}{self.current}: {', '.join(counts)},"
                        f" {self.bytes_done / MB:.1f}/{self.total_bytes / MB:.1f} MB{left}")
         self.out.flush()

@@ -76,6 +76,41 @@ class FilesystemBlobStore:
     def remove_user(self, user: UserId) -> None:
         shutil.rmtree(self._user_dir(user), ignore_errors=True)
 
+    # -- backups: blobs never change once published, so copies of them are consistent --
+
+    def blob_names(self) -> set[tuple[int, str]]:
+        """(user, sha1) of every published blob."""
+        if not self.root.is_dir():
+            return set()
+        return {(int(p.parent.parent.name), p.name) for p in self.root.glob("*/*/*")
+                if p.parent.parent.name.isdigit() and _SHA1.match(p.name)}
+
+    def copy_blob(self, user: int, sha1: str, target_root: Path) -> int | None:
+        """Copy a blob into the same layout under `target_root` (a hard link where both
+        are on one file system); return its size, or None if it is gone."""
+        source = self._path(UserId(user), sha1)
+        target = target_root / str(int(user)) / sha1[:2] / sha1
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                pass
+            except OSError:  # another file system (or no links): copy
+                shutil.copyfile(source, target)
+        except FileNotFoundError:
+            return None
+        return target.stat().st_size
+
+    def is_empty(self) -> bool:
+        return not self.root.is_dir() or not any(
+            p.name.isdigit() for p in self.root.iterdir())
+
+    def sync_all(self) -> None:
+        """Flush every blob to disk (after a restore wrote them)."""
+        if self.root.is_dir():
+            _sync(self.root, [p for p in self.root.glob("*/*/*") if p.is_file()])
+
 
 @dataclass
 class PendingFiles:

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -22,12 +22,12 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every pending migration (no-op when the schema is current)."""
+def upgrade(engine: Engine, target: str = "head") -> None:
+    """Apply every pending migration up to `target` (no-op when the schema is there)."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, target)
 
 
 def newest(engine: Engine) -> str:
@@ -40,7 +40,11 @@ def newest(engine: Engine) -> str:
 def revision(engine: Engine) -> str | None:
     """The migration the database is at (None: no ankiserv schema)."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return revision_on(conn)
+
+
+def revision_on(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
 
 
 def is_current(engine: Engine) -> bool:
