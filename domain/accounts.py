@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import string
 from dataclasses import dataclass
 
 from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, QuotaExceeded, UserExists
@@ -21,7 +22,7 @@ BAD_LOGIN = "invalid user name or password"  # never tells which of the two was 
 
 # Host keys other sync servers gave devices (hex digests, random tokens): recognised
 # after an import through the digests it recorded.
-_FOREIGN_KEY_CHARS = frozenset("0123456789abcdefABCDEF-_")
+_FOREIGN_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-_")
 MAX_FOREIGN_KEY = 128
 
 

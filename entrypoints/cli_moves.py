@@ -23,7 +23,8 @@ from adapters.ankifile.package import (
     write_package,
 )
 from adapters.ankifile.reader import UploadedCollection
-from adapters.importers import official
+from adapters.auth.foreign_hashes import is_foreign
+from adapters.importers import djankiserv, official
 from adapters.importers.source_files import ImportSourceError, count_notes, sqlite_copy
 from domain.errors import SyncError, UploadRejected, UserExists
 from domain.media import BadMediaName, MediaEntry
@@ -60,7 +61,18 @@ def add_import_commands(commands: Any, migrated: Callable[[Settings], tuple[Serv
     off.add_argument("--env-file", type=Path, metavar="FILE",
                      help="the official server's settings (SYNC_USER1=…, PASSWORDS_HASHED);"
                           " default: this command's environment")
-    for parser in (off,):
+    djk = sources.add_parser("djankiserv", help="djankiserv's database and media folder")
+    djk.add_argument("database_url", metavar="DATABASE_URL",
+                     help="djankiserv's database (holding auth_user), e.g."
+                          " postgresql://user@host/djankiserv")
+    djk.add_argument("--media-root", type=Path, required=True, metavar="DIR",
+                     help="djankiserv's DJANKISERV_DATA_ROOT (a folder per user)")
+    djk.add_argument("--userdata-url", metavar="URL",
+                     help="the database of the users' collections, if djankiserv's"
+                          " userdata connection is another one")
+    djk.set_defaults(run=lambda args, settings: _run_import(
+        args, settings, migrated, _djankiserv_users(args)))
+    for parser in (off, djk):
         parser.add_argument("--user", action="append", metavar="NAME", default=[],
                             help="import only this user (repeat for more)")
         parser.add_argument("--replace", action="store_true",
@@ -84,6 +96,26 @@ def _official_users(args: argparse.Namespace, settings: Settings
                   " not imported", file=sys.stderr)
         return [PlannedUser(u.name, _folder_size(args.sync_base / u.name),
                             functools.partial(source.read, u)) for u in users]
+    return plan
+
+
+def _djankiserv_users(args: argparse.Namespace) -> Callable[[Services], list[PlannedUser]]:
+    def plan(services: Services) -> list[PlannedUser]:
+        try:
+            source = djankiserv.DjankiservData(args.database_url, args.media_root,
+                                               args.userdata_url)
+            users = source.users()
+        except ImportSourceError as e:
+            raise CliFailure(str(e)) from e
+        for name, password in users:
+            stored = djankiserv.django_hash(password)
+            if not is_foreign(stored) and not stored.startswith("$argon2"):
+                print(f"ankiserv: {name}: djankiserv's password hash of this user cannot be"
+                      " checked here; give them a new one with `ankiserv user passwd`",
+                      file=sys.stderr)
+        return [PlannedUser(name, _folder_size(args.media_root / name),
+                            functools.partial(source.read, name, password))
+                for name, password in users]
     return plan
 
 
