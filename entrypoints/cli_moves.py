@@ -24,7 +24,7 @@ from adapters.ankifile.package import (
 )
 from adapters.ankifile.reader import UploadedCollection
 from adapters.auth.foreign_hashes import is_foreign
-from adapters.importers import djankiserv, official
+from adapters.importers import ankisyncd, djankiserv, official
 from adapters.importers.source_files import ImportSourceError, count_notes, sqlite_copy
 from domain.errors import SyncError, UploadRejected, UserExists
 from domain.media import BadMediaName, MediaEntry
@@ -72,7 +72,18 @@ def add_import_commands(commands: Any, migrated: Callable[[Settings], tuple[Serv
                           " userdata connection is another one")
     djk.set_defaults(run=lambda args, settings: _run_import(
         args, settings, migrated, _djankiserv_users(args)))
-    for parser in (off, djk):
+    syncd = sources.add_parser("ankisyncd", help="ankisyncd's (anki-sync-server's) data"
+                               " folder")
+    syncd.add_argument("data_root", type=Path, metavar="DATA_ROOT",
+                       help="its data_root (user folders here or in collections/)")
+    syncd.add_argument("--auth-db", type=Path, metavar="FILE",
+                       help="its auth.db (default: in DATA_ROOT or the folder above)")
+    syncd.add_argument("--session-db", type=Path, metavar="FILE",
+                       help="its session.db, to keep devices logged in (default: beside"
+                            " auth.db's default places)")
+    syncd.set_defaults(run=lambda args, settings: _run_import(
+        args, settings, migrated, _ankisyncd_users(args)))
+    for parser in (off, djk, syncd):
         parser.add_argument("--user", action="append", metavar="NAME", default=[],
                             help="import only this user (repeat for more)")
         parser.add_argument("--replace", action="store_true",
@@ -96,6 +107,26 @@ def _official_users(args: argparse.Namespace, settings: Settings
                   " not imported", file=sys.stderr)
         return [PlannedUser(u.name, _folder_size(args.sync_base / u.name),
                             functools.partial(source.read, u)) for u in users]
+    return plan
+
+
+def _ankisyncd_users(args: argparse.Namespace) -> Callable[[Services], list[PlannedUser]]:
+    def plan(services: Services) -> list[PlannedUser]:
+        try:
+            source = ankisyncd.AnkisyncdData(args.data_root, args.auth_db, args.session_db)
+            users = source.users()
+            unnamed = source.folders_without_user([name for name, _ in users])
+        except ImportSourceError as e:
+            raise CliFailure(str(e)) from e
+        for name in unnamed:
+            print(f"ankiserv: {source.users_dir / name}: no user of auth.db has this"
+                  " folder; not imported", file=sys.stderr)
+        if source.session_db is None:
+            print("ankiserv: no session.db found: devices will log in once",
+                  file=sys.stderr)
+        return [PlannedUser(name, _folder_size(source.users_dir / name),
+                            functools.partial(source.read, name, stored))
+                for name, stored in users]
     return plan
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from adapters.ankifile.writer import DDL, INDEXES, create
-from adapters.importers.source_files import ImportSourceError, present_or_deleted
+from adapters.importers.source_files import ImportSourceError, unsized_entry
 from adapters.sql.dialects import normalise_url
 from domain.user_import import ImportedUser
 
@@ -72,8 +72,7 @@ class DjankiservData:
         rows = self._user_rows(name, "SELECT fname, csum, usn FROM {}.media") \
             if collection is not None else []
         folder = self.media_root / name
-        media = [present_or_deleted(folder, fname, csum, _size(folder, fname, csum), usn)
-                 for fname, csum, usn in rows]
+        media = [unsized_entry(folder, fname, csum, usn) for fname, csum, usn in rows]
         media_usn = max((int(usn) for _, _, usn in rows), default=0)
         return ImportedUser(name=name, password_hash=django_hash(password),
                             media_usn=media_usn, media=media,
@@ -163,17 +162,6 @@ def _quoted(conn: Connection, owner: str) -> str:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _size(folder: Path, fname: object, csum: object) -> int:
-    """djankiserv keeps no sizes: a present file's is the one on disk (checked against
-    its checksum when staged); a deletion's is 0."""
-    if csum is None:
-        return 0
-    try:
-        return (folder / str(fname)).stat().st_size
-    except OSError:
-        return -1  # reported as missing by `present_or_deleted`
 
 
 def django_hash(encoded: str) -> str:

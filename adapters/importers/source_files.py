@@ -87,6 +87,20 @@ def present_or_deleted(folder: Path, fname: object, csum: object, size: object,
     return MediaFile(MediaEntry(fname, sha1, size, usn), lambda: path.open("rb"))
 
 
+def unsized_entry(folder: Path, fname: object, csum: object, usn: object) -> MediaFile:
+    """An entry of an index that keeps no sizes (a NULL checksum marks a deletion): a
+    present file's size is the one on disk, its bytes checked against `csum` later."""
+    if csum is None:
+        return present_or_deleted(folder, fname, None, 0, usn)
+    try:
+        size = (folder / str(fname)).stat().st_size
+    except OSError as e:
+        raise ImportSourceError(f"media file {folder / str(fname)} is missing") from e
+    if size == 0:
+        raise ImportSourceError(f"media file {folder / str(fname)} is empty")
+    return present_or_deleted(folder, fname, csum, size, usn)
+
+
 def count_notes(collection: Path) -> int:
     """The number of notes in a collection file (0 if it has no notes table)."""
     try:
