@@ -318,8 +318,8 @@ def _user_import(args: argparse.Namespace, settings: Settings, services: Service
                 result = importer.restore(args.name, contents, files,
                                           on_media=lambda n: progress.add(media_files=1))
             progress.finish()
-    except (PackageError, ImportSourceError) as e:
-        raise CliFailure(str(e)) from e
+    except (PackageError, ImportSourceError, ImportFailed, BadMediaName) as e:
+        raise CliFailure(f"{path.name}: {e}") from e
     except UploadRejected as e:
         raise CliFailure(f"{path.name}: the collection is corrupt or not an Anki"
                          " collection") from e

@@ -88,8 +88,9 @@ def read_package(path: Path, work: Path) -> tuple[Path, list[UnpackedMedia]]:
             _extract(package, _COLLECTION[version], collection, version == LATEST)
             folder = work / "media"
             folder.mkdir()
-            media = [_unpack(package, member, name, folder / member, version == LATEST)
-                     for member, name in _media_list(package, version)]
+            # Unpacked under names of our own: the list's names are not trusted as paths.
+            media = [_unpack(package, member, name, folder / str(n), version == LATEST)
+                     for n, (member, name) in enumerate(_media_list(package, version))]
     except (zipfile.BadZipFile, zstandard.ZstdError, OSError, EOFError) as e:
         raise PackageError(f"{path.name} is not a readable collection package: {e}") from e
     return collection, media

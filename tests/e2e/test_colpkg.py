@@ -130,6 +130,12 @@ def test_a_package_from_anki_replaces_the_collection_and_devices_full_sync(
     again.close()
 
 
+def before_collection(tmp_path: Path) -> bytes:
+    """The collection file of the package the test exported first."""
+    with zipfile.ZipFile(tmp_path / "before.colpkg") as package:
+        return package.read("collection.anki21")
+
+
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members.items():
@@ -157,6 +163,12 @@ def test_bad_files_are_refused_in_one_line_and_change_nothing(
         _zip(tmp_path / "meta.colpkg", {"meta": b"\x08\x09"}): "package version 9 is not",
         _zip(tmp_path / "nomedia.colpkg", {"collection.anki21": b"garbage",
                                            "media": b"{not json"}): "media list is malformed",
+        _zip(tmp_path / "escape.colpkg", {"collection.anki21": b"garbage",
+                                          "media": b'{"../../escaped": "a.txt"}'}):
+            "../../escaped is missing from the package",
+        _zip(tmp_path / "slash.colpkg", {"collection.anki21": before_collection(tmp_path),
+                                         "0": b"x", "media": b'{"0": "../a.txt"}'}):
+            "separator",
     }
     for path, message in cases.items():
         result = server.cli("user", "import", account[0], str(path))
@@ -164,5 +176,12 @@ def test_bad_files_are_refused_in_one_line_and_change_nothing(
         assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     unknown = server.cli("user", "import", "nobody-here", str(tmp_path / "before.colpkg"))
     assert unknown.returncode == 1 and "no user named nobody-here" in unknown.stderr
+    no_export = server.cli("user", "export", "nobody-here", str(tmp_path / "x.colpkg"))
+    assert no_export.returncode == 1 and "no user named nobody-here" in no_export.stderr
+    nowhere = server.cli("user", "export", account[0], str(tmp_path / "no" / "x.colpkg"))
+    assert nowhere.returncode == 1 and "is not a folder" in nowhere.stderr
+    for result in (unknown, no_export, nowhere):
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "x.colpkg").exists()
     assert device.col.sync_collection(device.auth, sync_media=False).required == NO_CHANGES
     device.close()
