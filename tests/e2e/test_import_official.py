@@ -111,6 +111,12 @@ def test_devices_of_the_official_server_go_on_with_normal_syncs(
     assert content(a.col) == content(b.col)
     assert folder_files(a) == folder_files(b)
     assert set(folder_files(a)) == {"three.txt", "four.txt"}
+    server_copy = Profile.create(tmp_path / "server-copy")  # what the server holds
+    server_copy.login(alice, "alice's pass", server.endpoint)
+    sync_all(server_copy, upload=False)
+    assert content(server_copy.col) == content(a.col)
+    assert folder_files(server_copy) == folder_files(a)
+    server_copy.close()
     old.one("add_note", front="legacy after the move")
     assert old.sync() == NO_CHANGES
     fresh = LegacyProfile(legacy_python, LEGACY_VERSION, tmp_path / "legacy-new",
