@@ -21,7 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from adapters.sql import schema
 from domain.errors import NoSuchUser, UserExists
 from domain.quotas import MB
-from entrypoints import cli_backup, cli_moves
+from entrypoints import cli_backup, cli_imports, cli_packages
+from entrypoints.cli_errors import CliError
 from entrypoints.config import ConfigError, Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"ankiserv: invalid configuration: {e}", file=sys.stderr)
         return 2
-    except (CliError, cli_moves.CliFailure) as e:
+    except CliError as e:
         print(f"ankiserv: {e}", file=sys.stderr)
         return 1
     except DBAPIError as e:
@@ -58,10 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"ankiserv: {e}", file=sys.stderr)
         return 1
-
-
-class CliError(Exception):
-    """A command cannot go on; the message says why and what to do."""
 
 
 def _version() -> str:
@@ -108,9 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     quota.add_argument("--collection-mb", type=_quota_value, metavar="MB|default")
     quota.add_argument("--media-mb", type=_quota_value, metavar="MB|default")
     quota.set_defaults(run=_user_quota)
-    cli_moves.add_user_actions(user, _existing)
+    cli_packages.add_user_actions(user, _existing)
 
-    cli_moves.add_import_commands(commands, _migrated)
+    cli_imports.add_import_commands(commands, _migrated)
     cli_backup.add_backup_commands(commands, _shown)
 
     db = commands.add_parser("db", help="database maintenance").add_subparsers(

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from adapters.media.filesystem import FilesystemBlobStore
 from adapters.sql import backup as db_backup
 from adapters.sql.dialects import build_engine
-from entrypoints.cli_moves import CliFailure
+from entrypoints.cli_errors import CliError
 from entrypoints.config import Settings
 from entrypoints.progress import MB, Progress
 
@@ -58,9 +58,9 @@ def _version() -> str:
 def _backup(args: argparse.Namespace, settings: Settings) -> int:
     target: Path = args.folder
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise CliFailure(f"{target} exists and is not an empty folder")
+        raise CliError(f"{target} exists and is not an empty folder")
     if not target.parent.is_dir():
-        raise CliFailure(f"cannot write {target}: {target.parent} is not a folder")
+        raise CliError(f"cannot write {target}: {target.parent} is not a folder")
     _require_database(settings)
     work = target.parent / f".{target.name}.partial-{os.getpid()}"
     engine = build_engine(settings.effective_database_url)
@@ -109,7 +109,7 @@ def _snapshot(engine: Any, blobs: FilesystemBlobStore, work: Path, media_root: P
                 "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
                 "tables": counts, "users": users, "media_files": len(wanted),
                 "media_bytes": size}
-    raise CliFailure("media kept changing while the backup was taken; try again")
+    raise CliError("media kept changing while the backup was taken; try again")
 
 
 def _user_ids(db: Path) -> set[int]:
@@ -120,7 +120,7 @@ def _user_ids(db: Path) -> set[int]:
 def _require_database(settings: Settings) -> None:
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        raise CliFailure(f"there is no ankiserv database at {url.database}: check"
+        raise CliError(f"there is no ankiserv database at {url.database}: check"
                          " ANKISERV_DATA_DIR or ANKISERV_DATABASE_URL")
 
 
@@ -128,12 +128,12 @@ def _manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise CliFailure(f"{folder} is not an ankiserv backup (no readable"
+        raise CliError(f"{folder} is not an ankiserv backup (no readable"
                          " manifest.json)") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CliFailure(f"{folder} is not an ankiserv backup")
+        raise CliError(f"{folder} is not an ankiserv backup")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise CliFailure(f"{folder} is a backup of format {manifest.get('format_version')},"
+        raise CliError(f"{folder} is a backup of format {manifest.get('format_version')},"
                          f" this ankiserv reads format {FORMAT_VERSION}")
     return manifest
 
@@ -145,7 +145,7 @@ def _restore(args: argparse.Namespace, settings: Settings,
     media_dir = settings.effective_media_dir
     blobs = FilesystemBlobStore(media_dir)
     if not blobs.is_empty():
-        raise CliFailure(f"the media folder {media_dir} is not empty: restore into an empty"
+        raise CliError(f"the media folder {media_dir} is not empty: restore into an empty"
                          " one")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings.effective_database_url)
@@ -169,7 +169,7 @@ def _restore(args: argparse.Namespace, settings: Settings,
         if not args.keep_sync_state:
             db_backup.require_full_syncs(engine, int(time.time() * 1000))
     except db_backup.RestoreRefused as e:
-        raise CliFailure(f"cannot restore into {shown(settings)}: {e}") from e
+        raise CliError(f"cannot restore into {shown(settings)}: {e}") from e
     finally:
         progress.finish()
         engine.dispose()

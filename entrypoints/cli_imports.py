@@ -8,37 +8,22 @@ import functools
 import os
 import sys
 import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from adapters.ankifile.package import (
-    PackageError,
-    PackedMedia,
-    UnpackedMedia,
-    prepare_restore,
-    read_package,
-    write_package,
-)
 from adapters.ankifile.reader import UploadedCollection
 from adapters.auth.foreign_hashes import is_foreign
 from adapters.importers import ankisyncd, djankiserv, official
-from adapters.importers.source_files import ImportSourceError, count_notes, sqlite_copy
+from adapters.importers.source_files import ImportSourceError, count_notes
 from domain.errors import SyncError, UploadRejected, UserExists
-from domain.media import BadMediaName, MediaEntry
-from domain.model import UserId
-from domain.user_export import UserExporter
-from domain.user_import import ImportedUser, ImportFailed, MediaFile, UserImporter
+from domain.media import BadMediaName
+from domain.user_import import ImportedUser, ImportFailed, UserImporter
+from entrypoints.cli_errors import CliError
 from entrypoints.config import Settings
 from entrypoints.progress import MB, Progress
 from entrypoints.services import Services
-from ports.collection import StoredContents
-
-
-class CliFailure(Exception):
-    """Raised by a command to stop with a one-line message (cli.py prints it)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +86,7 @@ def _official_users(args: argparse.Namespace, settings: Settings
             users = official.users_from(variables)
             source = official.OfficialServerData(args.sync_base, services.accounts.hasher)
         except ImportSourceError as e:
-            raise CliFailure(str(e)) from e
+            raise CliError(str(e)) from e
         for name in source.folders_without_user(users):
             print(f"ankiserv: {args.sync_base / name}: no SYNC_USER names this folder;"
                   " not imported", file=sys.stderr)
@@ -117,7 +102,7 @@ def _ankisyncd_users(args: argparse.Namespace) -> Callable[[Services], list[Plan
             users = source.users()
             unnamed = source.folders_without_user([name for name, _ in users])
         except ImportSourceError as e:
-            raise CliFailure(str(e)) from e
+            raise CliError(str(e)) from e
         for name in unnamed:
             print(f"ankiserv: {source.users_dir / name}: no user of auth.db has this"
                   " folder; not imported", file=sys.stderr)
@@ -137,7 +122,7 @@ def _djankiserv_users(args: argparse.Namespace) -> Callable[[Services], list[Pla
                                                args.userdata_url)
             users = source.users()
         except ImportSourceError as e:
-            raise CliFailure(str(e)) from e
+            raise CliError(str(e)) from e
         for name, password in users:
             stored = djankiserv.django_hash(password)
             if not is_foreign(stored) and not stored.startswith("$argon2"):
@@ -164,7 +149,7 @@ def _run_import(args: argparse.Namespace, settings: Settings,
         planned = plan(services)
         wanted = set(args.user)
         if unknown := wanted - {p.name for p in planned}:
-            raise CliFailure(f"no user named {', '.join(sorted(unknown))} in the source")
+            raise CliError(f"no user named {', '.join(sorted(unknown))} in the source")
         planned = [p for p in planned if not wanted or p.name in wanted]
         print(done, file=sys.stderr if not sys.stdout.isatty() else sys.stdout)
         return _import_all(services, settings, planned, args.replace)
@@ -236,109 +221,3 @@ def _reason(error: Exception) -> str:
     if isinstance(error, SyncError | ImportSourceError):
         return str(error) or type(error).__name__
     return str(error)
-
-
-class _BlobGone(Exception):
-    """A media file was replaced after the snapshot was taken: take a new one."""
-
-
-def add_user_actions(user: Any, existing: Callable[[Settings], Services]) -> None:
-    export = user.add_parser("export", help="write a user's collection and media as a"
-                             " .colpkg that Anki imports (File → Import)")
-    export.add_argument("name")
-    export.add_argument("file", type=Path, metavar="FILE.colpkg")
-    export.set_defaults(run=lambda args, settings: _user_export(args, existing(settings)))
-    restore = user.add_parser("import", help="replace a user's collection with a .colpkg"
-                              " (media too) or .anki2 file; devices then need a full sync")
-    restore.add_argument("name")
-    restore.add_argument("file", type=Path, metavar="FILE.colpkg|FILE.anki2")
-    restore.set_defaults(run=lambda args, settings: _user_import(args, settings,
-                                                                 existing(settings)))
-
-
-def _user_export(args: argparse.Namespace, services: Services) -> int:
-    exporter = UserExporter(services.uow, services.accounts.clock)
-    out: Path = args.file
-    if not out.parent.is_dir():
-        raise CliFailure(f"cannot write {out}: {out.parent} is not a folder")
-    try:
-        for attempt in range(3):
-            try:
-                with tempfile.TemporaryDirectory(dir=out.parent) as work:
-                    line = exporter.export(args.name, functools.partial(
-                        _write_package, services, out, Path(work)))
-                break
-            except _BlobGone:
-                if attempt == 2:
-                    raise CliFailure("media kept changing during the export; try again"
-                                     ) from None
-    finally:
-        services.close()
-    print(line)
-    return 0
-
-
-def _write_package(services: Services, out: Path, work: Path, user: UserId,
-                   contents: StoredContents, media: Sequence[MediaEntry]) -> str:
-    def opener(entry: MediaEntry) -> Callable[[], IO[bytes]]:
-        def open_blob() -> IO[bytes]:
-            blob = services.blobs.open(user, entry.sha1)
-            if blob is None:
-                raise _BlobGone(entry.fname)
-            return blob
-        return open_blob
-
-    progress = Progress(1, sum(e.size for e in media))
-    progress.start_user(out.name)
-    files = [PackedMedia(e.fname, e.size, opener(e)) for e in media]
-    count = write_package(contents, files, out, work,
-                          lambda size: progress.add(media_files=1, nbytes=size))
-    progress.finish()
-    notes = contents.row_counts().notes
-    return (f"exported {notes} notes and {count} media files"
-            f" ({out.stat().st_size / MB:.1f} MB) to {out}")
-
-
-def _user_import(args: argparse.Namespace, settings: Settings, services: Services) -> int:
-    path: Path = args.file
-    importer = UserImporter(uow=services.uow, hasher=services.accounts.hasher,
-                            clock=services.accounts.clock, blobs=services.blobs)
-    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=settings.tmp_dir) as work:
-            collection, media = _unpacked(path, Path(work))
-            prepare_restore(collection)
-            files = None if media is None else [
-                MediaFile(MediaEntry(m.name, m.sha1, m.size, 0), _reader(m.path))
-                for m in media]
-            progress = Progress(1, sum(m.size for m in media or ()))
-            progress.start_user(args.name)
-            with UploadedCollection(collection) as contents:
-                notes = count_notes(collection)
-                result = importer.restore(args.name, contents, files,
-                                          on_media=lambda n: progress.add(media_files=1))
-            progress.finish()
-    except (PackageError, ImportSourceError, ImportFailed, BadMediaName) as e:
-        raise CliFailure(f"{path.name}: {e}") from e
-    except UploadRejected as e:
-        raise CliFailure(f"{path.name}: the collection is corrupt or not an Anki"
-                         " collection") from e
-    finally:
-        services.close()
-    kept = "media unchanged" if media is None else f"{result.media_files} media files"
-    print(f"collection of {args.name.strip()} replaced from {path.name}: {notes} notes,"
-          f" {kept}; its devices will be asked for a full sync")
-    return 0
-
-
-def _reader(path: Path) -> Callable[[], IO[bytes]]:
-    return lambda: path.open("rb")
-
-
-def _unpacked(path: Path, work: Path) -> tuple[Path, list[UnpackedMedia] | None]:
-    """The collection file (a private copy) and, for a package, its media."""
-    if not path.is_file():
-        raise CliFailure(f"{path} is not a file")
-    if zipfile.is_zipfile(path):
-        return read_package(path, work)
-    return sqlite_copy(path, work / "collection.anki2"), None
