@@ -209,8 +209,26 @@ def _import_one(services: Services, importer: UserImporter, user: PlannedUser, w
         if services.downloads is not None:  # the next full download sends this file
             services.downloads.keep(result.user, result.version, schema, path)
     progress.add(notes=notes)
+    for caveat in _caveats(path is None, imported, result.host_keys):
+        progress.finish()
+        print(f"ankiserv: {imported.name}: {caveat}", file=sys.stderr)
     return (f"{imported.name}: {notes} notes, {result.media_files} media files,"
             f" {result.host_keys} device login(s) kept")
+
+
+def _caveats(no_collection: bool, user: ImportedUser, host_keys: int) -> list[str]:
+    """What the import could not carry over for this user's devices."""
+    found = []
+    if no_collection:
+        found.append("the old server holds no collection for this user: it starts empty"
+                     " (a device that did sync will be asked for a full sync)")
+    if host_keys == 0:
+        found.append("no device login of the old server found: devices log in once"
+                     " (then go on with a normal sync)")
+    elif host_keys < len(set(user.host_keys)):
+        found.append(f"{len(set(user.host_keys)) - host_keys} device login(s) are held by"
+                     " another user here: those devices log in once")
+    return found
 
 
 def _reason(error: Exception) -> str:

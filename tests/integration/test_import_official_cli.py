@@ -233,3 +233,14 @@ def test_progress_is_shown_on_a_terminal(tmp_path: Path, source: Path) -> None:
     assert "ann: 1 notes, 1 media files, 1 device login(s) kept" in text
     assert "imported 2 of 2 users" in text
     assert uuid  # names stay unique per test through tmp_path
+
+
+def test_a_user_who_never_synced_is_imported_empty_and_said_so(tmp_path: Path,
+                                                               source: Path) -> None:
+    result = run(tmp_path, "import", "official", str(source),
+                 env={**_users(), "SYNC_USER3": "cat:cat pass"})
+    assert result.returncode == 0, result.stderr
+    assert "imported 3 of 3 users" in result.stdout
+    assert "ankiserv: cat: the old server holds no collection for this user: it starts" \
+        " empty" in result.stderr
+    assert users(tmp_path) == ["ann", "ben", "cat"]
