@@ -171,7 +171,7 @@ def _migrated(settings: Settings) -> tuple[Services, str]:
     services = build_services(settings)
     try:
         before = schema.revision(services.engine)
-        schema.upgrade(services.engine)
+        distributed = schema.upgrade(services.engine)
         after = schema.revision(services.engine)
     except BaseException:
         services.close()
@@ -182,6 +182,8 @@ def _migrated(settings: Settings) -> tuple[Services, str]:
         done = f"upgraded the schema from revision {before} to {after}"
     else:
         done = f"the schema is up to date (revision {after})"
+    if distributed:
+        done += f"; on Citus, distributed {len(distributed)} tables by user_id"
     return services, f"database {_shown(settings)}: {done}"
 
 

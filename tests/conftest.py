@@ -22,7 +22,8 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SERVER_URLS = {"postgres": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}
+SERVER_URLS = {"postgres": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL",
+               "citus": "TEST_CITUS_URL"}
 
 
 def server_url(backend: str) -> str:
@@ -36,9 +37,27 @@ def server_url(backend: str) -> str:
     return url
 
 
+def _is_citus(admin_url: str) -> bool:
+    return bool(admin_url) and admin_url == os.environ.get(SERVER_URLS["citus"])
+
+
+def _create_citus_schema(admin_url: str, name: str) -> str:
+    """On a Citus coordinator, a fresh schema stands for a fresh database (each database
+    of a cluster needs the extension and the workers registered anew): the URL makes it
+    the connection's search path, where every ankiserv table then lives."""
+    admin = create_engine(make_url(build_engine(admin_url).url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    admin.dispose()
+    return make_url(build_engine(admin_url).url).update_query_dict(
+        {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
+
+
 def _create_database(admin_url: str) -> str:
     """Create a fresh database on the server behind `admin_url`; return its URL."""
     name = f"ankiserv_test_{uuid.uuid4().hex[:12]}"
+    if _is_citus(admin_url):
+        return _create_citus_schema(admin_url, name)
     url = make_url(build_engine(admin_url).url)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -54,6 +73,14 @@ def _create_database(admin_url: str) -> str:
 
 def _drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
+    if _is_citus(admin_url):
+        name = str(make_url(url).query["options"]).removeprefix("-csearch_path=")
+        admin = create_engine(make_url(build_engine(admin_url).url),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        admin.dispose()
+        return
     admin = create_engine(make_url(build_engine(admin_url).url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         if admin.dialect.name == "postgresql":
@@ -90,7 +117,31 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+    pytest.param("citus", id="citus", marks=pytest.mark.citus),
 ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a Citus coordinator (TEST_CITUS_URL), leave its tests out with one line
+    (CI must have one: there they fail instead)."""
+    if os.environ.get(SERVER_URLS["citus"]) or IN_CI:
+        return
+    kept = [item for item in items if item.get_closest_marker("citus") is None]
+    left_out = [item for item in items if item.get_closest_marker("citus") is not None]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+        config.stash[_CITUS_LEFT_OUT] = len(left_out)
+
+
+_CITUS_LEFT_OUT = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    left_out = terminalreporter.config.stash.get(_CITUS_LEFT_OUT, 0)
+    if left_out:
+        terminalreporter.write_line(f"citus: {left_out} tests not run (TEST_CITUS_URL is"
+                                    " not set; see the README's \"Scaling out with Citus\")")
 
 
 @pytest.fixture(params=BACKENDS, scope="session")
@@ -129,3 +180,4 @@ def legacy_python() -> Path:
         if IN_CI:
             pytest.fail(message + " (CI must run the legacy-client tests)")
         pytest.skip(message)
+

@@ -12,22 +12,30 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.sql import citus
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser reads % as interpolation: a URL's %-escapes must be doubled.
+    url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
+    cfg.set_main_option("sqlalchemy.url", url)
     return cfg
 
 
-def upgrade(engine: Engine, target: str = "head") -> None:
-    """Apply every pending migration up to `target` (no-op when the schema is there)."""
+def upgrade(engine: Engine, target: str = "head") -> list[str]:
+    """Apply every pending migration up to `target` (no-op when the schema is there); on
+    a Citus coordinator, then distribute what is not yet (see `citus`). Returns what the
+    distribution did, one line per table."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, target)
+    with engine.begin() as conn:
+        return citus.distribute(conn) if citus.is_citus(conn) else []
 
 
 def newest(engine: Engine) -> str:

@@ -202,7 +202,9 @@ class ConfigRowLock:
     def wait_until_blocked(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            blocked = self._watcher.execute(text(_BLOCKED_SQL[self._engine.dialect.name]))
+            kind = "citus" if "search_path" in str(self._engine.url) \
+                else self._engine.dialect.name
+            blocked = self._watcher.execute(text(_BLOCKED_SQL[kind]))
             if blocked.scalar():
                 self._watcher.rollback()
                 return
@@ -224,6 +226,8 @@ class ConfigRowLock:
 _BLOCKED_SQL = {
     "postgresql": "select count(*) from pg_stat_activity"
                   " where datname = current_database() and wait_event_type = 'Lock'",
+    # On Citus the statement waits on the worker that holds the user's shard.
+    "citus": "select count(*) from citus_stat_activity where wait_event_type = 'Lock'",
     # NOTE: MariaDB 10.11 did not list the waiting transaction in innodb_trx; the
     # statement it waits in is visible in the process list.
     "mysql": "select count(*) from information_schema.processlist"

@@ -28,9 +28,9 @@ CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "SEL
 # query that also reads what the step needs where it can, at most one more read, and one
 # write that carries the commit; the server's empty first chunk is one read, no lock);
 # SQLite and MariaDB run each write on its own (SQLite one per row, in-process): 26, 21.
-SMALL_SYNC_BUDGET = {"postgres": 15, "sqlite": 26, "mysql": 21}
+SMALL_SYNC_BUDGET = {"postgres": 15, "citus": 15, "sqlite": 26, "mysql": 21}
 # The first sync of a new device: one new note and a tag (a few more writes at finish).
-FIRST_SYNC_BUDGET = {"postgres": 17, "sqlite": 23, "mysql": 23}
+FIRST_SYNC_BUDGET = {"postgres": 17, "citus": 17, "sqlite": 23, "mysql": 23}
 
 
 @dataclass

@@ -27,7 +27,7 @@ from domain.media import MediaEntry
 from domain.model import ConfigEntry, Tag, User, UserId
 from domain.sync.staging import StagedItem, StageKind
 from ports.stores import UnitOfWork
-from tests.conftest import server_url
+from tests.conftest import _create_database, _drop_database, server_url
 
 DDL_OR_DML = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE", "RENAME", "TRUNCATE")
 
@@ -36,6 +36,9 @@ def _create(backend: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
     """Create an empty database; return its URL and a function that drops it."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}", lambda: None
+    if backend == "citus":  # a schema of its own stands for a database there
+        url = _create_database(server_url(backend))
+        return url, lambda: _drop_database(server_url(backend), url)
     admin_url = make_url(build_engine(server_url(backend)).url)
     name = f"ankiserv_mig_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
