@@ -49,8 +49,16 @@ def _create_citus_schema(admin_url: str, name: str) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{name}"'))
     admin.dispose()
+    # Few shards per table: tests make many schemas, and rebalance them.
     return make_url(build_engine(admin_url).url).update_query_dict(
-        {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
+        {"options": f"-csearch_path={name} -ccitus.shard_count=4"}
+    ).render_as_string(hide_password=False)
+
+
+def citus_schema(url: str) -> str:
+    """The schema a Citus test URL works in."""
+    options = str(make_url(url).query["options"]).split()
+    return next(o for o in options if o.startswith("-csearch_path=")).split("=", 1)[1]
 
 
 def _create_database(admin_url: str) -> str:
@@ -74,7 +82,7 @@ def _create_database(admin_url: str) -> str:
 def _drop_database(admin_url: str, url: str) -> None:
     name = make_url(url).database
     if _is_citus(admin_url):
-        name = str(make_url(url).query["options"]).removeprefix("-csearch_path=")
+        name = citus_schema(url)
         admin = create_engine(make_url(build_engine(admin_url).url),
                               isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -180,4 +188,3 @@ def legacy_python() -> Path:
         if IN_CI:
             pytest.fail(message + " (CI must run the legacy-client tests)")
         pytest.skip(message)
-
