@@ -17,7 +17,9 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import text
 
@@ -30,11 +32,15 @@ def _files(count: int, size: int) -> list[bytes]:
     return [os.urandom(size) for _ in range(count)]
 
 
+def _opener(data: bytes) -> Callable[[], IO[bytes]]:
+    return lambda: io.BytesIO(data)
+
+
 def folder(files: list[bytes], root: Path) -> tuple[float, float]:
     """Seconds to store (staged, synced, published) and to read back every file."""
     store = FilesystemBlobStore(root)
     started = time.perf_counter()
-    pending = store.stage_many(UserId(1), [(lambda d=d: io.BytesIO(d), len(d)) for d in files])
+    pending = store.stage_many(UserId(1), [(_opener(d), len(d)) for d in files])
     pending.publish()
     pending.discard()
     stored = time.perf_counter() - started
