@@ -11,7 +11,9 @@ seconds; each sync uploads 2 edited notes and 2 cards. A final short phase fires
 concurrent logins to see whether they stall the syncs. Afterwards the real client library
 (anki 26.9.3) downloads a few accounts and checks the driver's last edits arrived.
 Writes the results into the 'load' section of a Markdown file (--out) and a PNG plot
-(--plot, default docs/load.png).
+(--plot, default docs/load.png); `--section load-citus` into the Citus section and
+docs/load-citus.png. The `citus` and `lb-citus:NxW` servers run on the Citus coordinator
+BENCH_CITUS_URL names, in a schema of their own.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
+import sqlalchemy
+from sqlalchemy import Engine, NullPool, create_engine, text
+from sqlalchemy.engine import URL, make_url
 
 from benchmarks import load_driver, servers
 from benchmarks.collections import generate
@@ -47,6 +51,10 @@ CACHE = ROOT / ".bench-cache"
 NOTES = 200
 TICKS = os.sysconf("SC_CLK_TCK")
 GRACE_S = 30  # a phase is cut off this long after --duration, whatever is in flight
+SECTIONS = {  # --section: the title of the docs section a run rewrites
+    "load": "Load test: concurrent normal syncs",
+    "load-citus": "Load test on Citus: the same syncs on a distributed database",
+}
 
 
 @dataclass
@@ -62,6 +70,7 @@ class Phase:
     driver_ms: float  # driver CPU per completed sync
     methods: dict[str, float] = field(default_factory=dict)  # mean ms per request
     stall: dict[str, float] = field(default_factory=dict)
+    db_parts: dict[str, float] = field(default_factory=dict)  # db_cpu by role (`Database`)
 
     @property
     def rate(self) -> float:
@@ -96,45 +105,96 @@ def cpu_ticks(pids: list[int], reaper: int | None = None) -> int:
     return total
 
 
+class Database:
+    """The PostgreSQL processes serving a benchmark's database, by role ("PostgreSQL", or
+    on Citus "coordinator" and "workers"), found in each node's `pg_stat_activity`: every
+    node's postmaster and auxiliary processes (checkpointer, WAL writer, autovacuum,
+    Citus's maintenance daemon), and the backends serving the benchmark. On one server
+    those are the backends of its database; on Citus the coordinator's backends of
+    ankiserv's connections (named after the benchmark's schema) and, on every node, the
+    backends the coordinator opened for them (`citus_internal gpid=<node id * 10^10 +
+    pid>` of the coordinator's backend)."""
+
+    def __init__(self, url: str) -> None:
+        self.schema = servers.citus_schema(url)
+        self.database = make_url(url).database
+        admin = make_url(url).difference_update_query(["options", "application_name"])
+        self.lock = threading.Lock()
+        self.engines: list[Engine] = []
+        # role, a connection to the node, its postmaster
+        self.nodes: list[tuple[str, sqlalchemy.Connection, int]] = []
+        first = self._connect(admin)
+        if not self.schema:
+            self.nodes.append(("PostgreSQL", *first))
+            return
+        rows = first[0].execute(text(
+            "SELECT groupid, nodeid, nodename, nodeport FROM pg_dist_node"
+            " WHERE isactive AND noderole = 'primary' ORDER BY groupid")).all()
+        first[0].close()
+        self.coordinator = next(int(nodeid) for group, nodeid, _, _ in rows if group == 0)
+        for group, _, host, port in rows:
+            node = self._connect(admin.set(host=host, port=port))
+            self.nodes.append(("coordinator" if group == 0 else "workers", *node))
+
+    def _connect(self, url: URL) -> tuple[sqlalchemy.Connection, int]:
+        engine = create_engine(url.update_query_dict({"application_name": "bench-monitor"}),
+                               isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self.engines.append(engine)
+        conn = engine.connect()
+        pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        return conn, int(_stat(pid)[1][1])  # and its parent, the postmaster
+
+    def pids(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        gpids: set[str] = set()
+        with self.lock:
+            for role, conn, postmaster in self.nodes:  # the coordinator first
+                rows = conn.execute(text(
+                    "SELECT pid, backend_type, datname, application_name"
+                    " FROM pg_stat_activity WHERE pid <> pg_backend_pid()")).all()
+                if role == "coordinator":
+                    gpids |= {f"citus_internal gpid={self.coordinator * 10**10 + pid}"
+                              for pid, kind, _, name in rows if name == self.schema}
+                pids = found.setdefault(role, [])
+                pids.append(postmaster)
+                pids += [int(pid) for pid, kind, database, name in rows
+                         if kind != "client backend" or (
+                             name == self.schema or name in gpids if self.schema
+                             else database == self.database)]
+        return found
+
+    def close(self) -> None:
+        with self.lock:
+            for _, conn, _ in self.nodes:
+                conn.close()
+            for engine in self.engines:
+                engine.dispose()
+
+
 class Processes:
-    """The server's processes and, for PostgreSQL, the postmaster's children that serve it:
-    backends connected to the benchmark database plus the shared auxiliary processes."""
+    """The server's processes and, for PostgreSQL and Citus, the database's (`Database`)."""
 
     def __init__(self, server: servers.Server) -> None:
         self.server = server
-        self.db = make_url(server.cleanup[0]).database if server.cleanup else None
+        self.db = Database(server.cleanup[0]) if server.cleanup else None
 
-    def db_pids(self) -> list[int]:
-        if self.db is None:
-            return []
-        procs = {}
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    comm, f = _stat(int(d.name))
-                    procs[int(d.name)] = (comm, int(f[1]))
-                except OSError:
-                    continue
-        masters = [p for p, (comm, ppid) in procs.items()
-                   if comm == "postgres" and procs.get(ppid, ("", 0))[0] != "postgres"]
-        pids = list(masters)
-        for pid, (_, ppid) in procs.items():
-            if ppid in masters:
-                try:
-                    cmd = Path(f"/proc/{pid}/cmdline").read_text()
-                except OSError:
-                    continue
-                client = "(" in cmd or "[local]" in cmd
-                if not client or f" {self.db} " in cmd:
-                    pids.append(pid)
-        return pids
+    def db_pids(self) -> dict[str, list[int]]:
+        return self.db.pids() if self.db else {}
 
-    def cpu(self) -> tuple[int, int]:
+    def cpu(self) -> tuple[int, dict[str, dict[int, int]]]:
+        """The server's CPU ticks, and the database's by role and process (a backend gone
+        by the end of a phase is left out of it, not counted negative)."""
         return (cpu_ticks(self.server.pids(), self.server.process.pid),
-                cpu_ticks(self.db_pids()))
+                {role: {pid: cpu_ticks([pid]) for pid in pids}
+                 for role, pids in self.db_pids().items()})
 
     def memory(self) -> tuple[float, float]:
-        return pss_mb(self.server.pids()), pss_mb(self.db_pids())
+        return (pss_mb(self.server.pids()),
+                pss_mb([pid for pids in self.db_pids().values() for pid in pids]))
+
+    def close(self) -> None:
+        if self.db:
+            self.db.close()
 
 
 class Sampler(threading.Thread):
@@ -236,12 +296,16 @@ async def run_phase(procs: Processes, accounts: list[Account], seed: Seed, durat
         sampler.join()
     sampler.sample()
     driver1 -= sampler.cpu
+    db_parts = {role: 100 * sum(t - cpu0[1].get(role, {}).get(pid, 0)
+                                for pid, t in ticks.items()) / TICKS / elapsed
+                for role, ticks in cpu1[1].items()}
     phase = Phase(
         procs.server.name, len(accounts), elapsed, [1000 * (b - a) for a, b in spans], errors,
         100 * (cpu1[0] - cpu0[0]) / TICKS / elapsed,
-        100 * (cpu1[1] - cpu0[1]) / TICKS / elapsed if procs.db else None,
+        sum(db_parts.values()) if procs.db else None,
         sampler.samples, 1000 * (driver1 - driver0) / max(1, len(spans)),
-        {m: 1000 * t / load_driver.CALLS[m] for m, t in load_driver.SPENT.items()})
+        {m: 1000 * t / load_driver.CALLS[m] for m, t in load_driver.SPENT.items()},
+        db_parts=db_parts)
     if burst is not None and burst.done() and not burst.cancelled() and not burst.exception():
         window = burst.result()
         during: list[float] = []
@@ -261,18 +325,26 @@ async def drive(server: servers.Server, seed: Seed, users: list[int], duration: 
     print(f"{server.name}: seeding {max(users)} accounts", flush=True)
     accounts = await seed_accounts(server, seed, max(*users, stall[0]))
     procs, t0, phases = Processes(server), time.perf_counter(), []
-    for n in users:
-        phases.append(await run_phase(procs, accounts[:n], seed, duration, t0))
-        p = phases[-1]
-        cpu_ms = (p.server_cpu + (p.db_cpu or 0)) * 10 / max(p.rate, 1e-9)
-        print(f"{server.name}: {n} users: {p.rate:.0f} syncs/s, {cpu_ms:.1f} ms CPU/sync, "
-              f"p50 {p.pct(50):.1f} ms, "
-              f"p99 {p.pct(99):.1f} ms, {sum(p.errors.values())} errors", flush=True)
-    if stall[1]:
-        phases.append(await run_phase(procs, accounts[:stall[0]], seed,
-                                      max(6.0, duration / 2), t0, logins=stall[1]))
-        print(f"{server.name}: login stall check: {phases[-1].stall}", flush=True)
+    try:
+        for n in users:
+            phases.append(await run_phase(procs, accounts[:n], seed, duration, t0))
+            p = phases[-1]
+            cpu_ms = (p.server_cpu + (p.db_cpu or 0)) * 10 / max(p.rate, 1e-9)
+            print(f"{server.name}: {n} users: {p.rate:.0f} syncs/s, {cpu_ms:.1f} ms CPU/sync "
+                  f"({_split(p)}), p50 {p.pct(50):.1f} ms, "
+                  f"p99 {p.pct(99):.1f} ms, {sum(p.errors.values())} errors", flush=True)
+        if stall[1]:
+            phases.append(await run_phase(procs, accounts[:stall[0]], seed,
+                                          max(6.0, duration / 2), t0, logins=stall[1]))
+            print(f"{server.name}: login stall check: {phases[-1].stall}", flush=True)
+    finally:
+        procs.close()
     return phases, accounts
+
+
+def _split(p: Phase) -> str:
+    parts = {"server": p.server_cpu, **p.db_parts}
+    return ", ".join(f"{role} {cpu * 10 / max(p.rate, 1e-9):.1f}" for role, cpu in parts.items())
 
 
 # --- seeding and verification with the real client ----------------------------------------
@@ -332,13 +404,14 @@ def _mem(samples: list[float]) -> str:
     return f"{samples[0]:.0f} / {max(samples):.0f} / {samples[-1]:.0f}" if samples else "-"
 
 
-def render(phases: list[Phase], problems: list[str], command: str) -> str:
+def render(phases: list[Phase], problems: list[str], command: str,
+           title: str = "Load test: concurrent normal syncs") -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in
                 Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.machine())
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lines = [
-        "## Load test: concurrent normal syncs", "",
+        f"## {title}", "",
         f"Run on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} cores ({cpu}), "
         f"{mem_gb:.0f} GiB RAM, Python {platform.python_version()}; driver, servers and "
         "PostgreSQL share the machine, on loopback.", "",
@@ -347,7 +420,9 @@ def render(phases: list[Phase], problems: list[str], command: str) -> str:
         f"applyChunk with 2 edited notes and 2 cards, sanityCheck2, finish) on a {NOTES}-note "
         "collection. Latency is per complete sync. CPU is in % of one core over the phase "
         "(server = all its processes; DB = PostgreSQL backends of the benchmark database "
-        "plus its shared auxiliary processes). Memory is PSS in MB: start / peak / end, "
+        "plus its shared auxiliary processes; on Citus, the coordinator's backends serving "
+        "ankiserv and the workers' backends the coordinator opened for them, plus every "
+        "node's auxiliary processes). Memory is PSS in MB: start / peak / end, "
         "sampled every 0.5 s.", "",
         "The ratio columns compare with the official server at the same number of users; "
         "CPU ms/sync is server plus DB CPU divided by completed syncs (the driver's own CPU "
@@ -370,6 +445,19 @@ def render(phases: list[Phase], problems: list[str], command: str) -> str:
             f"| {p.pct(95):.1f} | {p.pct(99):.1f} | {sum(p.errors.values())} "
             f"| {p.server_cpu:.0f} | {db_cpu} | {per_sync:.1f} "
             f"| {_mem([m[1] for m in p.memory])} | {db_mem} | {p.driver_ms:.2f} |")
+    lines += ["", "Where the CPU of a sync goes (ms per completed sync; on Citus the database "
+              "is the coordinator, and the workers are every worker node together):", "",
+              "| server | users | syncs/s | ankiserv (or official) | database | Citus workers "
+              "| total | driver |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in (p for p in phases if not p.stall and p.rate):
+        ms = {role: cpu * 10 / p.rate for role, cpu in p.db_parts.items()}
+        db = ms.get("PostgreSQL", ms.get("coordinator"))
+        workers = ms.get("workers")
+        total = p.server_cpu * 10 / p.rate + sum(ms.values())
+        lines.append(f"| {p.server} | {p.users} | {p.rate:.0f} | {p.server_cpu * 10 / p.rate:.1f} "
+                     f"| {'-' if db is None else f'{db:.1f}'} "
+                     f"| {'-' if workers is None else f'{workers:.1f}'} | {total:.1f} "
+                     f"| {p.driver_ms:.2f} |")
     methods = ("meta", "start", "applyChanges", "chunk", "applyChunk", "sanityCheck2", "finish")
     lines += ["", "Mean latency of each request (ms, as the driver sees it):", "",
               "| server | users | " + " | ".join(methods) + " |",
@@ -405,13 +493,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def start(kind: str, work: Path, workers: int, n_users: int) -> servers.Server:
-    """`official`, `floor`, `sqlite`, `postgres`; `KIND:W` with W gunicorn workers
+    """`official`, `floor`, `sqlite`, `postgres`, `citus`; `KIND:W` with W gunicorn workers
     (`KIND:WxT`: and T threads each);
-    `lb:NxW`: N ankiserv instances of W workers on one PostgreSQL database behind HAProxy."""
+    `lb:NxW`: N ankiserv instances of W workers on one PostgreSQL database behind HAProxy,
+    `lb-citus:NxW` on one Citus database."""
     kind, _, spec = kind.partition(":")
-    if kind == "lb":
+    if kind in ("lb", "lb-citus"):
         instances, _, each = spec.partition("x")
-        return servers.balanced(work, int(instances), int(each or workers), n_users)
+        return servers.balanced(work, int(instances), int(each or workers), n_users,
+                                backend="citus" if kind == "lb-citus" else "postgres")
     count, _, threads = spec.partition("x")
     n = int(count) if count else workers
     if kind == "official":
@@ -429,17 +519,24 @@ def main() -> None:
     parser.add_argument("--users", default="1,10,50,200")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--servers", default="official,postgres",
-                        help="comma-separated: official, floor, sqlite, postgres; KIND:W "
-                        "for W gunicorn workers (KIND:WxT: T threads each); lb:NxW for N "
+                        help="comma-separated: official, floor, sqlite, postgres, citus "
+                        "(on the coordinator BENCH_CITUS_URL names); KIND:W for W gunicorn "
+                        "workers (KIND:WxT: T threads each); lb:NxW (lb-citus:NxW) for N "
                         "ankiserv instances behind HAProxy")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (ankiserv)")
     parser.add_argument("--stall-users", type=int, default=10)
     parser.add_argument("--stall-logins", type=int, default=5, help="0 skips the check")
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"),
-                        help="Markdown file; the results replace its 'load' section")
-    parser.add_argument("--plot", default=str(ROOT / "docs" / "load.png"))
+                        help="Markdown file; the results replace its --section section")
+    parser.add_argument("--section", default="load", choices=SECTIONS)
+    parser.add_argument("--plot", help="default: docs/SECTION.png")
     args = parser.parse_args()
     users = [int(n) for n in args.users.split(",")]
+    if "citus" in args.servers:
+        try:
+            servers.citus_admin_url()
+        except RuntimeError as e:
+            sys.exit(f"benchmarks.load: {e}")
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started in background
     work = Path(tempfile.mkdtemp(prefix="ankiserv-load-"))
@@ -465,11 +562,13 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     command = (f".venv/bin/python -m benchmarks.load --users {args.users} --duration "
-               f"{args.duration:g} --servers {args.servers} --workers {args.workers}")
-    report = render(phases, problems, command)
+               f"{args.duration:g} --servers {args.servers} --workers {args.workers}"
+               + (f" --section {args.section}" if args.section != "load" else ""))
+    report = render(phases, problems, command, SECTIONS[args.section])
     print(report)
-    out, png = Path(args.out), Path(args.plot)
-    write_section(out, "load", report)
+    out = Path(args.out)
+    png = Path(args.plot or ROOT / "docs" / f"{args.section}.png")
+    write_section(out, args.section, report)
     from benchmarks.plot import plot
     plot(phases, png)
     print(f"wrote {out} and {png} in {time.perf_counter() - started:.0f} s")

@@ -1,4 +1,5 @@
-"""Start the servers a benchmark compares: ankiserv (SQLite or PostgreSQL) and the official one."""
+"""Start the servers a benchmark compares: ankiserv (SQLite, PostgreSQL or Citus) and the
+official one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from adapters.sql.dialects import normalise_url
 from entrypoints.config import Settings
 from entrypoints.services import build_services
 from tests.support import processes
@@ -22,6 +24,7 @@ from tests.support.server import start_server, stop_process
 
 BENCH_USERS = 40
 PASSWORD = "bench-pass"
+CITUS_URL = "BENCH_CITUS_URL"  # a Citus coordinator, e.g. postgresql://postgres@host:9700/postgres
 
 
 @dataclass
@@ -96,22 +99,60 @@ def _create_database(admin_url: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def citus_admin_url() -> str:
+    url = os.environ.get(CITUS_URL, "")
+    if not url:
+        raise RuntimeError(f"the citus servers need {CITUS_URL}, a Citus coordinator's URL "
+                           "(e.g. postgresql://postgres@127.0.0.1:9700/postgres)")
+    return url
+
+
+def _create_schema(admin_url: str) -> str:
+    """On a Citus coordinator, a schema of its own stands for a database (a new database
+    would need the extension and the workers registered anew): the URL makes it the search
+    path, and names ankiserv's connections after it (`Database` in benchmarks.load finds
+    them, and what they run on the workers, by that name)."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    url = make_url(normalise_url(admin_url))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    engine.dispose()
+    return url.update_query_dict({"options": f"-csearch_path={name}",
+                                  "application_name": name}).render_as_string(
+                                      hide_password=False)
+
+
+def citus_schema(url: str) -> str | None:
+    """The schema a Citus benchmark URL works in; None for any other URL."""
+    options = str(make_url(url).query.get("options", "")).split()
+    return next((o.split("=", 1)[1] for o in options if o.startswith("-csearch_path=")), None)
+
+
 def _drop_database(url: str) -> None:
     parsed = make_url(url)
-    engine = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    schema = citus_schema(url)
+    admin = parsed if schema else parsed.set(database="postgres")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE' if schema else
+                          f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
     engine.dispose()
 
 
 def ankiserv(work: Path, backend: str, workers: int = 2, n_users: int = BENCH_USERS,
              pg_admin: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
              env: dict[str, str] | None = None, name: str | None = None) -> Server:
-    """ankiserv as `ankiserv serve` runs it with default settings (plus `env`)."""
+    """ankiserv as `ankiserv serve` runs it with default settings (plus `env`); on
+    `citus`, in a schema of its own on the coordinator `BENCH_CITUS_URL` names, which
+    `serve` distributes (as `ankiserv db upgrade` does)."""
     data = work / f"ankiserv-{backend}-{uuid.uuid4().hex[:6]}"
     cleanup = []
     if backend == "sqlite":
         db_url = f"sqlite:///{data / 'ankiserv.db'}"
+    elif backend == "citus":
+        db_url = _create_schema(citus_admin_url())
+        cleanup.append(db_url)
     else:
         db_url = _create_database(pg_admin)
         cleanup.append(db_url)
@@ -145,16 +186,16 @@ backend ankiserv
 
 
 def balanced(work: Path, instances: int, workers: int = 2, n_users: int = BENCH_USERS,
-             haproxy: str = "haproxy") -> Server:
-    """`instances` ankiserv servers on one PostgreSQL database, behind HAProxy (Debian's
-    `haproxy` package) balancing each request to the least busy one."""
-    first = ankiserv(work, "postgres", workers=workers, n_users=n_users)
+             haproxy: str = "haproxy", backend: str = "postgres") -> Server:
+    """`instances` ankiserv servers on one PostgreSQL (or Citus) database, behind HAProxy
+    (Debian's `haproxy` package) balancing each request to the least busy one."""
+    first = ankiserv(work, backend, workers=workers, n_users=n_users)
     db_url = first.cleanup.pop()  # dropped once, by the balancer's Server
     backends = [first]
     for _ in range(instances - 1):
-        data = work / f"ankiserv-postgres-{uuid.uuid4().hex[:6]}"
+        data = work / f"ankiserv-{backend}-{uuid.uuid4().hex[:6]}"
         running = start_server(data, db_url, workers=workers, ANKISERV_ACCESS_LOG="0")
-        backends.append(Server("ankiserv-postgres", running.url, running.process))
+        backends.append(Server(f"ankiserv-{backend}", running.url, running.process))
     port = _free_port()
     config = work / f"haproxy-{port}.cfg"
     config.write_text(HAPROXY.format(port=port, servers="\n".join(
@@ -164,7 +205,7 @@ def balanced(work: Path, instances: int, workers: int = 2, n_users: int = BENCH_
                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     _wait(url, process)
-    return Server(f"ankiserv-postgres {instances}x{workers}w haproxy", url, process,
+    return Server(f"ankiserv-{backend} {instances}x{workers}w haproxy", url, process,
                   first.users, [db_url], backends)
 
 
