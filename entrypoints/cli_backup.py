@@ -95,7 +95,7 @@ def _snapshot(engine: Any, blobs: FilesystemBlobStore, work: Path, media_root: P
         revision, counts, wanted = db_backup.dump(
             engine, work / "db", lambda n: progress.add(rows=n))
         missing = [b for b in wanted - copied if blobs.copy_blob(*b, media_root) is None]
-        copied |= wanted
+        copied |= wanted - set(missing)  # a blob gone meanwhile is not in the copy
         if missing:
             continue
         size = 0
