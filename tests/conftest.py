@@ -188,3 +188,15 @@ def legacy_python() -> Path:
         if IN_CI:
             pytest.fail(message + " (CI must run the legacy-client tests)")
         pytest.skip(message)
+
+
+# -- SQL scope -----------------------------------------------------------------------------
+# Every statement ankiserv sends during the session (in this process and in the servers
+# tests start) must concern one user: see tests/support/sql_capture.py and sql_scope.py.
+# TEST_SQL_SCOPE=0 turns the check off.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.support.sql_scope_plugin import Plugin
+
+    config.pluginmanager.register(Plugin(), "ankiserv-sql-scope")

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import Boolean, Integer, Table
 from sqlalchemy.engine import Connection
 
-from adapters.sql.transaction import run_raw
+from adapters.sql.transaction import observed, run_raw
 from adapters.sql.verbatim import VerbatimText, escape_nul
 
 BATCH = 2000
@@ -185,8 +185,9 @@ def insert_from_file(conn: Connection, table: Table, user: int, path: Path,
         if ATTACHED in attached:
             raw.execute(f"DETACH DATABASE {ATTACHED}")
         raw.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (str(path),))
-    cursor = raw.execute(f"INSERT INTO main.{_target(conn, table)} SELECT ?, {select}"
-                         f" FROM {ATTACHED}.{table.name}", (user,))
+    sql = f"INSERT INTO main.{_target(conn, table)} SELECT ?, {select} FROM {ATTACHED}.{table.name}"
+    with observed(sql):
+        cursor = raw.execute(sql, (user,))
     return int(cursor.rowcount)
 
 
@@ -217,7 +218,8 @@ def _run_copy(conn: Connection, table: Table, source: _CopySource) -> int:
 
     def copy(cursor: Any) -> None:
         try:
-            cursor.copy_expert(sql, source, size=1 << 16)
+            with observed(sql):
+                cursor.copy_expert(sql, source, size=1 << 16)
         except Exception:
             if source.error is not None:
                 raise source.error from None  # e.g. UploadRejected from the file being read

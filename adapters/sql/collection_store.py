@@ -36,7 +36,7 @@ from sqlalchemy.sql.selectable import ScalarSelect, Select
 from adapters.sql import bulk, dialects, rows, tables
 from adapters.sql.statements import Statement
 from adapters.sql.sync_stores import HAS_HOST_KEY
-from adapters.sql.transaction import Transaction
+from adapters.sql.transaction import Transaction, observed
 from adapters.sql.upserts import upsert
 from adapters.sql.verbatim import ESCAPE, VerbatimKey, VerbatimText, unescape_nul
 from domain.errors import UploadRejected
@@ -690,7 +690,8 @@ class SqlCollectionExport:
                    and dialect.name == "postgresql"]
         cursor = dialects.streaming_cursor(self._conn)
         try:
-            cursor.execute(sql)
+            with observed(sql):
+                cursor.execute(sql)
             while batch := cursor.fetchmany(READ_BATCH):
                 if escaped and _has_escape(batch, escaped):
                     batch = [_unescaped(row, escaped) for row in batch]
@@ -717,7 +718,8 @@ class SqlCollectionExport:
                       if (p := c.type.dialect_impl(dialect).result_processor(dialect, None))]
         cursor = dialects.streaming_cursor(self._conn)
         try:
-            cursor.execute(sql)
+            with observed(sql):
+                cursor.execute(sql)
             while batch := cursor.fetchmany(READ_BATCH):
                 for row in batch:
                     values = list(row)

@@ -127,6 +127,20 @@ def _observed(sql: str, started: float) -> None:
         observe(sql, took)
 
 
+@contextmanager
+def observed(sql: str) -> Iterator[None]:
+    """Tell OBSERVERS about `sql`, run on a driver's cursor inside the block by other code
+    than `_Driver` (a streaming read, COPY, SQLite's INSERT from an attached file)."""
+    if not OBSERVERS:
+        yield
+        return
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        _observed(sql, started)
+
+
 class DriverTransaction:
     """SQLite, MySQL/MariaDB: SQLAlchemy owns the transaction (already begun)."""
 

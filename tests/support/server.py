@@ -12,7 +12,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ANKISERV = [sys.executable, "-m", "entrypoints"]
+from tests.support import sql_capture
+
+# `python -m entrypoints`, which also checks the SQL it sends when the session captures it.
+ANKISERV = [sys.executable, "-m", "tests.support.run_ankiserv"]
 
 
 @dataclass
@@ -68,6 +71,7 @@ def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str
         # would throttle the next. Tests of throttling turn it on for their own server.
         "ANKISERV_LOGIN_THROTTLE": "0",
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        **sql_capture.server_env(),
     })
     env.update(extra)
     return env
