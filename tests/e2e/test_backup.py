@@ -5,8 +5,6 @@ devices sync on against the restored server. Every backend."""
 from __future__ import annotations
 
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +14,13 @@ from anki.errors import SyncError
 from anki.sync import SyncAuth
 
 from tests.conftest import _create_database, _drop_database, server_url
-from tests.media.devices import folder_files, sync_all, sync_media, write_files
+from tests.media.devices import sync_all, sync_media
 from tests.support.anki_client import Profile, add_basic_note
-from tests.support.server import RunningServer, server_env, start_server
+from tests.support.server import ANKISERV, RunningServer, server_env, start_server
+from tests.support.syncing_device import State, SyncingDevice, state_of
 
 pytestmark = pytest.mark.e2e
-ANKISERV = [sys.executable, "-m", "entrypoints"]
 FULL_SYNC, FULL_DOWNLOAD, NO_CHANGES = 2, 3, 0
-State = tuple[frozenset[str], frozenset[str]]
 
 
 def _committed(state: State, states: list[State]) -> bool:
@@ -33,41 +30,6 @@ def _committed(state: State, states: list[State]) -> bool:
     notes = [i for i, s in enumerate(states) if s[0] == state[0]]
     media = [i for i, s in enumerate(states) if s[1] == state[1]]
     return any(0 <= n - m <= 1 for n in notes for m in media)
-
-
-def _state(device: Profile) -> State:
-    fronts = frozenset(device.col.db.list("select flds from notes"))
-    return fronts, frozenset(folder_files(device))
-
-
-class SyncingDevice(threading.Thread):
-    """A device that adds a note (and every other time a media file) and syncs, again and
-    again, recording what the server holds after each sync."""
-
-    def __init__(self, directory: Path, account: tuple[str, str], server: RunningServer
-                 ) -> None:
-        super().__init__(daemon=True)
-        self.directory, self.account, self.server = directory, account, server
-        self.states: list[State] = [(frozenset(), frozenset())]
-        self.stop = threading.Event()
-        self.syncs = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            device = Profile.create(self.directory)
-            auth = device.login(*self.account, self.server.endpoint)
-            (self.directory / "hkey").write_text(auth.hkey)
-            while not self.stop.is_set():
-                add_basic_note(device.col, f"note {self.syncs}")
-                if self.syncs % 2 == 0:
-                    write_files(device, {f"file {self.syncs}.txt": f"{self.syncs}".encode()})
-                sync_all(device, upload=True, again=False)
-                self.states.append(_state(device))
-                self.syncs += 1
-            device.close()
-        except BaseException as e:  # reported by the test
-            self.error = e
 
 
 @pytest.fixture
@@ -90,7 +52,7 @@ def _restore(folder: Path, data_dir: Path, url: str, *more: str
 def test_backups_during_syncs_restore_a_committed_state(
     server: RunningServer, account: tuple[str, str], tmp_path: Path, fresh_database: str
 ) -> None:
-    syncing = SyncingDevice(tmp_path / "device", account, server)
+    syncing = SyncingDevice(tmp_path / "device", account, server.endpoint)
     syncing.start()
     backups = []
     try:
@@ -118,8 +80,8 @@ def test_backups_during_syncs_restore_a_committed_state(
         reader = Profile.create(tmp_path / "reader")
         reader.login(*account, restored.endpoint)  # the password came back too
         sync_all(reader, upload=False)
-        assert _committed(_state(reader), syncing.states)
-        assert _state(reader) != syncing.states[0]
+        assert _committed(state_of(reader), syncing.states)
+        assert state_of(reader) != syncing.states[0]
 
         # The device that kept syncing is ahead of the backup: asked for a full sync, it
         # uploads, and the others follow with normal syncs.
@@ -134,11 +96,11 @@ def test_backups_during_syncs_restore_a_committed_state(
             assert "sync again" in str(e)
         sync_media(device)
         assert sync_all(reader, upload=False) in (FULL_DOWNLOAD, FULL_SYNC)
-        assert _state(reader) == _state(device) == syncing.states[-1]
+        assert state_of(reader) == state_of(device) == syncing.states[-1]
         add_basic_note(reader.col, "after the restore")
         assert sync_all(reader) == NO_CHANGES
         assert sync_all(device) == NO_CHANGES
-        assert _state(device) == _state(reader)
+        assert state_of(device) == state_of(reader)
         device.close()
         reader.close()
         restored.add_user("added-after-restore-" + account[0], "pw")  # ids go on
@@ -154,7 +116,7 @@ def test_backups_during_syncs_restore_a_committed_state(
             probe = Profile.create(tmp_path / f"probe-{folder.name}")
             probe.login(*account, check.endpoint)
             sync_all(probe, upload=False)
-            assert _committed(_state(probe), syncing.states)
+            assert _committed(state_of(probe), syncing.states)
             probe.close()
         finally:
             check.stop()

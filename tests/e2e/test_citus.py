@@ -25,6 +25,7 @@ from tests.media.devices import folder_files, sync_all, write_files
 from tests.support.anki_client import Profile, add_basic_note, content
 from tests.support.citus_node import extra_worker
 from tests.support.server import server_env, start_server
+from tests.support.syncing_device import SyncingDevice
 
 pytestmark = [pytest.mark.e2e, pytest.mark.citus]
 ANKISERV = [sys.executable, "-m", "entrypoints"]
@@ -159,38 +160,14 @@ def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://")
 
 
-class Syncer(threading.Thread):
-    """A real device of its own user, syncing again and again with a new note each time."""
-
-    def __init__(self, name: str, directory: Path, endpoint: str) -> None:
-        super().__init__(daemon=True)
-        self.name_, self.directory, self.endpoint = name, directory, endpoint
-        self.stop = threading.Event()
-        self.syncs = 0
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            device = Profile.create(self.directory)
-            device.login(self.name_, "pw", self.endpoint)
-            while not self.stop.is_set():
-                add_basic_note(device.col, f"{self.name_} {self.syncs}")
-                if self.syncs % 3 == 0:
-                    write_files(device, {f"{self.name_}-{self.syncs}.txt": b"x" * 100})
-                sync_all(device, upload=True, again=False)
-                self.syncs += 1
-            device.close()
-        except BaseException as e:  # reported by the test
-            self.error = e
-
-
 def test_shards_move_to_a_new_worker_while_users_sync(tmp_path: Path, citus_url: str
                                                       ) -> None:
     server = start_server(tmp_path / "server", citus_url, workers=2)
     names = [f"mover{i}" for i in range(6)]
     for name in names:
         server.add_user(name, "pw")
-    syncers = [Syncer(n, tmp_path / n, server.endpoint) for n in names]
+    syncers = [SyncingDevice(tmp_path / n, (n, "pw"), server.endpoint, media_every=3)
+               for n in names]
     engine = build_engine(citus_url)
     try:
         for syncer in syncers:
@@ -217,11 +194,11 @@ def test_shards_move_to_a_new_worker_while_users_sync(tmp_path: Path, citus_url:
         engine.dispose()
     try:
         for syncer in syncers:
-            assert syncer.error is None, (syncer.name_, syncer.error)
+            assert syncer.error is None, (syncer.account[0], syncer.error)
             assert syncer.syncs >= 3
-            device = Profile.create(tmp_path / syncer.name_)
-            check = Profile.create(tmp_path / f"check-{syncer.name_}")
-            check.login(syncer.name_, "pw", server.endpoint)
+            device = Profile.create(tmp_path / syncer.account[0])
+            check = Profile.create(tmp_path / f"check-{syncer.account[0]}")
+            check.login(syncer.account[0], "pw", server.endpoint)
             sync_all(check, upload=False)
             assert content(check.col) == content(device.col)
             assert folder_files(check) == folder_files(device)

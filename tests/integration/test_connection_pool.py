@@ -10,14 +10,16 @@ from adapters.sql import dialects
 from adapters.sql.uow import SqlUnitOfWorkFactory
 from domain.model import UserId
 
+PG = ("postgres", "citus")  # Citus is PostgreSQL to these tests
+
 
 def _backend_pid(conn: object, backend: str) -> int:
-    query = "SELECT pg_backend_pid()" if backend in ("postgres", "citus") else "SELECT CONNECTION_ID()"
+    query = "SELECT pg_backend_pid()" if backend in PG else "SELECT CONNECTION_ID()"
     return int(conn.execute(text(query)).scalar_one())  # type: ignore[attr-defined]
 
 
 def _kill(admin: object, backend: str, pid: int) -> None:
-    query = f"SELECT pg_terminate_backend({pid})" if backend in ("postgres", "citus") else f"KILL {pid}"
+    query = f"SELECT pg_terminate_backend({pid})" if backend in PG else f"KILL {pid}"
     admin.execute(text(query))  # type: ignore[attr-defined]
 
 
@@ -117,7 +119,7 @@ def test_units_of_work_in_one_request_share_a_connection_and_isolation(
                 assert lookup._conn is first
                 levels.append(_isolation(lookup, backend))
                 # PostgreSQL: a single lookup needs no transaction at all.
-                assert _in_transaction(lookup) == (backend not in ("postgres", "citus"))
+                assert _in_transaction(lookup) == (backend not in PG)
             with factory() as writer:
                 levels.append(_isolation(writer, backend))
                 assert _in_transaction(writer)
@@ -125,7 +127,7 @@ def test_units_of_work_in_one_request_share_a_connection_and_isolation(
         if backend == "mysql":
             assert levels == ["repeatable read", "read committed", "repeatable read",
                               "repeatable read", "read committed"]
-        if backend in ("postgres", "citus"):  # the lookup ran outside a transaction: the default level
+        if backend in PG:  # the lookup ran outside a transaction: the default level
             assert levels == ["repeatable read", "read committed", "repeatable read",
                               "read committed", "read committed"]
         assert engine.pool.checkedout() == 0
@@ -137,7 +139,7 @@ def _isolation(uow: object, backend: str) -> str:
     conn = uow._conn  # type: ignore[attr-defined]
     if backend == "sqlite":
         return ""
-    query = ("SHOW transaction_isolation" if backend in ("postgres", "citus")
+    query = ("SHOW transaction_isolation" if backend in PG
              else "SELECT @@tx_isolation")
     return str(conn.execute(text(query)).scalar_one()).replace("-", " ").lower()
 
@@ -155,7 +157,7 @@ def _in_transaction(uow: object) -> bool:
 def test_only_units_of_work_that_may_lose_their_commit_skip_the_wait_for_disk(
     db_url: str, backend: str
 ) -> None:
-    if backend not in ("postgres", "citus"):
+    if backend not in PG:
         pytest.skip("only PostgreSQL commits without waiting per transaction")
     engine = dialects.build_engine(db_url)
     factory = SqlUnitOfWorkFactory(engine)
