@@ -42,6 +42,7 @@ class AnkisyncdData:
         self.session_db = session_db or _beside(data_root, "session.db", required=False)
         nested = data_root / "collections"
         self.users_dir = nested if nested.is_dir() else data_root
+        self._sessions: dict[str, list[str]] | None = None
 
     def users(self) -> list[tuple[str, str]]:
         """(name, stored hash) of every user in auth.db."""
@@ -77,10 +78,14 @@ class AnkisyncdData:
     def _host_keys(self, name: str) -> list[str]:
         if self.session_db is None:
             return []
-        columns = {r[1] for r in query(self.session_db, "PRAGMA table_info(session)")}
-        user = "username" if "username" in columns else "user"
-        return [str(k) for k, u in query(self.session_db, f"SELECT hkey, {user} FROM session")
-                if u == name and k]
+        if self._sessions is None:  # read once, for every user
+            columns = {r[1] for r in query(self.session_db, "PRAGMA table_info(session)")}
+            user = "username" if "username" in columns else "user"
+            self._sessions = {}
+            for key, owner in query(self.session_db, f"SELECT hkey, {user} FROM session"):
+                if key:
+                    self._sessions.setdefault(str(owner), []).append(str(key))
+        return self._sessions.get(name, [])
 
 
 def _beside(data_root: Path, name: str, *, required: bool = True) -> Path | None:

@@ -54,6 +54,7 @@ class DjankiservData:
         self._userdata_url = make_url(normalise_url(userdata_url or database_url))
         self._userdata = self._main if userdata_url is None else _engine(userdata_url)
         self.backend = self._userdata.dialect.name
+        self._sessions: dict[str, list[str]] | None = None  # read once, for every user
 
     def close(self) -> None:
         self._main.dispose()
@@ -117,17 +118,18 @@ class DjankiservData:
 
     def _host_keys(self, name: str) -> list[str]:
         """Keys of the unexpired sync sessions djankiserv gave the user's devices."""
-        rows = _query(self._main, "SELECT session_key, session_data, expire_date"
-                      " FROM django_session")
-        now = datetime.now(UTC)
-        keys = []
-        for key, data, expires in rows:
-            if expires is not None and _aware(expires) < now:
-                continue
-            session = read_session(str(data))
-            if session.get("skey") == key and session.get("name") == name:
-                keys.append(str(key))
-        return keys
+        if self._sessions is None:
+            self._sessions = {}
+            rows = _query(self._main, "SELECT session_key, session_data, expire_date"
+                          " FROM django_session")
+            now = datetime.now(UTC)
+            for key, data, expires in rows:
+                if expires is not None and _aware(expires) < now:
+                    continue
+                session = read_session(str(data))
+                if session.get("skey") == key and isinstance(session.get("name"), str):
+                    self._sessions.setdefault(session["name"], []).append(str(key))
+        return self._sessions.get(name, [])
 
 
 class _NoCollection(Exception):
