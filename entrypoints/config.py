@@ -52,6 +52,12 @@ class Settings:
     # Default quotas per user in MB (0: no limit); `ankiserv user quota` sets a user's own.
     quota_collection_mb: int = 0
     quota_media_mb: int = 0
+    # A request's head must arrive within this many seconds, its body within that plus a
+    # second per KiB; slower senders are cut off (408) rather than served.
+    request_arrival_timeout_s: int = 20
+    # Requests one client address may have arriving at once, per worker (0: no limit);
+    # trusted proxies are exempt.
+    max_arriving_per_address: int = 16
 
     @property
     def max_body_bytes(self) -> int:
@@ -118,6 +124,8 @@ class Settings:
             ("ANKISERV_QUOTA_COLLECTION_MB", self.quota_collection_mb, 0, 10**9),
             ("ANKISERV_QUOTA_MEDIA_MB", self.quota_media_mb, 0, 10**9),
             ("ANKISERV_WORKERS", self.workers, 1, 1024),
+            ("ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S", self.request_arrival_timeout_s, 1, 3600),
+            ("ANKISERV_MAX_ARRIVING_PER_ADDRESS", self.max_arriving_per_address, 0, 10**6),
         ):
             if not low <= value <= high:
                 raise ConfigError(f"{env} must be {low}-{high}, got {value}")
@@ -171,7 +179,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _convert(name: str, value: Any) -> Any:
     env = f"{PREFIX}{name.upper()}"
     if name in ("port", "workers", "threads", "max_payload_mb", "media_max_file_mb",
-                "quota_collection_mb", "quota_media_mb"):
+                "quota_collection_mb", "quota_media_mb", "request_arrival_timeout_s",
+                "max_arriving_per_address"):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():

@@ -11,7 +11,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
 
-from entrypoints import logs
+from adapters.http.client_address import networks
+from entrypoints import gunicorn_worker, logs
 from entrypoints.config import Settings
 
 # A full upload of a large collection can take minutes on a slow link.
@@ -66,7 +67,7 @@ def gunicorn_options(settings: Settings, bind: str | None) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": bind or default_bind,
         "workers": settings.workers,
-        "worker_class": "gthread",
+        "worker_class": gunicorn_worker.worker_class(arrival_limits(settings)),
         "threads": settings.threads,
         "timeout": REQUEST_TIMEOUT_S,
         "keepalive": KEEPALIVE_S,
@@ -82,6 +83,16 @@ def gunicorn_options(settings: Settings, bind: str | None) -> dict[str, Any]:
         # gunicorn >= 24 opens a control socket at a fixed path; several servers would clash.
         options["control_socket_disable"] = True
     return options
+
+
+def arrival_limits(settings: Settings) -> gunicorn_worker.ArrivalLimits:
+    proxies = settings.trusted_proxies.split(",") if settings.trusted_proxies else ()
+    return gunicorn_worker.ArrivalLimits(
+        arrival_timeout_s=settings.request_arrival_timeout_s,
+        max_arriving_per_address=settings.max_arriving_per_address,
+        max_body_bytes=settings.max_body_bytes,
+        spool_dir=settings.tmp_dir / "requests",
+        exempt=networks(proxies))
 
 
 def _child_exit(_server: Any, worker: Any) -> None:

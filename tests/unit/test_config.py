@@ -185,6 +185,9 @@ def _error(environ: dict[str, str]) -> str:
         ("ANKISERV_DOWNLOAD_CACHE", "sometimes"),
         ("ANKISERV_THREADS", "0"),
         ("ANKISERV_THREADS", "many"),
+        ("ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S", "0"),
+        ("ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S", "soon"),
+        ("ANKISERV_MAX_ARRIVING_PER_ADDRESS", "-1"),
     ],
 )
 def test_invalid_value_is_one_line_naming_the_setting(key: str, value: str) -> None:

@@ -1,0 +1,269 @@
+"""gunicorn's threaded worker, with requests read whole before a thread takes them.
+
+Stock gthread hands a connection to a thread as soon as its first byte arrives, and the
+thread then blocks reading the rest: a handful of clients sending a byte every few
+seconds hold every thread, and everyone else waits. Here the worker's event loop reads
+each request (head and body) itself, without blocking, and a thread gets it only once it
+has arrived; bodies beyond 1 MiB wait in a temporary file. A request must arrive in time
+(its head within `arrival_timeout_s`, its body within that plus one second per
+MIN_RATE_BYTES_PER_S bytes received), and one client address may have only
+`max_arriving_per_address` requests arriving at once: slow senders are cut off, not served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import selectors
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO, Any
+
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from adapters.http.arrival import ChunkedEnd, Framing, Head, parse_head, without_expect
+from adapters.http.client_address import Network
+
+MIN_RATE_BYTES_PER_S = 1024
+MEMORY_BYTES = 1 << 20  # per arriving body; beyond it, a temporary file
+READ_BYTES = 256 * 1024
+TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+BUSY_ANSWER = (b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\n"
+               b"Content-Length: 0\r\n\r\n")
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class ArrivalLimits:
+    arrival_timeout_s: float
+    max_arriving_per_address: int  # 0: no limit
+    max_body_bytes: int  # larger declared bodies go on at once, to be refused
+    spool_dir: Path
+    exempt: tuple[Network, ...] = ()  # trusted reverse proxies: they buffer, and speak for many
+
+
+class ReplaySocket:
+    """A connection's socket that first gives back the request read ahead of the parser."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._head = b""
+        self._body: IO[bytes] | None = None
+
+    def replay(self, head: bytes, body: IO[bytes] | None) -> None:
+        self._head, self._body = head, body
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        if self._body is not None:
+            if data := self._body.read(size):
+                return data
+            self._forget_body()
+        return self._sock.recv(size, flags)
+
+    def close(self) -> None:
+        self._forget_body()
+        self._sock.close()
+
+    def _forget_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@dataclass
+class Arrival:
+    """One request being read by the event loop."""
+
+    conn: Any
+    address: str
+    deadline: float
+    head: bytearray = field(default_factory=bytearray)
+    framing: Head | None = None
+    body: IO[bytes] | None = None
+    body_bytes: int = 0
+    chunks: ChunkedEnd | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
+    limits: ArrivalLimits  # set by `worker_class`
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[int, Arrival] = {}
+        self.arriving_per_address: dict[str, int] = {}
+
+    def accept(self, listener: socket.socket) -> None:
+        if self.cfg.is_ssl:  # TLS wraps the socket in the thread: stock behaviour
+            super().accept(listener)
+            return
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                return
+            raise
+        self.nr_conns += 1
+        conn = TConn(self.cfg, ReplaySocket(client_sock), client_addr, listener.getsockname())
+        self.enqueue_req(conn)
+
+    def enqueue_req(self, conn: Any) -> None:
+        """gunicorn calls this when a request may be coming: read it before a thread does."""
+        if not isinstance(conn.sock, ReplaySocket):
+            super().enqueue_req(conn)
+            return
+        address = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
+        if self._over_limit(address):
+            self._refuse(conn, BUSY_ANSWER)
+            return
+        arrival = Arrival(conn, address, time.monotonic() + self.limits.arrival_timeout_s)
+        if conn.parser is not None:  # a kept-alive connection: what the parser read ahead
+            arrival.head += conn.parser.unreader.take_buffered()
+        self.arriving_per_address[address] = self.arriving_per_address.get(address, 0) + 1
+        self.arrivals[id(conn)] = arrival
+        conn.sock.setblocking(False)
+        if arrival.head and self._advance(arrival, b""):
+            return
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
+
+    def _over_limit(self, address: str) -> bool:
+        cap = self.limits.max_arriving_per_address
+        if not cap or self._exempt(address):
+            return False
+        return self.arriving_per_address.get(address, 0) >= cap
+
+    def _exempt(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.limits.exempt)
+
+    def _readable(self, arrival: Arrival, _sock: Any) -> None:
+        try:
+            data = arrival.conn.sock.recv(READ_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(arrival, None)
+            return
+        if not data:  # the client went away
+            self._drop(arrival, None)
+            return
+        self._advance(arrival, data)
+
+    def _advance(self, arrival: Arrival, data: bytes) -> bool:
+        """Take in `data`; True when the arrival is over (handed on or dropped)."""
+        if arrival.framing is None:
+            arrival.head += data
+            head = parse_head(arrival.head)
+            if head is Framing.NEED_MORE:
+                return False
+            if head is Framing.HAND_ON:
+                self._hand_on(arrival)
+                return True
+            assert isinstance(head, Head)
+            return self._head_arrived(arrival, head)
+        return self._body_data(arrival, data)
+
+    def _head_arrived(self, arrival: Arrival, head: Head) -> bool:
+        arrival.framing = head
+        rest = bytes(arrival.head[head.length:])
+        head_bytes = bytes(arrival.head[:head.length])
+        expects_body = head.chunked or bool(head.content_length)
+        too_big = (head.content_length or 0) > self.limits.max_body_bytes
+        if not expects_body or too_big:  # too big: the application refuses it unread
+            self._hand_on(arrival)
+            return True
+        if head.expects_continue:
+            head_bytes = without_expect(head_bytes)
+            with contextlib.suppress(OSError):
+                arrival.conn.sock.send(CONTINUE)
+        arrival.head = bytearray(head_bytes)
+        arrival.chunks = ChunkedEnd() if head.chunked else None
+        arrival.body = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed by the replay
+            max_size=MEMORY_BYTES, mode="w+b", dir=str(self.limits.spool_dir))
+        return self._body_data(arrival, rest)
+
+    def _body_data(self, arrival: Arrival, data: bytes) -> bool:
+        assert arrival.body is not None and arrival.framing is not None
+        arrival.body.write(data)
+        arrival.body_bytes += len(data)
+        if arrival.chunks is not None:
+            outcome = arrival.chunks.feed(data) if data else Framing.NEED_MORE
+            if outcome is Framing.NEED_MORE and arrival.body_bytes <= self.limits.max_body_bytes:
+                return False
+            self._hand_on(arrival)  # complete, unframeable, or too big to hold
+            return True
+        if arrival.body_bytes < (arrival.framing.content_length or 0):
+            return False
+        self._hand_on(arrival)
+        return True
+
+    def _hand_on(self, arrival: Arrival) -> None:
+        """The request has arrived (or the parser must judge it): a thread takes it."""
+        conn = self._end(arrival)
+        if arrival.body is not None:
+            arrival.body.seek(0)
+        conn.sock.replay(bytes(arrival.head), arrival.body)
+        conn.data_ready = True  # the bytes are here, not on the socket
+        super().enqueue_req(conn)
+
+    def _end(self, arrival: Arrival) -> Any:
+        conn = arrival.conn
+        self.arrivals.pop(id(conn), None)
+        with contextlib.suppress(OSError, KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+        left = self.arriving_per_address.get(arrival.address, 1) - 1
+        if left:
+            self.arriving_per_address[arrival.address] = left
+        else:
+            self.arriving_per_address.pop(arrival.address, None)
+        return conn
+
+    def _drop(self, arrival: Arrival, answer: bytes | None) -> None:
+        self._end(arrival)
+        if arrival.body is not None:
+            arrival.body.close()
+        self._refuse(arrival.conn, answer)
+
+    def _refuse(self, conn: Any, answer: bytes | None) -> None:
+        if answer is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.setblocking(False)
+                conn.sock.send(answer)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        for arrival in list(self.arrivals.values()):
+            if now > self._deadline(arrival):
+                self.log.info("cut off a request from %s arriving too slowly (%d bytes in %.0f s)",
+                              arrival.address, len(arrival.head) + arrival.body_bytes,
+                              now - arrival.started)
+                self._drop(arrival, TIMEOUT_ANSWER)
+
+    def _deadline(self, arrival: Arrival) -> float:
+        if arrival.framing is None:
+            return arrival.deadline
+        return arrival.deadline + arrival.body_bytes / MIN_RATE_BYTES_PER_S
+
+
+def worker_class(limits: ArrivalLimits) -> Callable[..., ArrivalGuardedWorker]:
+    """gunicorn's `worker_class` setting: the guarded worker with these limits."""
+    limits.spool_dir.mkdir(parents=True, exist_ok=True)
+    return type("ArrivalGuardedWorker", (ArrivalGuardedWorker,), {"limits": limits})

@@ -1,0 +1,203 @@
+"""Slow senders against the real server (`ankiserv serve`'s gunicorn, reachable directly):
+connections that dribble their heads or bodies are cut off in time, one address cannot
+hold many arriving requests, and meanwhile another user's requests are answered at once.
+
+The attacker connects from 127.0.0.2 and the user from 127.0.0.1 (both loopback), so the
+per-address limit tells them apart as it would two hosts.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.server import RunningServer, add_user_in_process, start_server
+
+pytestmark = pytest.mark.e2e
+
+ARRIVAL_TIMEOUT_S = 3
+ATTACKER, USER = "127.0.0.2", "127.0.0.1"
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[RunningServer, str, str]]:
+    # One worker with two threads: stock gthread is stalled by two slow senders.
+    server = start_server(tmp_path / "server", db_url, workers=1, ANKISERV_THREADS="2",
+                          ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S=str(ARRIVAL_TIMEOUT_S))
+    name, password = f"user-{uuid.uuid4().hex[:8]}", "a good password"
+    add_user_in_process(server, name, password)
+    try:
+        yield server, name, _token(server, name, password)
+    finally:
+        server.stop()
+
+
+def _token(server: RunningServer, name: str, password: str) -> str:
+    answer = _api(server, "POST", "/api/v1/token", None,
+                  {"username": name, "password": password})
+    return str(answer["token"])
+
+
+def _api(server: RunningServer, method: str, path: str, token: str | None,
+         body: Any = None, timeout: float = 10) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.url + path, data=data, method=method,
+                                     headers=headers)
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        return json.loads(answer.read())
+
+
+def _connect(server: RunningServer, source: str) -> socket.socket:
+    address = urlsplit(server.url)
+    conn = socket.create_connection((address.hostname, address.port), timeout=30,
+                                    source_address=(source, 0))
+    return conn
+
+
+def _dribble(server: RunningServer, start: bytes, outcome: dict[str, Any]) -> None:
+    """Send `start`, then a byte every half second until the server answers or hangs up."""
+    began = time.monotonic()
+    try:
+        with _connect(server, ATTACKER) as conn:
+            conn.sendall(start)
+            conn.settimeout(0.5)
+            while time.monotonic() - began < 20:
+                try:
+                    answer = conn.recv(200)
+                    outcome.update(answer=answer, after=time.monotonic() - began)
+                    return
+                except TimeoutError:
+                    conn.sendall(b"x")
+    except OSError as e:
+        outcome.update(answer=repr(e), after=time.monotonic() - began)
+
+
+SLOW_STARTS = {
+    "token body": (b"POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                   b"\r\nContent-Length: 100000\r\n\r\n{\"username\": \""),
+    "chunked body": (b"POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n"),
+    "head": b"GET /api/v1/decks HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+    "request line": b"GET /api/v1/decks?q=",
+}
+
+
+def test_slow_senders_are_cut_off_and_others_are_answered_meanwhile(
+        served: tuple[RunningServer, str, str]) -> None:
+    server, _, token = served
+    kinds = [*SLOW_STARTS] * 3 + ["logged-in body"] * 4  # 16: the per-address limit
+    logged_in = (b"POST /api/v1/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + token.encode()
+                 + b"\r\nContent-Length: 100000\r\n\r\n{")
+    outcomes: list[dict[str, Any]] = [{"kind": kind} for kind in kinds]
+    threads = [threading.Thread(target=_dribble, daemon=True, args=(
+        server, SLOW_STARTS.get(kind, logged_in), outcome))
+        for kind, outcome in zip(kinds, outcomes, strict=True)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+
+    latencies = []
+    while any(thread.is_alive() for thread in threads):
+        began = time.monotonic()
+        assert "items" in _api(server, "GET", "/api/v1/decks", token, timeout=10)
+        latencies.append(time.monotonic() - began)
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+
+    assert len(latencies) >= 10
+    assert max(latencies) < 1.0, f"an ordinary request waited {max(latencies):.1f} s"
+    for outcome in outcomes:
+        answer, after = outcome["answer"], outcome["after"]
+        assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 408"), outcome
+        assert ARRIVAL_TIMEOUT_S - 0.5 < after < ARRIVAL_TIMEOUT_S + 2.5, outcome
+    assert "cut off a request from 127.0.0.2 arriving too slowly" in server.log()
+
+
+def test_one_address_cannot_hold_more_than_its_share_of_arriving_requests(
+        served: tuple[RunningServer, str, str]) -> None:
+    server, _, token = served
+    held = [_connect(server, ATTACKER) for _ in range(16)]
+    try:
+        for conn in held:
+            conn.sendall(b"GET /api/v1/decks HTTP/1.1\r\n")
+        time.sleep(0.3)
+        with _connect(server, ATTACKER) as extra:
+            extra.sendall(b"GET /api/v1/decks HTTP/1.1\r\nHost: x\r\n\r\n")
+            extra.settimeout(5)
+            assert extra.recv(100).startswith(b"HTTP/1.1 429")
+        # another address is served as usual
+        assert "items" in _api(server, "GET", "/api/v1/decks", token, timeout=2)
+    finally:
+        for conn in held:
+            conn.close()
+    time.sleep(0.3)  # once they are gone, the address is served again
+    with _connect(server, ATTACKER) as again:
+        again.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        again.settimeout(5)
+        assert again.recv(100).startswith(b"HTTP/1.1 200")
+
+
+def test_a_large_body_sent_slowly_but_steadily_is_served(
+        served: tuple[RunningServer, str, str]) -> None:
+    """Longer than the arrival timeout, but above the minimum rate: not cut off."""
+    server, _, token = served
+    basic = next(int(nt["id"]) for nt in _api(server, "GET", "/api/v1/notetypes", token)["items"]
+                 if nt["name"] == "Basic")
+    text = "ü" * 100_000
+    body = json.dumps({"notes": [{"notetype_id": basic, "fields": {"Front": text, "Back": "b"},
+                                  "tags": []}]}).encode()
+    head = (b"POST /api/v1/notes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    began = time.monotonic()
+    with _connect(server, USER) as conn:
+        conn.sendall(head)
+        for at in range(0, len(body), 8192):  # about 40 KiB/s, for about 5 s
+            conn.sendall(body[at:at + 8192])
+            time.sleep(0.2)
+        answer = _read_all(conn)
+    assert time.monotonic() - began > ARRIVAL_TIMEOUT_S
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    nid = json.loads(answer.split(b"\r\n\r\n", 1)[1])["ids"][0]
+    stored = _api(server, "GET", f"/api/v1/notes/{nid}", token)
+    assert stored["fields"][0] == text
+
+
+def test_expect_100_continue_gets_one_interim_answer_then_the_final_one(
+        served: tuple[RunningServer, str, str]) -> None:
+    server, name, _ = served
+    body = json.dumps({"username": name, "password": "a good password"}).encode()
+    with _connect(server, USER) as conn:
+        conn.sendall(b"POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: "
+                     + str(len(body)).encode() + b"\r\n\r\n")
+        conn.settimeout(5)
+        assert conn.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(body)
+        answer = _read_all(conn)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert b"100 Continue" not in answer
+    assert b'"token"' in answer
+
+
+def _read_all(conn: socket.socket) -> bytes:
+    conn.settimeout(30)
+    parts = []
+    while part := conn.recv(65536):
+        parts.append(part)
+    return b"".join(parts)
