@@ -7,9 +7,11 @@ from typing import Any
 import falcon
 
 from adapters.http import api, codec, djankiserv, errors, metrics, openapi
+from adapters.http.api_guard import ApiGuard
 from adapters.http.client_address import ClientAddress, networks
 from adapters.http.log_context import LogContext
 from adapters.http.media import MediaResource
+from adapters.http.origin import OwnOrigin
 from adapters.http.paths import PathNormaliser
 from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
@@ -31,14 +33,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
 def build_app(settings: Settings, services: Services) -> WsgiApp:
     # One storage scope per request: its units of work share one pooled connection.
     metrics.count_connections(services.engine)
-    middleware: list[Any] = [LogContext(), PathNormaliser(settings.base_path),
+    client = ClientAddress(networks(settings.trusted_proxies.split(",")
+                                    if settings.trusted_proxies else ()))
+    middleware: list[Any] = [LogContext(),
+                             PathNormaliser(settings.base_path), ApiGuard(OwnOrigin(client)),
                              metrics.RequestMetrics(),
                              RequestScope(services.uow.request_scope)]
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
-    client = ClientAddress(networks(settings.trusted_proxies.split(",")
-                                    if settings.trusted_proxies else ()))
     sync = SyncResource(services.server, services.accounts, limits, settings.tmp_dir,
                         services.downloads, client)
     media = MediaResource(services.media, services.accounts, services.blobs, limits,

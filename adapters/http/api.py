@@ -13,8 +13,9 @@ import falcon
 from marshmallow import Schema
 
 from adapters.http import api_schemas as s
-from adapters.http import log_context, metrics
+from adapters.http import log_context, metrics, text
 from adapters.http.client_address import PEER
+from adapters.http.zstd_stream import LimitedReader
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi, NewNote
 from domain.errors import AuthFailed, BadRequest, NotFound, PayloadTooLarge
@@ -28,15 +29,31 @@ STATES = {0: "new", 1: "learning", 2: "review", 3: "relearning"}
 
 
 def read_json(req: falcon.Request, limit: int = MAX_API_BODY) -> Any:
-    if req.content_length is not None and req.content_length > limit:
+    """The body as JSON (`{}` if empty), UTF-8 only, holding only text `text.check`
+    accepts."""
+    data = read_body(req, limit)
+    if not data.strip():
+        return {}
+    try:
+        decoded = data.decode("utf-8")
+        value = json.loads(decoded)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise BadRequest("request body is not valid JSON") from None
+    text.check_json(decoded, value)
+    return value
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    if req.content_length is None:
+        # Chunked: no length to bound the read by. The server ends the stream with the
+        # body (gunicorn gives an empty one to a request without either header).
+        return LimitedReader(req.stream, limit).read(None)
+    if req.content_length > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-    data = req.bounded_stream.read(limit + 1)
+    data: bytes = req.bounded_stream.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(f"request body exceeds {limit} bytes")
-    try:
-        return json.loads(data) if data.strip() else {}
-    except (ValueError, RecursionError):
-        raise BadRequest("request body is not valid JSON") from None
+    return data
 
 
 def load(schema: Schema, value: Any) -> dict[str, Any]:

@@ -39,6 +39,10 @@ class ClientAddress:
                 return hop[:MAX_ADDRESS]
         return peer
 
+    def from_trusted_proxy(self, req: falcon.Request) -> bool:
+        """Whether the peer is a trusted proxy, whose X-Forwarded-* headers count."""
+        return self._is_trusted(req.remote_addr or "")
+
     def _is_trusted(self, address: str) -> bool:
         if not self.trusted:
             return False

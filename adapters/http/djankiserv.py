@@ -73,7 +73,7 @@ class DjankiservApi:
 
     def on_get_notes(self, req: falcon.Request, resp: falcon.Response) -> None:
         user = self.auth.user(req)
-        ids = _ids(read_json(req)) if req.content_length else None
+        ids = _ids(read_json(req))  # a chunked body has no content length
         models = {o["id"]: o["name"] for o in self.api.objects(user, ObjectKind.NOTETYPE)}
         notes = self.api.notes(user, NoteFilter(ids=tuple(ids) if ids else None), None, ALL)
         respond(resp, None, {"notes": [

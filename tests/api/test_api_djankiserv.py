@@ -52,7 +52,8 @@ def test_token_refusals(alice: User) -> None:
                                       "password": "wrong"}).status_code == 401
     assert post(f"{DJS}/token", json={"username": alice.name}).status_code == 400
     assert post(f"{DJS}/token", json=["x"]).status_code == 400
-    assert post(f"{DJS}/token", body=b"{").status_code == 400
+    assert post(f"{DJS}/token", body=b"{",
+                headers={"Content-Type": "application/json"}).status_code == 400
     assert post(f"{DJS}/token/refresh", json={"refresh": "1.forged"}).status_code == 401
     assert post(f"{DJS}/token/refresh", json={"refresh": "garbage"}).status_code == 401
     assert post(f"{DJS}/token/refresh", json={}).status_code == 400

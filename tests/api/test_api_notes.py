@@ -229,7 +229,8 @@ def test_more_than_1000_notes_in_one_batch_is_400(alice: User) -> None:
 
 def test_malformed_json_is_400(alice: User) -> None:
     for body in (b'{"notes": [', b"\xff\xfe", b"[" * 100_000):
-        result = alice.http.simulate_post(f"{BASE}/notes", headers=alice.auth, body=body)
+        result = alice.http.simulate_post(f"{BASE}/notes", body=body, headers={
+            **alice.auth, "Content-Type": "application/json"})
         assert result.status_code == 400, body[:10]
         assert result.json["description"] == "request body is not valid JSON"
 
@@ -237,7 +238,8 @@ def test_malformed_json_is_400(alice: User) -> None:
 def test_oversized_payload_is_413(alice: User) -> None:
     big = json.dumps({"notes": [{"notetype_id": alice.notetype_id("Basic"),
                                  "fields": {"Front": "x" * (17 * 1024 * 1024)}}]})
-    result = alice.http.simulate_post(f"{BASE}/notes", headers=alice.auth, body=big)
+    result = alice.http.simulate_post(f"{BASE}/notes", body=big, headers={
+        **alice.auth, "Content-Type": "application/json"})
     assert result.status_code == 413
     assert set(result.json) == {"title", "description"}
     assert alice.note_ids() == []
