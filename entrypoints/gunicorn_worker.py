@@ -126,6 +126,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             return
         address = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
         if self._over_limit(address):
+            _count_refused("too_many")
             self._refuse(conn, BUSY_ANSWER)
             return
         arrival = Arrival(conn, address, time.monotonic() + self.limits.arrival_timeout_s)
@@ -255,12 +256,21 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
                 self.log.info("cut off a request from %s arriving too slowly (%d bytes in %.0f s)",
                               arrival.address, len(arrival.head) + arrival.body_bytes,
                               now - arrival.started)
+                _count_refused("too_slow")
                 self._drop(arrival, TIMEOUT_ANSWER)
 
     def _deadline(self, arrival: Arrival) -> float:
         if arrival.framing is None:
             return arrival.deadline
         return arrival.deadline + arrival.body_bytes / MIN_RATE_BYTES_PER_S
+
+
+def _count_refused(reason: str) -> None:
+    # Imported here: prometheus-client picks its multiprocess mode at import, and this
+    # module is imported before `serve` sets that mode up.
+    from adapters.http.metrics import REFUSED_ON_ARRIVAL
+
+    REFUSED_ON_ARRIVAL.labels(reason).inc()
 
 
 def worker_class(limits: ArrivalLimits) -> Callable[..., ArrivalGuardedWorker]:

@@ -47,6 +47,9 @@ CONFLICTS = Counter("ankiserv_sync_conflicts_total", "Requests answered 409: ano
                     " device is syncing")
 SYNCS_BY_CLIENT = Counter("ankiserv_syncs_total", "Syncs begun (meta requests) by client",
                           ["client"])
+REFUSED_ON_ARRIVAL = Counter("ankiserv_requests_refused_on_arrival_total", "Requests refused"
+                             " while arriving: too slow (408), or too many from one address"
+                             " (429)", ["reason"])
 DB_CONNECTIONS = Gauge("ankiserv_db_connections_in_use", "Database connections checked"
                        " out of the pool", multiprocess_mode="livesum")
 

@@ -126,6 +126,7 @@ def test_slow_senders_are_cut_off_and_others_are_answered_meanwhile(
         assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 408"), outcome
         assert ARRIVAL_TIMEOUT_S - 0.5 < after < ARRIVAL_TIMEOUT_S + 2.5, outcome
     assert "cut off a request from 127.0.0.2 arriving too slowly" in server.log()
+    assert _refused(server, "too_slow") == len(kinds)
 
 
 def test_one_address_cannot_hold_more_than_its_share_of_arriving_requests(
@@ -140,6 +141,7 @@ def test_one_address_cannot_hold_more_than_its_share_of_arriving_requests(
             extra.sendall(b"GET /api/v1/decks HTTP/1.1\r\nHost: x\r\n\r\n")
             extra.settimeout(5)
             assert extra.recv(100).startswith(b"HTTP/1.1 429")
+        assert _refused(server, "too_many") == 1
         # another address is served as usual
         assert "items" in _api(server, "GET", "/api/v1/decks", token, timeout=2)
     finally:
@@ -193,6 +195,13 @@ def test_expect_100_continue_gets_one_interim_answer_then_the_final_one(
     assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
     assert b"100 Continue" not in answer
     assert b'"token"' in answer
+
+
+def _refused(server: RunningServer, reason: str) -> float:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    name = f'ankiserv_requests_refused_on_arrival_total{{reason="{reason}"}} '
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
 def _read_all(conn: socket.socket) -> bytes:
