@@ -15,6 +15,7 @@ from adapters.http.origin import OwnOrigin
 from adapters.http.paths import PathNormaliser
 from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
+from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -35,7 +36,7 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     metrics.count_connections(services.engine)
     client = ClientAddress(networks(settings.trusted_proxies.split(",")
                                     if settings.trusted_proxies else ()))
-    middleware: list[Any] = [LogContext(),
+    middleware: list[Any] = [SecurityHeaders(), LogContext(),
                              PathNormaliser(settings.base_path), ApiGuard(OwnOrigin(client)),
                              metrics.RequestMetrics(),
                              RequestScope(services.uow.request_scope)]

@@ -93,7 +93,7 @@ def handle_unexpected(
             _json(resp, error.status_code, _falcon_description(req, error))
             resp.set_headers(error.headers or {})  # e.g. a 405's Allow
             return
-        _plain(resp, error.status_code)
+        _plain(resp, error.status_code, error.description)
         return
     log.exception("%s %s -> 500", req.method, req.path)
     if _is_api(req):
@@ -104,14 +104,14 @@ def handle_unexpected(
 
 def _falcon_description(req: falcon.Request, error: falcon.HTTPError) -> str:
     """Falcon's own errors (unknown path, wrong method) carry no description; say what
-    was wrong, as the API's other errors do."""
+    was wrong, as the API's other errors do, without repeating the request's path."""
     if error.description:
         return error.description
     if isinstance(error, falcon.HTTPMethodNotAllowed):
         allowed = dict(error.headers or {}).get("Allow", "")
-        return f"{req.method} is not allowed on {req.path}; allowed: {allowed}"
+        return f"this method is not allowed on this path; allowed: {allowed}"
     if isinstance(error, falcon.HTTPNotFound):
-        return f"no such path: {req.path}"
+        return "no such path"
     return str(error.title or "")
 
 
