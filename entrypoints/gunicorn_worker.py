@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import logging
 import selectors
 import socket
 import tempfile
@@ -37,6 +38,15 @@ TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-
 BUSY_ANSWER = (b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\n"
                b"Content-Length: 0\r\n\r\n")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+SEND_BLOCK = 64 * 1024
+_log = logging.getLogger("ankiserv.http")
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return "a client"
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,11 @@ class ArrivalLimits:
 class ReplaySocket:
     """A connection's socket that first gives back the request read ahead of the parser."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, send_timeout_s: float) -> None:
         self._sock = sock
         self._head = b""
         self._body: IO[bytes] | None = None
+        self._send_timeout_s = send_timeout_s
 
     def replay(self, head: bytes, body: IO[bytes] | None) -> None:
         self._head, self._body = head, body
@@ -68,6 +79,23 @@ class ReplaySocket:
                 return data
             self._forget_body()
         return self._sock.recv(size, flags)
+
+    def sendall(self, data: bytes | memoryview) -> None:
+        """Send like `socket.sendall`, but give up on a client that stops reading: each
+        SEND_BLOCK must leave within the timeout (so at least SEND_BLOCK per timeout)."""
+        view = memoryview(data)
+        previous = self._sock.gettimeout()
+        self._sock.settimeout(self._send_timeout_s)
+        try:
+            for at in range(0, len(view), SEND_BLOCK):
+                self._sock.sendall(view[at:at + SEND_BLOCK])
+        except TimeoutError:
+            _log.info("cut off an answer to %s reading too slowly", _peer(self._sock))
+            # gunicorn drops the connection quietly on EPIPE, as when a client goes away
+            raise BrokenPipeError(errno.EPIPE, "client reads too slowly") from None
+        finally:
+            with contextlib.suppress(OSError):
+                self._sock.settimeout(previous)
 
     def close(self) -> None:
         self._forget_body()
@@ -116,7 +144,8 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
                 return
             raise
         self.nr_conns += 1
-        conn = TConn(self.cfg, ReplaySocket(client_sock), client_addr, listener.getsockname())
+        sock = ReplaySocket(client_sock, self.limits.arrival_timeout_s)
+        conn = TConn(self.cfg, sock, client_addr, listener.getsockname())
         self.enqueue_req(conn)
 
     def enqueue_req(self, conn: Any) -> None:
@@ -253,7 +282,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         for arrival in list(self.arrivals.values()):
             if now > self._deadline(arrival):
-                self.log.info("cut off a request from %s arriving too slowly (%d bytes in %.0f s)",
+                _log.info("cut off a request from %s arriving too slowly (%d bytes in %.0f s)",
                               arrival.address, len(arrival.head) + arrival.body_bytes,
                               now - arrival.started)
                 _count_refused("too_slow")

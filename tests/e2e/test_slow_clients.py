@@ -61,10 +61,8 @@ def _api(server: RunningServer, method: str, path: str, token: str | None,
 
 
 def _connect(server: RunningServer, source: str) -> socket.socket:
-    address = urlsplit(server.url)
-    conn = socket.create_connection((address.hostname, address.port), timeout=30,
+    return socket.create_connection(_connect_address(server), timeout=30,
                                     source_address=(source, 0))
-    return conn
 
 
 def _dribble(server: RunningServer, start: bytes, outcome: dict[str, Any]) -> None:
@@ -178,6 +176,41 @@ def test_a_large_body_sent_slowly_but_steadily_is_served(
     nid = json.loads(answer.split(b"\r\n\r\n", 1)[1])["ids"][0]
     stored = _api(server, "GET", f"/api/v1/notes/{nid}", token)
     assert stored["fields"][0] == text
+
+
+def test_a_client_that_stops_reading_its_answer_is_cut_off(
+        served: tuple[RunningServer, str, str]) -> None:
+    """Answers bigger than the socket buffers, never read: the threads come free."""
+    server, _, token = served
+    basic = next(int(nt["id"]) for nt in _api(server, "GET", "/api/v1/notetypes", token)["items"]
+                 if nt["name"] == "Basic")
+    big = [{"notetype_id": basic, "fields": {"Front": f"{i} " + "x" * 900_000, "Back": ""},
+            "tags": []} for i in range(12)]
+    _api(server, "POST", "/api/v1/notes", token, {"notes": big}, timeout=60)
+    readers = []
+    for _ in range(2):  # as many as the server has threads
+        conn = socket.socket()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        conn.bind((ATTACKER, 0))
+        conn.connect(_connect_address(server))
+        conn.sendall(b"GET /api/v1/notes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                     + token.encode() + b"\r\n\r\n")
+        readers.append(conn)
+    try:
+        time.sleep(1)  # both threads are sending by now
+        began = time.monotonic()
+        assert "items" in _api(server, "GET", "/api/v1/decks", token, timeout=20)
+        assert time.monotonic() - began < ARRIVAL_TIMEOUT_S + 2
+    finally:
+        for conn in readers:
+            conn.close()
+    assert "cut off an answer to 127.0.0.2 reading too slowly" in server.log()
+
+
+def _connect_address(server: RunningServer) -> tuple[str, int]:
+    address = urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    return address.hostname, address.port
 
 
 def test_expect_100_continue_gets_one_interim_answer_then_the_final_one(
