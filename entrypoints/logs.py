@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from adapters.http import log_context
+from entrypoints import access_log
 
 _names: Callable[[int], str | None] = lambda _user: None  # noqa: E731
 
@@ -48,11 +49,17 @@ def _context(record: logging.LogRecord) -> tuple[str, str]:
     return request, name
 
 
+def _without_credentials(record: logging.LogRecord) -> None:
+    if record.name == "gunicorn.access" and isinstance(record.args, Mapping):
+        record.args = access_log.redact_atoms(record.args)
+
+
 class HumanFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
+        _without_credentials(record)
         request, user = _context(record)
         parts = [f"req={request}"] if request else []
         if user:
@@ -63,6 +70,7 @@ class HumanFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        _without_credentials(record)
         request, user = _context(record)
         line: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),

@@ -131,8 +131,10 @@ class Auth:
             if not sep:
                 raise AuthFailed("malformed basic credentials")
             client = self.client_address(req)
+            # Not logged with the name: what people type into a browser's Basic prompt
+            # is too often the password.
             user = metrics.counted_login(
-                lambda: self.accounts.verify(name, password, client), name, client)
+                lambda: self.accounts.verify(name, password, client), client=client)
             log_context.set_user(user)
             return user
         raise AuthFailed("missing credentials")

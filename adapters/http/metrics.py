@@ -59,16 +59,17 @@ T = TypeVar("T")
 
 def counted_login(login: Callable[[], T], name: str = "", client: str = "") -> T:
     """Run a login, counting it as ok, failed or throttled; failures are logged with the
-    name tried and the client's address (for tools that ban addresses)."""
+    name tried, if given, and the client's address (for tools that ban addresses)."""
+    who = f" for {name!r}" if name else ""
     try:
         result = login()
     except LoginThrottled:
         LOGINS.labels("throttled").inc()
-        _log.info("throttled login for %r from %s", name, client or "?")
+        _log.info("throttled login%s from %s", who, client or "?")
         raise
     except AuthFailed:
         LOGINS.labels("failed").inc()
-        _log.info("failed login for %r from %s", name, client or "?")
+        _log.info("failed login%s from %s", who, client or "?")
         raise
     LOGINS.labels("ok").inc()
     return result

@@ -1,11 +1,15 @@
 """The server's log, as an operator reads it: one format for every line (ankiserv's and
 gunicorn's), a request id and the user's name on sync lines, the answer's real status,
-and never a password, host key, session key or token. Real client, real server."""
+and never a password, host key, session key or token, nor the name of a failed HTTP Basic
+login (neither in ankiserv's lines nor in the access line), nor a key in a query string
+(old media clients send theirs there). Real client, real server."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -49,6 +53,14 @@ def test_one_format_names_users_and_keeps_secrets_out(
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as answer:
         token = json.loads(answer.read())["token"]
+    # What people type into a browser's Basic prompt is too often the password.
+    typed = f"typed-password-{uuid.uuid4().hex}"
+    basic = base64.b64encode(f"{typed}:{typed}".encode()).decode()
+    assert _get(f"{server.url}/api/v1/decks", Authorization=f"Basic {basic}") == 401
+    # Old media clients (2.1.22-2.1.56) begin with the host key in the query.
+    assert _get(f"{server.url}/msync/begin?k={auth.hkey}&v=anki,2.1.50,linux") == 200
+    assert _get(f"{server.url}/api/v1/decks?limit=1&token={token}&{token}&key={token}",
+                Authorization=f"Bearer {token}") == 200
     device.close()
     server.stop()
 
@@ -74,5 +86,15 @@ def test_one_format_names_users_and_keeps_secrets_out(
         statuses = [line for line in lines if "/api/v1/token" in line]
     assert any(" 201 " in s for s in statuses), statuses
     assert any("hostKey -> 403" in line for line in lines), "the failed login, as answered"
-    for secret in (password, "wrong-guess-77", auth.hkey, token):
+    for secret in (password, "wrong-guess-77", auth.hkey, token, typed):
         assert secret not in server.log(), "a secret reached the log"
+    assert any("/msync/begin?k=[redacted]&v=" in line for line in lines), "the access line"
+
+
+def _get(url: str, **headers: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
