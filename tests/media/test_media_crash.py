@@ -157,12 +157,25 @@ def kill_while_receiving(server: RunningServer, device: Profile) -> None:
     assert device.auth is not None
     sock = send_partial_upload(server, device.auth.hkey, body)
     try:
-        # Once the worker writes the upload to its temporary zip, it is mid-request.
-        wait_until(lambda: any(p.stat().st_size > 0 for p in set(tmp_dir.iterdir()) - old_tmp))
+        # The worker reads a request whole before the application sees it: once half the
+        # body waits in its temporary file under tmp/requests, the request is mid-way.
+        wait_until(lambda: _holds_request_file(server)
+                   or any(p.stat().st_size > 0 for p in set(tmp_dir.iterdir()) - old_tmp))
         killed = kill_workers(server)
     finally:
         sock.close()
     wait_until(lambda: set(worker_pids(server)) - set(killed))
+
+
+def _holds_request_file(server: RunningServer) -> bool:
+    spool = str(server.data_dir / "tmp" / "requests")
+    for pid in worker_pids(server):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(spool):
+                        return True
+    return False
 
 
 def kill_while_writing_blob(server: RunningServer, device: Profile, folder: Path) -> None:
