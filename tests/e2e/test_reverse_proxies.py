@@ -1,7 +1,8 @@
 """ankiserv behind nginx and Caddy (Debian's packages), under the sub-path `/anki/`, with
 the configurations `docs/operations.md` shows: real clients sync through them (a full
 upload of about 100 MB sent chunked, normal syncs, a full download), a client's
-connection is kept alive across requests, and the client's own address reaches ankiserv.
+connection is kept alive across requests, the client's own address reaches ankiserv, and
+so does the origin the browser addressed (API writes from that origin pass).
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ import pytest
 from tests.conftest import IN_CI
 from tests.http.wire import SYNC_HEADER, frame, header_value
 from tests.support.anki_client import Profile, add_basic_note, content
-from tests.support.server import RunningServer, start_server, stop_process
+from tests.support.server import (
+    RunningServer,
+    add_user_in_process,
+    start_server,
+    stop_process,
+)
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -177,3 +183,26 @@ def test_the_clients_own_address_reaches_ankiserv(
     while f"failed login for '{name}' from 127.0.0.2" not in backend_server.log():
         assert time.monotonic() < deadline, "the client's address did not reach ankiserv"
         time.sleep(0.05)
+
+
+def test_the_proxys_origin_is_ankiservs_own(proxy: str, backend_server: RunningServer
+                                           ) -> None:
+    """Through the proxy, a browser's Basic-authenticated write from a page of the same
+    origin passes (X-Forwarded-Proto and -Host tell ankiserv which origin that is); one
+    from another site's page, or from the upstream's own address, is refused."""
+    host, rest = proxy.removeprefix("http://").split("/", 1)
+    name, password = f"browser-{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex[:8]
+    add_user_in_process(backend_server, name, password)
+    basic = base64.b64encode(f"{name}:{password}".encode()).decode()
+    statuses = []
+    for origin in (f"http://{host}", "http://evil.example", backend_server.url):
+        conn = http.client.HTTPConnection(host, timeout=10)
+        try:
+            conn.request("POST", f"/{rest}api/v1/decks", body=json.dumps(
+                {"name": f"From {uuid.uuid4().hex[:6]}"}).encode(), headers={
+                "Authorization": f"Basic {basic}", "Content-Type": "application/json",
+                "Origin": origin})
+            statuses.append(conn.getresponse().status)
+        finally:
+            conn.close()
+    assert statuses == [201, 403, 403]
