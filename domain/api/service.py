@@ -188,7 +188,7 @@ class CollectionApi:
             raise SyncRejected(f"unknown fields for this note type: {sorted(unknown)}")
         values = [new.fields.get(name, "") for name in names]
         tags = adding.tags.canonical(new.tags)
-        ords = templates.card_ords(notetype, dict(zip(names, values, strict=True)), tags)
+        ords = adding.cards.card_ords(notetype, dict(zip(names, values, strict=True)), tags)
         if not ords:
             raise SyncRejected("the note would have no cards: fill a field its cards show")
         deck_id = new.deck_id if new.deck_id is not None else _default_deck(uow, user, notetype)
@@ -465,7 +465,8 @@ class _FreeIds:
 @dataclass
 class _Adding:
     """What the notes of one add_notes call share: the unit of work, the tag list, the
-    free ids, the new-card positions reserved for them and the note types read so far."""
+    free ids, the new-card positions reserved for them, the note types read so far and
+    the card generator (which parses each template once and bounds the batch's work)."""
 
     uow: UnitOfWork
     user: UserId
@@ -474,6 +475,7 @@ class _Adding:
     tags: _TagList
     position: int
     notetypes: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    cards: templates.CardGen = dataclasses.field(default_factory=templates.CardGen)
     note_ids: _FreeIds = dataclasses.field(init=False)
     card_ids: _FreeIds = dataclasses.field(init=False)
 

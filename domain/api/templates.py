@@ -5,106 +5,107 @@ A standard note type gets a card for each template whose front renders non-empty
 filled, inside `{{#F}}...{{/F}}` only when F is filled and inside `{{^F}}...{{/F}}`
 only when F is empty. A front whose sections do not nest makes no card. A cloze note
 type gets one card per cloze number in any of its fields (rslib cloze.rs).
+
+Note types come from devices, so their templates are untrusted: reading them is
+linear in their size, and `CardGen` bounds the template work of one request.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
 from typing import Any
+
+from domain.api.template_parse import Section, TemplateError, parse
 
 CLOZE_TYPE = 1
 MAX_CLOZE_ORD = 499  # Anki's limit: higher cloze numbers share the last card
 MAX_OPEN_CLOZES = 10
+# The template work of one request (see CardGen), each about half a second of CPU at
+# most. Real note types have tens of tags in their fronts, so even 1000 notes of a few
+# note types stay far below both.
+MAX_TAGS_READ = 200_000
+MAX_CHECKS = 1_000_000
 # Filled at render time, so they count as non-empty unless a field has the name; the
 # front has no FrontSide, and Tags is filled only when the note has tags.
 SPECIAL_FIELDS = ("Card", "CardFlag", "CardID", "Deck", "Subdeck", "Tags", "Type")
 # Anki's "empty field": nothing but ASCII whitespace and empty <br>/<div> tags.
 _EMPTY_FIELD = re.compile(r"(?:[ \t\n\x0b\x0c\r]|</?(?:br|div) ?/?>)*", re.IGNORECASE)
 _CLOZE_TOKEN = re.compile(r"{{c([0-9,]*)::|}}")
-_ALT_SYNTAX = "{{=<% %>=}}"
-_COMMENT = ("<!--", "-->")
 
-
-@dataclass(frozen=True, slots=True)
-class _Node:
-    kind: str  # "field", "#" (shown when key is filled) or "^" (shown when it is empty)
-    key: str
-    children: tuple[_Node, ...] = ()
+__all__ = ["CardGen", "TemplateError", "card_ords", "cloze_numbers", "front_renders",
+           "nonempty_fields"]
 
 
 def field_is_empty(text: str) -> bool:
     return _EMPTY_FIELD.fullmatch(text) is not None
 
 
-def _handlebars(template: str) -> Iterator[str]:
-    """The insides of the template's `{{...}}` tags, in order, skipping HTML comments.
+class CardGen:
+    """Decides the cards of the notes of one request.
 
-    As in Anki, a template starting with `{{=<% %>=}}` uses `<%...%>` instead."""
-    start, end = "{{", "}}"
-    if template.lstrip().startswith(_ALT_SYNTAX):
-        template, start, end = template.lstrip(), "<%", "%>"
-        while template.startswith(_ALT_SYNTAX):
-            template = template.removeprefix(_ALT_SYNTAX)
-    pos = 0
-    while True:
-        tag, comment = template.find(start, pos), template.find(_COMMENT[0], pos)
-        at = min((i for i in (tag, comment) if i >= 0), default=-1)
-        if at < 0:
-            return
-        if at == tag and (close := template.find(end, at + len(start))) >= 0:
-            yield template[at + len(start):close]
-            pos = close + len(end)
-        elif at == comment and (close := template.find(_COMMENT[1], at + 4)) >= 0:
-            pos = close + len(_COMMENT[1])
-        else:
-            pos = at + 1  # not a tag after all: Anki reads it as text
+    Each distinct front is parsed once per request, which reads each of its tags once;
+    deciding one note's cards then checks each field reference and section of the note
+    type's fronts at most once. A request may read `MAX_TAGS_READ` tags and make
+    `MAX_CHECKS` checks, so a note type with huge fronts cannot keep a worker busy for
+    minutes."""
 
+    def __init__(self, max_tags: int = MAX_TAGS_READ, max_checks: int = MAX_CHECKS) -> None:
+        self._max_tags, self._max_checks = max_tags, max_checks
+        self._tags = self._checks = 0
+        self._fronts: dict[str, Section | None] = {}
 
-def _classify(inside: str) -> tuple[str, str]:
-    """(kind, key) of one tag: "#", "^" or "/" with the section's key, or "field" with
-    the field name after the last filter (`{{text:Front}}` refers to Front)."""
-    handle = inside.lstrip("{").strip()
-    if len(handle.encode()) >= 2 and handle[0] in "#^/":
-        return handle[0], handle[1:].lstrip()
-    return "field", handle.rsplit(":", 1)[-1]
+    def card_ords(self, notetype: dict[str, Any], fields: dict[str, str],
+                  tags: Sequence[str] = (), ensure_one: bool = True) -> list[int]:
+        """The template ordinals of the cards a note with these fields and tags should
+        have. A cloze note without cloze numbers gets card 0 when `ensure_one` is set
+        (a note that has no cards yet), as in Anki.
 
+        Raises:
+            TemplateError: a front nests sections too deeply, or the request has used
+                up its template work.
+        """
+        if notetype.get("type") == CLOZE_TYPE:
+            ords = sorted({min(n - 1, MAX_CLOZE_ORD) for text in fields.values()
+                           for n in cloze_numbers(text)})
+            return ords if ords or not ensure_one else [0]
+        fronts = [(int(t.get("ord", i)), self._front(str(t.get("qfmt", ""))))
+                  for i, t in enumerate(notetype.get("tmpls", []))]
+        self._checks += sum(1 + tree.weight for _, tree in fronts if tree is not None)
+        if self._checks > self._max_checks:
+            raise TemplateError(
+                f"deciding these notes' cards takes more than {self._max_checks} checks of"
+                " template fields and sections: send fewer notes per request")
+        nonempty = frozenset(nonempty_fields(fields, tags))
+        return [ord_ for ord_, tree in fronts if tree is not None and tree.shows(nonempty)]
 
-def _parse(template: str) -> tuple[_Node, ...] | None:
-    """The template's tree, or None when a section is left open or closed out of order
-    (Anki cannot render such a template, so it generates no card from it)."""
-    open_sections: list[tuple[str, str, list[_Node]]] = []
-    nodes: list[_Node] = []
-    for kind, key in map(_classify, _handlebars(template)):
-        if kind in ("#", "^"):
-            open_sections.append((kind, key, nodes))
-            nodes = []
-        elif kind == "/":
-            if not open_sections or open_sections[-1][1] != key:
-                return None
-            section, name, parent = open_sections.pop()
-            parent.append(_Node(section, name, tuple(nodes)))
-            nodes = parent
-        else:
-            nodes.append(_Node(kind, key))
-    return None if open_sections else tuple(nodes)
+    def _front(self, qfmt: str) -> Section | None:
+        if qfmt not in self._fronts:
+            parsed = parse(qfmt, self._max_tags - self._tags)
+            self._tags += parsed.tags
+            if self._tags > self._max_tags:
+                raise TemplateError(
+                    f"the note types' front templates have more than {self._max_tags} tags"
+                    " to read in one request: send fewer note types per request, or"
+                    " simplify their front templates")
+            self._fronts[qfmt] = parsed.tree
+        return self._fronts[qfmt]
 
 
-def _renders(nodes: Sequence[_Node], nonempty: Collection[str]) -> bool:
-    for node in nodes:
-        if node.kind == "field":
-            if node.key in nonempty:
-                return True
-        elif (node.key in nonempty) == (node.kind == "#") and _renders(node.children, nonempty):
-            return True
-    return False
+def card_ords(notetype: dict[str, Any], fields: dict[str, str], tags: Sequence[str] = (),
+              ensure_one: bool = True) -> list[int]:
+    """`CardGen.card_ords` for a request that decides the cards of one note."""
+    return CardGen().card_ords(notetype, fields, tags, ensure_one)
 
 
 def front_renders(qfmt: str, nonempty: Collection[str]) -> bool:
-    """Whether a card with this front shows something, given the non-empty field names."""
-    nodes = _parse(qfmt)
-    return nodes is not None and _renders(nodes, nonempty)
+    """Whether a card with this front shows something, given the non-empty field names.
+
+    Raises:
+        TemplateError: the front nests sections too deeply.
+    """
+    tree = parse(qfmt).tree
+    return tree is not None and tree.shows(frozenset(nonempty))
 
 
 def nonempty_fields(fields: dict[str, str], tags: Sequence[str]) -> set[str]:
@@ -121,7 +122,10 @@ def _u16(digits: str) -> int | None:
 
 def cloze_numbers(text: str) -> set[int]:
     """The cloze numbers of one field: those of closed `{{cN::...}}` (`{{c1,2::...}}` has
-    two), nested up to 10 deep. An unclosed cloze and c0 count for nothing."""
+    two), nested up to 10 deep. An unclosed cloze and c0 count for nothing.
+
+    One pass over the text: each token is read once, and a number moves up at most
+    `MAX_OPEN_CLOZES` levels as clozes close."""
     closed: set[int] = set()
     open_clozes: list[set[int]] = []
     for token in _CLOZE_TOKEN.finditer(text):
@@ -134,18 +138,3 @@ def cloze_numbers(text: str) -> set[int]:
         if numbers and len(open_clozes) < MAX_OPEN_CLOZES:
             open_clozes.append(numbers)
     return closed - {0}
-
-
-def card_ords(notetype: dict[str, Any], fields: dict[str, str], tags: Sequence[str] = (),
-              ensure_one: bool = True) -> list[int]:
-    """The template ordinals of the cards a note with these fields and tags should have.
-
-    A cloze note without cloze numbers gets card 0 when `ensure_one` is set (a note
-    that has no cards yet), as in Anki."""
-    if notetype.get("type") == CLOZE_TYPE:
-        ords = sorted({min(n - 1, MAX_CLOZE_ORD) for text in fields.values()
-                       for n in cloze_numbers(text)})
-        return ords if ords or not ensure_one else [0]
-    nonempty = nonempty_fields(fields, tags)
-    return [int(t.get("ord", i)) for i, t in enumerate(notetype.get("tmpls", []))
-            if front_renders(str(t.get("qfmt", "")), nonempty)]
