@@ -22,9 +22,9 @@ from domain.scan import NextFind
 # it a native stack frame. Deeper templates are refused rather than evaluated.
 MAX_SECTION_DEPTH = 100
 _ALT_SYNTAX = "{{=<% %>=}}"
-# Rust's `trim` strips Unicode White_Space; Python's `strip` also strips \x1c-\x1f.
-_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
-              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# Anki trims Unicode White_Space (Rust's `trim`); Python's `strip` also strips \x1c-\x1f.
+_WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+               "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 
 
 class TemplateError(SyncRejected):
@@ -39,8 +39,8 @@ class Section:
     key is filled, "^" when it is empty. Subsections that refer to no field at all are
     left out, since they can never show anything.
 
-    `weight` is the number of field references and subsections in the whole tree: an
-    upper bound on the steps `shows` takes."""
+    `weight` counts the distinct field references of each section and the subsections,
+    in the whole tree: an upper bound on the steps `shows` takes."""
 
     fields: frozenset[str]
     children: tuple[tuple[str, str, Section], ...]
