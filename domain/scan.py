@@ -10,6 +10,7 @@ whose position only moves forward reads the text once per delimiter.
 from __future__ import annotations
 
 import re
+import unicodedata
 from array import array
 
 _UNKNOWN = -2
@@ -75,3 +76,30 @@ def ascii_view(text: str) -> bytes:
     """One byte per character: ASCII as itself, anything else as `?`. Searching it for
     an ASCII character gives the same positions as searching `text`."""
     return text.encode("ascii", "replace")
+
+
+# Other_Alphabetic symbols (circled and squared Latin letters): word characters to Rust.
+_ALPHABETIC_SYMBOLS = ((0x24B6, 0x24E9), (0x1F130, 0x1F149), (0x1F150, 0x1F169),
+                       (0x1F170, 0x1F189))
+
+
+# Beyond ASCII case, Rust's simple case folding joins these: long s, Kelvin sign.
+_MORE_CASES = {"s": "\u017f", "k": "\u212a"}
+
+
+def caseless(word: str) -> str:
+    """A regex for `word` ignoring the case of its ASCII letters as Rust's `(?i)` does.
+    Python's `re.I` differs: there dotless i and dotted capital I also match `i`."""
+    return "".join(f"[{c.lower()}{c.upper()}{_MORE_CASES.get(c.lower(), '')}]"
+                   if c.isascii() and c.isalpha() else re.escape(c) for c in word)
+
+
+def is_word(char: str) -> bool:
+    """Whether Rust's regex `\\b` counts `char` as a word character (Unicode \\w:
+    alphabetic, marks, decimal digits, connector punctuation, joiners). Python's `\\b`
+    differs, for example on marks and on `½`."""
+    if char.isalpha() or char in "\u200c\u200d":
+        return True
+    category = unicodedata.category(char)
+    return (category[0] == "M" or category in ("Nd", "Nl", "Pc")
+            or any(low <= ord(char) <= high for low, high in _ALPHABETIC_SYMBOLS))

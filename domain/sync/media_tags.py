@@ -2,7 +2,9 @@
 
 The pattern (rslib text.rs) is `<img` (or audio, video, object, source), then lazily
 one or more of: a character other than `>`, or a quoted string (which may hold `>`),
-then `src=` or `data=` and a quoted or bare filename. A backtracking engine tries
+then `src=` or `data=` and a quoted or bare filename. (The pattern is in verbose mode,
+which in Rust drops the space of `[^ >]` too: a bare filename is any run of non-`>`
+up to a space or `>`, and may begin with a space.) A backtracking engine tries
 the places where that lazy loop could stop in a fixed depth-first order, and gives
 up on none: on hostile text (`<img` and many quoted strings) that takes exponential
 time. This walks the same places in the same order, but remembers each place from
@@ -14,11 +16,16 @@ from __future__ import annotations
 
 import re
 from array import array
+from collections.abc import Iterator
 
-from domain.scan import CharIndex, ascii_view
+from domain.scan import CharIndex, ascii_view, caseless, is_word
 
-_START = re.compile(r"(?i)<\b(?:img|audio|video|object|source)\b")
-_ATTRIBUTE = re.compile(r"(?i)\b(?:src|data)\b=")
+# Anki's `<\b(?:img|...)\b` and `\b(?:src|data)\b=` with Rust's case folding; the outer
+# `\b`s, which Rust judges by its own word characters, are checked by `_tag_start` and
+# `_attributes`.
+_START = re.compile("<(?:" + "|".join(map(caseless, ("img", "audio", "video", "object",
+                                                      "source"))) + ")")
+_ATTRIBUTE = re.compile(f"(?:{caseless('src')}|{caseless('data')})=")
 _ATTRIBUTE_MAX = len("data=")
 _QUOTES = ('"', "'")
 
@@ -27,7 +34,7 @@ def replace_media_tags(text: str) -> str:
     """`text` with each media tag Anki's regex matches replaced by " filename "."""
     kept, kept_from, pos = [], 0, 0
     walker: _Walker | None = None
-    while start := _START.search(text, pos):
+    while start := _tag_start(text, pos):
         # Until a tag needs the walk, tags are read up to their first `>` only.
         found = _first_run(text, start.end()) if walker is None else walker.match(start.end())
         if found is _NO_MORE:
@@ -45,6 +52,18 @@ def replace_media_tags(text: str) -> str:
     return "".join(kept)
 
 
+def _tag_start(text: str, pos: int) -> re.Match[str] | None:
+    while (start := _START.search(text, pos)) and start.end() < len(text) and is_word(
+            text[start.end()]):
+        pos = start.start() + 1
+    return start
+
+
+def _attributes(text: str, pos: int, end: int) -> Iterator[re.Match[str]]:
+    return (attribute for attribute in _ATTRIBUTE.finditer(text, pos, end)
+            if not is_word(text[attribute.start() - 1]))
+
+
 # (end, filename) of a match, or None; two sentinels (compared by identity) say more.
 _Found = tuple[int, str] | None
 _NO_MORE: _Found = (-1, "")
@@ -58,9 +77,9 @@ def _first_run(text: str, loop_start: int) -> _Found:
     gt = text.find(">", loop_start)
     if gt < 0:
         return _NO_MORE
-    for attribute in _ATTRIBUTE.finditer(text, loop_start, gt):
+    for attribute in _attributes(text, loop_start, gt):
         value = attribute.end()
-        if text[value] in " >":  # the tail fails here: try the next stop
+        if text[value] == ">":  # the tail fails here: try the next stop
             continue
         if text[value] in _QUOTES:
             close = text.find(text[value], value + 1, gt)
@@ -101,7 +120,7 @@ class _Walker:
         then mark them walked and queue the quoted strings that jump past it."""
         end = self._stops.find(b">", place)
         limit = min(end + _ATTRIBUTE_MAX, len(self._text))
-        for attribute in _ATTRIBUTE.finditer(self._text, place, limit):
+        for attribute in _attributes(self._text, place, limit):
             if attribute.start() < end and (found := self._tail(attribute.end())):
                 return found
         self._stops[place:end] = b">" * (end - place)
@@ -124,7 +143,7 @@ class _Walker:
             close = self._next[text[value]].at_or_after(value + 1)
             if close >= value + 2 and (gt := self._next[">"].at_or_after(close + 1)) >= 0:
                 return gt + 1, text[value + 1:close]
-        if value >= len(text) or text[value] in " >":
+        if value >= len(text) or text[value] == ">":
             return None
         gt = self._next[">"].at_or_after(value + 1)
         space = self._next[" "].at_or_after(value + 1)

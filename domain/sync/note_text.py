@@ -16,7 +16,7 @@ import hashlib
 import html
 import re
 
-from domain.scan import NextFind
+from domain.scan import NextFind, caseless
 from domain.sync.media_tags import replace_media_tags
 
 FIELD_SEPARATOR = "\x1f"
@@ -24,10 +24,10 @@ FIELD_SEPARATOR = "\x1f"
 # Plain tags only: with no comment, style or script in the text, Anki's pattern is
 # this one, and every `<` before the last `>` matches it without backtracking.
 _PLAIN_TAG = re.compile(r"<[^>]*>")
-_SPECIAL = re.compile(r"(?i)<(?:!--|style|script)")
-# Fixed-length pieces of Anki's pattern, matched with `re` for its case folding.
-_STYLE, _STYLE_END = re.compile(r"(?i)<style"), re.compile(r"(?i)</style>")
-_SCRIPT, _SCRIPT_END = re.compile(r"(?i)<script"), re.compile(r"(?i)</script>")
+_SPECIAL = re.compile(f"<(?:!--|{caseless('style')}|{caseless('script')})")
+# Fixed-length pieces of Anki's pattern, with Rust's case folding.
+_STYLE, _STYLE_END = re.compile(caseless("<style")), re.compile(caseless("</style>"))
+_SCRIPT, _SCRIPT_END = re.compile(caseless("<script")), re.compile(caseless("</script>"))
 
 
 def text_of_field(field: str) -> str:
