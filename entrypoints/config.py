@@ -55,8 +55,8 @@ class Settings:
     # A request's head must arrive within this many seconds, its body within that plus a
     # second per KiB; slower senders are cut off (408) rather than served.
     request_arrival_timeout_s: int = 20
-    # Requests one client address may have arriving at once, per worker (0: no limit);
-    # trusted proxies are exempt.
+    # Slow requests (arriving for over a second) one client address may have at once, per
+    # worker (0: no limit); trusted proxies are exempt.
     max_arriving_per_address: int = 16
 
     @property

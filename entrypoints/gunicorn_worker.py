@@ -7,7 +7,8 @@ each request (head and body) itself, without blocking, and a thread gets it only
 has arrived; bodies beyond 1 MiB wait in a temporary file. A request must arrive in time
 (its head within `arrival_timeout_s`, its body within that plus one second per
 MIN_RATE_BYTES_PER_S bytes received), and one client address may have only
-`max_arriving_per_address` requests arriving at once: slow senders are cut off, not served.
+`max_arriving_per_address` slow ones (arriving for over SLOW_AFTER_S) at once: slow senders
+are cut off, not served.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from adapters.http.arrival import ChunkedEnd, Framing, Head, parse_head, without
 from adapters.http.client_address import Network
 
 MIN_RATE_BYTES_PER_S = 1024
+SLOW_AFTER_S = 1.0  # an arriving request older than this counts against its address
 MEMORY_BYTES = 1 << 20  # per arriving body; beyond it, a temporary file
 READ_BYTES = 256 * 1024
 TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -131,7 +133,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals: dict[int, Arrival] = {}
-        self.arriving_per_address: dict[str, int] = {}
+        self.arriving_per_address: dict[str, dict[int, Arrival]] = {}
 
     def accept(self, listener: socket.socket) -> None:
         if self.cfg.is_ssl:  # TLS wraps the socket in the thread: stock behaviour
@@ -161,7 +163,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         arrival = Arrival(conn, address, time.monotonic() + self.limits.arrival_timeout_s)
         if conn.parser is not None:  # a kept-alive connection: what the parser read ahead
             arrival.head += conn.parser.unreader.take_buffered()
-        self.arriving_per_address[address] = self.arriving_per_address.get(address, 0) + 1
+        self.arriving_per_address.setdefault(address, {})[id(conn)] = arrival
         self.arrivals[id(conn)] = arrival
         conn.sock.setblocking(False)
         if arrival.head and self._advance(arrival, b""):
@@ -172,7 +174,13 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         cap = self.limits.max_arriving_per_address
         if not cap or self._exempt(address):
             return False
-        return self.arriving_per_address.get(address, 0) >= cap
+        arriving = self.arriving_per_address.get(address, {})
+        if len(arriving) < cap:
+            return False
+        # Only slow ones count: under load, many requests from one busy address (a NAT, a
+        # proxy not declared trusted) may be waiting a moment for the event loop.
+        since = time.monotonic() - SLOW_AFTER_S
+        return sum(a.started < since for a in arriving.values()) >= cap
 
     def _exempt(self, address: str) -> bool:
         try:
@@ -256,10 +264,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         self.arrivals.pop(id(conn), None)
         with contextlib.suppress(OSError, KeyError, ValueError):
             self.poller.unregister(conn.sock)
-        left = self.arriving_per_address.get(arrival.address, 1) - 1
-        if left:
-            self.arriving_per_address[arrival.address] = left
-        else:
+        arriving = self.arriving_per_address.get(arrival.address, {})
+        arriving.pop(id(conn), None)
+        if not arriving:
             self.arriving_per_address.pop(arrival.address, None)
         return conn
 
