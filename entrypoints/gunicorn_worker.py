@@ -40,6 +40,12 @@ TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-
 BUSY_ANSWER = (b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\n"
                b"Content-Length: 0\r\n\r\n")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+HEAD_TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+                         b"Content-Length: 0\r\n\r\n")
+MALFORMED_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain"
+                    b"\r\nContent-Length: 22\r\n\r\nmalformed chunked body")
+BODY_TOO_LARGE_ANSWER = (b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
+                         b"Content-Length: 0\r\n\r\n")
 SEND_BLOCK = 64 * 1024
 _log = logging.getLogger("ankiserv.http")
 
@@ -155,8 +161,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         if not isinstance(conn.sock, ReplaySocket):
             super().enqueue_req(conn)
             return
-        address = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
-        if self._over_limit(address):
+        peer = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
+        address = _address_key(peer)
+        if self._over_limit(peer, address):
             _count_refused("too_many")
             self._refuse(conn, BUSY_ANSWER)
             return
@@ -170,9 +177,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             return
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
 
-    def _over_limit(self, address: str) -> bool:
+    def _over_limit(self, peer: str, address: str) -> bool:
         cap = self.limits.max_arriving_per_address
-        if not cap or self._exempt(address):
+        if not cap or self._exempt(peer):
             return False
         arriving = self.arriving_per_address.get(address, {})
         if len(arriving) < cap:
@@ -182,9 +189,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         since = time.monotonic() - SLOW_AFTER_S
         return sum(a.started < since for a in arriving.values()) >= cap
 
-    def _exempt(self, address: str) -> bool:
+    def _exempt(self, peer: str) -> bool:
         try:
-            ip = ipaddress.ip_address(address)
+            ip = ipaddress.ip_address(peer)
         except ValueError:
             return False
         return any(ip in network for network in self.limits.exempt)
@@ -211,6 +218,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
                 return False
             if head is Framing.HAND_ON:
                 self._hand_on(arrival)
+                return True
+            if head is Framing.TOO_LARGE:
+                self._drop(arrival, HEAD_TOO_LARGE_ANSWER)
                 return True
             assert isinstance(head, Head)
             return self._head_arrived(arrival, head)
@@ -241,9 +251,16 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         arrival.body_bytes += len(data)
         if arrival.chunks is not None:
             outcome = arrival.chunks.feed(data) if data else Framing.NEED_MORE
-            if outcome is Framing.NEED_MORE and arrival.body_bytes <= self.limits.max_body_bytes:
+            if outcome is Framing.MALFORMED:
+                self._drop(arrival, MALFORMED_ANSWER)
+            elif arrival.body_bytes > self.limits.max_body_bytes:
+                # Refused here: its decoded size may be under the limit, and the
+                # application would wait for more.
+                self._drop(arrival, BODY_TOO_LARGE_ANSWER)
+            elif outcome is Framing.NEED_MORE:
                 return False
-            self._hand_on(arrival)  # complete, unframeable, or too big to hold
+            else:
+                self._hand_on(arrival)
             return True
         if arrival.body_bytes < (arrival.framing.content_length or 0):
             return False
@@ -299,6 +316,20 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         if arrival.framing is None:
             return arrival.deadline
         return arrival.deadline + arrival.body_bytes / MIN_RATE_BYTES_PER_S
+
+
+def _address_key(peer: str) -> str:
+    """Whom a connection counts against: its IPv4 address, or its IPv6 /64 (one host is
+    commonly given a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return peer
 
 
 def _count_refused(reason: str) -> None:

@@ -3,8 +3,10 @@
 The server reads requests whole before a worker thread takes them (see
 `entrypoints/gunicorn_worker.py`); this module only frames them: the head up to its
 blank line, then a body of `Content-Length` bytes or chunks up to the last one. It does not
-validate beyond what framing needs: when the bytes cannot be framed, the request is handed
-on as it is and gunicorn's own parser refuses it from what is already there.
+validate beyond what framing needs: a complete head whose framing headers are wrong is
+handed on as it is, for gunicorn's parser to refuse from what is already there; a head too
+large to be complete, or a chunked body that is not chunked, is refused here (the parser
+would wait for more bytes, holding a thread).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ MAX_TRAILER_BYTES = 8 * 1024
 class Framing(enum.Enum):
     NEED_MORE = "need more"  # keep reading
     COMPLETE = "complete"  # the request (head and body) has arrived
-    HAND_ON = "hand on"  # cannot be framed or too big to hold: let the parser judge it
+    HAND_ON = "hand on"  # a complete head the parser will refuse: let it say why
+    TOO_LARGE = "too large"  # a head over MAX_HEAD_BYTES: 431
+    MALFORMED = "malformed"  # a chunked body that is not: 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +40,13 @@ class Head:
 
 
 def parse_head(data: bytes | bytearray) -> Head | Framing:
-    """The head at the start of `data`, or NEED_MORE, or HAND_ON when unframeable."""
+    """The head at the start of `data`, or NEED_MORE, TOO_LARGE, or HAND_ON when its
+    framing headers are wrong."""
     end = data.find(HEAD_END)
     if end < 0:
-        return Framing.HAND_ON if len(data) > MAX_HEAD_BYTES else Framing.NEED_MORE
+        return Framing.TOO_LARGE if len(data) > MAX_HEAD_BYTES else Framing.NEED_MORE
     if end > MAX_HEAD_BYTES:
-        return Framing.HAND_ON
+        return Framing.TOO_LARGE
     lines = bytes(data[:end]).split(b"\r\n")
     request_line = lines[0].rstrip()
     version_11 = request_line.endswith(b"HTTP/1.1")
@@ -92,7 +97,7 @@ class ChunkedEnd:
     _trailer_bytes: int = 0
 
     def feed(self, data: bytes) -> Framing | int:
-        """NEED_MORE, HAND_ON, or the offset in `data` just past the body's end."""
+        """NEED_MORE, MALFORMED, or the offset in `data` just past the body's end."""
         at = 0
         while at < len(data):
             if self._state == "data":
@@ -116,7 +121,7 @@ class ChunkedEnd:
     def _check_partial_line(self) -> Framing:
         limit = MAX_CHUNK_LINE if self._state == "size" else MAX_TRAILER_BYTES
         too_long = len(self._line) > limit or self._trailer_bytes + len(self._line) > limit
-        return Framing.HAND_ON if too_long else Framing.NEED_MORE
+        return Framing.MALFORMED if too_long else Framing.NEED_MORE
 
     def _line_done(self) -> Framing | None:
         line, self._line = bytes(self._line), bytearray()
@@ -124,13 +129,13 @@ class ChunkedEnd:
             if line in (b"\r\n", b"\n"):
                 return Framing.COMPLETE
             self._trailer_bytes += len(line)
-            return Framing.HAND_ON if self._trailer_bytes > MAX_TRAILER_BYTES else None
+            return Framing.MALFORMED if self._trailer_bytes > MAX_TRAILER_BYTES else None
         if len(line) > MAX_CHUNK_LINE:
-            return Framing.HAND_ON
+            return Framing.MALFORMED
         size_text = line.split(b";", 1)[0].strip()
         if not size_text or len(size_text) > 16 or not all(
                 c in b"0123456789abcdefABCDEF" for c in size_text):
-            return Framing.HAND_ON
+            return Framing.MALFORMED
         size = int(size_text, 16)
         if size == 0:
             self._state = "trailer"

@@ -8,6 +8,7 @@ per-address limit tells them apart as it would two hosts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -248,3 +249,30 @@ def _read_all(conn: socket.socket) -> bytes:
     while part := conn.recv(65536):
         parts.append(part)
     return b"".join(parts)
+
+
+def test_what_the_parser_would_wait_on_is_refused_at_once(db_url: str, tmp_path: Path) -> None:
+    """A head too large to finish (431), a chunked body that is not chunked (400), and
+    chunk framing past the payload limit (413): each answered without a thread waiting."""
+    server = start_server(tmp_path / "server", db_url, workers=1, ANKISERV_THREADS="1",
+                          ANKISERV_MAX_PAYLOAD_MB="1")
+    chunked = (b"POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n")
+    try:
+        for start, status in (
+            (b"GET /api/v1/decks HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"p" * 70_000, b"431"),
+            (chunked + b"not hex\r\n", b"400"),
+            (chunked + b"1;" + b"e" * 2000, b"400"),
+            (chunked + b"1\r\nx\r\n" * 200_000, b"413"),  # 1.2 MB of framing, 200 KB of data
+        ):
+            with _connect(server, USER) as conn:
+                conn.settimeout(10)
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    conn.sendall(start)  # and then nothing more
+                answer = conn.recv(200)
+            assert answer.startswith(b"HTTP/1.1 " + status), (start[:60], answer)
+        # the only thread is free
+        with urllib.request.urlopen(server.url + "/health", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()

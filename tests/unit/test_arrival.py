@@ -13,6 +13,7 @@ from adapters.http.arrival import (
     parse_head,
     without_expect,
 )
+from entrypoints.gunicorn_worker import _address_key
 
 
 def test_a_head_without_a_body() -> None:
@@ -44,9 +45,15 @@ def test_heads_that_cannot_be_framed_go_on_to_the_parser() -> None:
         b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
         b"POST / HTTP/1.1\r\nno colon here\r\n\r\n",
-        b"GET / HTTP/1.1\r\nX: " + b"y" * MAX_HEAD_BYTES,
     ):
         assert parse_head(head) is Framing.HAND_ON, head
+
+
+def test_a_head_too_large_to_be_complete_is_refused_here() -> None:
+    """The parser would read it, and wait for its end, holding a thread."""
+    assert parse_head(b"GET / HTTP/1.1\r\nX: " + b"y" * MAX_HEAD_BYTES) is Framing.TOO_LARGE
+    complete = b"GET / HTTP/1.1\r\nX: " + b"y" * MAX_HEAD_BYTES + b"\r\n\r\n"
+    assert parse_head(complete) is Framing.TOO_LARGE
 
 
 def test_expect_lines_are_dropped_once_answered() -> None:
@@ -81,11 +88,11 @@ def test_a_chunked_body_ends_where_it_ends_however_it_is_split(
     assert end == len(body)
 
 
-def test_a_chunked_body_that_is_not_chunked_goes_on_to_the_parser() -> None:
-    assert ChunkedEnd().feed(b"zz\r\nab\r\n") is Framing.HAND_ON
-    assert ChunkedEnd().feed(b"f" * 17 + b"\r\n") is Framing.HAND_ON
-    assert ChunkedEnd().feed(b"1" * 2000) is Framing.HAND_ON  # a size line without end
-    assert ChunkedEnd().feed(b"0\r\n" + b"X: y\r\n" * 2000) is Framing.HAND_ON
+def test_a_chunked_body_that_is_not_chunked_is_malformed() -> None:
+    assert ChunkedEnd().feed(b"zz\r\nab\r\n") is Framing.MALFORMED
+    assert ChunkedEnd().feed(b"f" * 17 + b"\r\n") is Framing.MALFORMED
+    assert ChunkedEnd().feed(b"1" * 2000) is Framing.MALFORMED  # a size line without end
+    assert ChunkedEnd().feed(b"0\r\n" + b"X: y\r\n" * 2000) is Framing.MALFORMED
 
 
 def test_a_partial_chunked_body_needs_more() -> None:
@@ -93,3 +100,12 @@ def test_a_partial_chunked_body_needs_more() -> None:
     assert framing.feed(b"5\r\nab") is Framing.NEED_MORE
     assert framing.feed(b"cde\r\n0\r\n") is Framing.NEED_MORE
     assert framing.feed(b"\r\n") == 2
+
+
+def test_connections_count_against_an_ipv4_address_or_an_ipv6_64() -> None:
+    assert _address_key("192.0.2.7") == "192.0.2.7"
+    assert _address_key("2001:db8:1:2:aaaa::1") == _address_key("2001:db8:1:2:bbbb::2") \
+        == "2001:db8:1:2::/64"
+    assert _address_key("2001:db8:1:3::1") != _address_key("2001:db8:1:2::1")
+    assert _address_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert _address_key("unix-socket") == "unix-socket"
