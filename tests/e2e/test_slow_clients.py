@@ -276,3 +276,14 @@ def test_what_the_parser_would_wait_on_is_refused_at_once(db_url: str, tmp_path:
             assert answer.status == 200
     finally:
         server.stop()
+
+
+def test_pipelined_requests_are_each_answered(served: tuple[RunningServer, str, str]) -> None:
+    server, _, token = served
+    auth = b"Authorization: Bearer " + token.encode() + b"\r\n"
+    with _connect(server, USER) as conn:
+        conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /api/v1/decks HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\n"
+                     b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = _read_all(conn)
+    assert answers.count(b"HTTP/1.1 200") == 3, answers
