@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from adapters.http.client_address import networks
 
@@ -40,6 +41,9 @@ class Settings:
     # Keep each user's last uploaded or built collection file for the next full download.
     download_cache: bool = True
     base_path: str = "/"
+    # The address clients are told to use (the web pages' setup instructions); empty: the
+    # one the browser used, through trusted proxies' X-Forwarded-Proto/Host.
+    public_url: str = ""
     # "name:password": created (or its password updated) when `serve` starts.
     user: str = ""
     # Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses
@@ -138,6 +142,7 @@ class Settings:
         if self.database_url:
             _check_database_url(self.database_url)
         _check_initial_user(self.user)
+        _check_public_url(self.public_url)
         _check_trusted_proxies(self.trusted_proxies)
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"ANKISERV_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
@@ -152,6 +157,16 @@ def _check_trusted_proxies(spec: str) -> None:
         networks(spec.split(",") if spec else ())
     except ValueError as e:
         raise ConfigError(f"ANKISERV_TRUSTED_PROXIES: {e}") from None
+
+
+def _check_public_url(url: str) -> None:
+    if not url:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query \
+            or parts.fragment:
+        raise ConfigError(f"ANKISERV_PUBLIC_URL must be an http:// or https:// address like"
+                          f" https://example.org/anki/, got {url!r}")
 
 
 def _check_initial_user(spec: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -17,6 +18,8 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
+from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
+from adapters.web.rendering import Pages, StaticResource
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -50,9 +53,20 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     app.add_route("/sync/{method}", sync)
     app.add_route("/msync/{method}", media)
     app.add_route("/health", HealthResource())
-    app.add_route("/ready", ReadyResource(readiness_check(services.engine)))
+    ready = readiness_check(services.engine)
+    app.add_route("/ready", ReadyResource(ready))
     app.add_route("/metrics", metrics.MetricsResource(settings.metrics_token))
     auth = api.Auth(services.accounts, client)
     api.add_routes(app, auth, services.api, openapi.openapi)
     djankiserv.add_routes(app, auth, services.api)
+    add_web_routes(app, settings, client, ready)
     return app
+
+
+def add_web_routes(app: WsgiApp, settings: Settings, client: ClientAddress,
+                   ready: Callable[[], str | None]) -> None:
+    pages = Pages(settings.base_path)
+    address = PublicAddress(settings.public_url, OwnOrigin(client), settings.base_path)
+    app.add_route("/", LandingPage(pages, address, ready))
+    app.add_route("/qr.svg", AddressQrCode(address))
+    app.add_route("/static/{name}", StaticResource(pages))

@@ -188,6 +188,9 @@ def _error(environ: dict[str, str]) -> str:
         ("ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S", "0"),
         ("ANKISERV_REQUEST_ARRIVAL_TIMEOUT_S", "soon"),
         ("ANKISERV_MAX_ARRIVING_PER_ADDRESS", "-1"),
+        ("ANKISERV_PUBLIC_URL", "example.org/anki/"),
+        ("ANKISERV_PUBLIC_URL", "ftp://example.org/"),
+        ("ANKISERV_PUBLIC_URL", "https://example.org/?x=1"),
     ],
 )
 def test_invalid_value_is_one_line_naming_the_setting(key: str, value: str) -> None:
