@@ -18,8 +18,10 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
+from adapters.web.account import AccountPage, LoginPage, LogoutAction
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
 from adapters.web.rendering import Pages, StaticResource
+from adapters.web.session import Sessions
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -59,14 +61,18 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     auth = api.Auth(services.accounts, client)
     api.add_routes(app, auth, services.api, openapi.openapi)
     djankiserv.add_routes(app, auth, services.api)
-    add_web_routes(app, settings, client, ready)
+    add_web_routes(app, settings, services, client, ready)
     return app
 
 
-def add_web_routes(app: WsgiApp, settings: Settings, client: ClientAddress,
-                   ready: Callable[[], str | None]) -> None:
+def add_web_routes(app: WsgiApp, settings: Settings, services: Services,
+                   client: ClientAddress, ready: Callable[[], str | None]) -> None:
     pages = Pages(settings.base_path)
     address = PublicAddress(settings.public_url, OwnOrigin(client), settings.base_path)
-    app.add_route("/", LandingPage(pages, address, ready))
+    sessions = Sessions(services.accounts, OwnOrigin(client), client, pages.base)
+    app.add_route("/", LandingPage(pages, address, ready, sessions))
+    app.add_route("/login", LoginPage(pages, sessions))
+    app.add_route("/logout", LogoutAction(pages, sessions))
+    app.add_route("/account", AccountPage(pages, sessions))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))

@@ -13,6 +13,7 @@ import segno
 
 from adapters.http.origin import DEFAULT_PORTS, OwnOrigin
 from adapters.web.rendering import Pages
+from adapters.web.session import Sessions
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,17 @@ class PublicAddress:
 
 class LandingPage:
     def __init__(self, pages: Pages, address: PublicAddress,
-                 readiness: Callable[[], str | None]) -> None:
+                 readiness: Callable[[], str | None], sessions: Sessions) -> None:
         self._pages = pages
         self._address = address
         self._readiness = readiness
+        self._sessions = sessions
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        problem = self._readiness()
+        visitor = None if problem else self._sessions.visitor(req)
         self._pages.render(resp, "landing.html", address=self._address(req),
-                           problem=self._readiness())
+                           problem=problem, visitor=visitor)
 
     def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.on_get(req, resp)

@@ -43,6 +43,7 @@ class Pages:
     def render(self, resp: falcon.Response, template: str, status: int = 200,
                **context: Any) -> None:
         css, icon = self.static["app.css"], self.static["favicon.svg"]
+        context.setdefault("visitor", None)
         resp.status = status
         resp.content_type = "text/html; charset=utf-8"
         resp.set_header("Content-Security-Policy", PAGE_CSP)

@@ -40,17 +40,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser context (no cookies) and page; console errors (a CSP violation, a
-    failed load) fail the test."""
+    failed load) fail the test, but for those a `console_allows` marker expects."""
     context = browser.new_context(viewport=DESKTOP)
     opened = context.new_page()
+    allowed = [m.args[0] for m in request.node.iter_markers("console_allows")]
     errors: list[str] = []
     opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     opened.on("pageerror", lambda e: errors.append(str(e)))
     yield opened
     context.close()
-    assert not errors, errors
+    unexpected = [e for e in errors if not any(a in e for a in allowed)]
+    assert not unexpected, unexpected
 
 
 def screenshot(page: Any, name: str) -> None:
