@@ -27,7 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from adapters.http.arrival import ChunkedEnd, Framing, Head, parse_head, without_expect
 from adapters.http.client_address import Network
@@ -40,6 +40,8 @@ TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-
 BUSY_ANSWER = (b"HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nRetry-After: 1\r\n"
                b"Content-Length: 0\r\n\r\n")
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+UNAVAILABLE_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                      b"Retry-After: 1\r\nContent-Length: 0\r\n\r\n")
 HEAD_TOO_LARGE_ANSWER = (b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
                          b"Content-Length: 0\r\n\r\n")
 MALFORMED_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain"
@@ -139,6 +141,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals: dict[int, Arrival] = {}
+        self.stopping_since: float | None = None
         self.arriving_per_address: dict[str, dict[int, Arrival]] = {}
 
     def accept(self, listener: socket.socket) -> None:
@@ -304,11 +307,18 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
+        if not self.alive and self.stopping_since is None:
+            self.stopping_since = now
         for arrival in list(self.arrivals.values()):
-            if now > self._deadline(arrival):
+            if self.stopping_since is not None and (
+                    not arrival.head or now - self.stopping_since > STOP_KEEPALIVE_LINGER):
+                # Stopping: a connection that sent nothing is closed at once, a request
+                # still arriving gets as long as a kept-alive connection would.
+                self._drop(arrival, UNAVAILABLE_ANSWER if arrival.head else None)
+            elif now > self._deadline(arrival):
                 _log.info("cut off a request from %s arriving too slowly (%d bytes in %.0f s)",
-                              arrival.address, len(arrival.head) + arrival.body_bytes,
-                              now - arrival.started)
+                          arrival.address, len(arrival.head) + arrival.body_bytes,
+                          now - arrival.started)
                 _count_refused("too_slow")
                 self._drop(arrival, TIMEOUT_ANSWER)
 

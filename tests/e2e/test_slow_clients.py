@@ -287,3 +287,24 @@ def test_pipelined_requests_are_each_answered(served: tuple[RunningServer, str, 
                      b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         answers = _read_all(conn)
     assert answers.count(b"HTTP/1.1 200") == 3, answers
+
+
+def test_a_stopping_server_does_not_wait_for_requests_still_arriving(
+        db_url: str, tmp_path: Path) -> None:
+    """A connection that sent nothing is closed at once, a request half sent gets 503
+    after a short grace: stopping takes seconds, not the arrival timeout."""
+    server = start_server(tmp_path / "server", db_url, workers=1)
+    idle, partial = _connect(server, USER), _connect(server, USER)
+    try:
+        partial.sendall(b"POST /api/v1/token HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
+        time.sleep(0.5)
+        began = time.monotonic()
+        server.stop()
+        assert time.monotonic() - began < 10
+        partial.settimeout(5)
+        assert partial.recv(100).startswith(b"HTTP/1.1 503")
+        idle.settimeout(5)
+        assert idle.recv(100) == b""
+    finally:
+        idle.close()
+        partial.close()

@@ -121,16 +121,16 @@ def restart_server(old: RunningServer, *, workers: int = 2) -> RunningServer:
     """Stop `old` and start a new `ankiserv serve` on the same port, data dir and database."""
     old.stop()
     port = int(old.url.rsplit(":", 1)[1])
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    with old.log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [*ANKISERV, "serve", "--bind", f"fd://{sock.fileno()}", "--workers", str(workers)],
-            env=old.env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
-        )
-    sock.close()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+        with old.log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [*ANKISERV, "serve", "--bind", f"fd://{sock.fileno()}", "--workers",
+                 str(workers)],
+                env=old.env, stdout=log, stderr=subprocess.STDOUT, pass_fds=(sock.fileno(),),
+            )
     server = RunningServer(old.url, old.data_dir, old.database_url, process, old.log_path,
                            old.env)
     _wait_healthy(server)
