@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -20,26 +21,28 @@ def _form(req: falcon.Request) -> dict[str, Any]:
     return media
 
 
-class LoginPage:
-    def __init__(self, pages: Pages, sessions: Sessions) -> None:
-        self._pages = pages
-        self._sessions = sessions
+@dataclass(frozen=True)
+class _WebResource:
+    pages: Pages
+    sessions: Sessions
 
+
+class LoginPage(_WebResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if self._sessions.visitor(req) is not None:
-            raise falcon.HTTPSeeOther(f"{self._pages.base}account")
+        if self.sessions.visitor(req) is not None:
+            raise falcon.HTTPSeeOther(f"{self.pages.base}account")
         self._show(req, resp)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         form = _form(req)
-        self._sessions.check_csrf(req, req.cookies.get(LOGIN_COOKIE, ""))
+        self.sessions.check_csrf(req, req.cookies.get(LOGIN_COOKIE, ""))
         name, password = str(form.get("username", "")), str(form.get("password", ""))
         if not name.strip() or not password or len(name) > MAX_FIELD \
                 or len(password) > MAX_FIELD:
             self._show(req, resp, name, "Enter your user name and password.", 400)
             return
         try:
-            self._sessions.log_in(req, resp, name, password)
+            self.sessions.log_in(req, resp, name, password)
         except LoginThrottled as e:
             resp.set_header("Retry-After", str(e.retry_after_s))
             self._show(req, resp, name, f"Too many failed logins: try again in "
@@ -49,32 +52,24 @@ class LoginPage:
             # The form again, with the reason: a page to read, not an HTTP challenge.
             self._show(req, resp, name, "Wrong user name or password.")
             return
-        raise falcon.HTTPSeeOther(f"{self._pages.base}account")
+        raise falcon.HTTPSeeOther(f"{self.pages.base}account")
 
     def _show(self, req: falcon.Request, resp: falcon.Response, name: str = "",
               error: str = "", status: int = 200) -> None:
-        token = self._sessions.login_token(req, resp)
-        self._pages.render(resp, "login.html", status, name=name, error=error,
+        token = self.sessions.login_token(req, resp)
+        self.pages.render(resp, "login.html", status, name=name, error=error,
                            csrf=token, csrf_field=CSRF_FIELD, visitor=None)
 
 
-class LogoutAction:
-    def __init__(self, pages: Pages, sessions: Sessions) -> None:
-        self._pages = pages
-        self._sessions = sessions
-
+class LogoutAction(_WebResource):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        visitor = self._sessions.require(req)
-        self._sessions.check_csrf(req, visitor.csrf)
-        self._sessions.log_out(resp, visitor)
-        raise falcon.HTTPSeeOther(self._pages.base)
+        visitor = self.sessions.require(req)
+        self.sessions.check_csrf(req, visitor.csrf)
+        self.sessions.log_out(resp, visitor)
+        raise falcon.HTTPSeeOther(self.pages.base)
 
 
-class AccountPage:
-    def __init__(self, pages: Pages, sessions: Sessions) -> None:
-        self._pages = pages
-        self._sessions = sessions
-
+class AccountPage(_WebResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        visitor = self._sessions.require(req)
-        self._pages.render(resp, "account.html", visitor=visitor, csrf_field=CSRF_FIELD)
+        visitor = self.sessions.require(req)
+        self.pages.render(resp, "account.html", visitor=visitor, csrf_field=CSRF_FIELD)
