@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, QuotaExceeded, UserExists
 from domain.login_throttle import ThrottleKind, after_failure, wait_ms
-from domain.model import Credentials, User, UserId, UserUsage
+from domain.model import Credentials, HostKeyInfo, KeyKind, User, UserId, UserUsage
 from domain.new_collection import new_collection
 from domain.quotas import NO_LIMITS, QuotaDefaults, Quotas, limit_bytes, too_big
 from ports.auth import PasswordHasher
@@ -40,6 +40,17 @@ def host_key_user(host_key: str) -> UserId:
     return UserId(int(user_part))
 
 
+MAX_LABEL_LENGTH = 100
+
+
+def normalise_label(label: str) -> str:
+    """An API token's name: trimmed, 1 to 100 characters, no control characters."""
+    label = " ".join(label.split())
+    if not label or len(label) > MAX_LABEL_LENGTH or not label.isprintable():
+        raise ValueError("a token's name must be 1 to 100 printable characters")
+    return label
+
+
 def normalise_name(name: str) -> str:
     """Trim whitespace as the desktop login dialog does; reject empty and overlong names."""
     name = name.strip()
@@ -61,16 +72,34 @@ class Accounts:
     throttle: bool = True  # delay logins after failed ones (see `login_throttle`)
     quota_defaults: QuotaDefaults = NO_LIMITS
 
-    def login(self, name: str, password: str, client: str = "") -> str:
+    def login(self, name: str, password: str, client: str = "", kind: KeyKind = KeyKind.SYNC,
+              label: str = "", software: str = "") -> str:
         """Return a new host key for the user, or raise `AuthFailed` (or `LoginThrottled`
-        after too many failures for this name or `client` address)."""
+        after too many failures for this name or `client` address). `kind`, `label` and
+        `software` (the client program) are what the owner's key list shows."""
         user_id, clear = self._checked(name, password, client)
-        key = f"{user_id}.{self.tokens.token()}"
         with self.uow() as uow:
-            uow.users.add_host_key(user_id, self.hasher.hash_key(key), self.clock.now_ms())
+            key = self._new_key(uow, user_id, kind, label, software)
             if clear is not None:
                 uow.users.set_login_failures(clear, None)
             uow.commit()
+        return key
+
+    def new_token(self, user_id: UserId, label: str) -> str:
+        """Issue an API token named `label` to a user who is already logged in."""
+        label = normalise_label(label)
+        with self.uow() as uow:
+            key = self._new_key(uow, user_id, KeyKind.API, label, "")
+            uow.commit()
+        return key
+
+    def _new_key(self, uow: UnitOfWork, user_id: UserId, kind: KeyKind, label: str,
+                 software: str) -> str:
+        key = f"{user_id}.{self.tokens.token()}"
+        now = self.clock.now_ms()
+        uow.users.add_host_key(user_id, self.hasher.hash_key(key), now, kind, label, software)
+        if kind == KeyKind.WEB:  # in use from now on (a device's use is its first sync)
+            uow.users.note_key_use(user_id, self.hasher.hash_key(key), now)
         return key
 
     def revoke(self, key: str) -> None:
@@ -78,6 +107,57 @@ class Accounts:
         user_id = self._key_user(key)
         with self.uow() as uow:
             uow.users.revoke_host_key(user_id, self.hasher.hash_key(key))
+            uow.commit()
+
+    def key_digest(self, key: str) -> str:
+        """The digest that names a key in `keys`."""
+        return self.hasher.hash_key(key)
+
+    def keys(self, user_id: UserId) -> list[HostKeyInfo]:
+        """The user's live host keys (devices, browser sessions, API tokens), oldest first."""
+        with self.uow(write=False, snapshot=False) as uow:
+            return uow.users.host_keys(user_id)
+
+    def revoke_digest(self, user_id: UserId, digest: str) -> bool:
+        """Revoke the user's key with this digest (as `keys` lists it); return whether
+        there was one. Its device's next sync is refused and asks it to log in."""
+        with self.uow() as uow:
+            if not uow.users.has_host_key(user_id, digest):
+                return False
+            uow.users.revoke_host_key(user_id, digest)
+            uow.commit()
+        return True
+
+    def change_password(self, user_id: UserId, current: str, new: str, client: str = "",
+                        software: str = "") -> str:
+        """Change a user's own password, knowing the current one (throttled as logins
+        are), and log out every device, browser and API token; return a new browser
+        session key for the caller. Raises `AuthFailed`, `LoginThrottled`, `NoSuchUser`."""
+        name = self.user_name(user_id)
+        if name is None:
+            raise NoSuchUser(str(user_id))
+        checked, clear = self._checked(name, current, client)
+        if checked != user_id:
+            raise AuthFailed(BAD_LOGIN)
+        password_hash = self.hasher.hash(new)
+        with self.uow() as uow:
+            uow.users.set_password(user_id, password_hash)
+            uow.users.revoke_host_keys(user_id)
+            key = self._new_key(uow, user_id, KeyKind.WEB, "", software)
+            if clear is not None:
+                uow.users.set_login_failures(clear, None)
+            uow.commit()
+        return key
+
+    def user(self, user_id: UserId) -> User | None:
+        with self.uow(write=False, snapshot=False) as uow:
+            return uow.users.get(user_id)
+
+    def set_admin(self, name: str, admin: bool) -> None:
+        """Make a user an administrator of the server, or not. Raises `NoSuchUser`."""
+        with self.uow() as uow:
+            user = self._existing(uow, name)
+            uow.users.set_admin(user.id, admin)
             uow.commit()
 
     def check_password(self, name: str, password: str) -> bool:
@@ -151,15 +231,23 @@ class Accounts:
             raise AuthFailed("unknown host key")
         return user_id
 
-    def authenticate(self, host_key: str) -> UserId:
-        """Return the user a host key belongs to, or raise `AuthFailed`."""
+    def authenticate(self, host_key: str, software: str | None = None) -> UserId:
+        """Return the user a host key belongs to, or raise `AuthFailed`; its use (by
+        `software`, if known) is recorded at most once a minute."""
         user_id = self._key_user(host_key)
+        digest = self.hasher.hash_key(host_key)
         with self.uow(write=False, snapshot=False) as uow:  # one lookup
-            if not uow.users.has_host_key(user_id, self.hasher.hash_key(host_key)):
-                raise AuthFailed("unknown host key")
+            use = uow.users.key_use(user_id, digest)
+        if use is None:
+            raise AuthFailed("unknown host key")
+        now = self.clock.now_ms()
+        if use.stale(now, software):
+            with self.uow(durable=False) as uow:  # a lost note of use is harmless
+                uow.users.note_key_use(user_id, digest, now, software)
+                uow.commit()
         return user_id
 
-    def add_user(self, name: str, password: str) -> UserId:
+    def add_user(self, name: str, password: str, admin: bool = False) -> UserId:
         """Create a user with an empty collection. Raises `UserExists`."""
         name = normalise_name(name)
         password_hash = self.hasher.hash(password)
@@ -168,6 +256,8 @@ class Accounts:
             if uow.users.find(name) is not None:
                 raise UserExists(name)
             user_id = uow.users.add(name, password_hash, now)
+            if admin:
+                uow.users.set_admin(user_id, True)
             uow.collections.create(user_id, new_collection(now))
             uow.commit()
             return user_id

@@ -8,7 +8,7 @@ values) are kept as the JSON text they arrived in, so they survive verbatim.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import NamedTuple, NewType
 
 UserId = NewType("UserId", int)
@@ -25,6 +25,48 @@ SYNC_VERSION_MAX = 11
 class User:
     id: UserId
     name: str
+    admin: bool = False  # may manage other users in the web app
+
+
+class KeyKind(StrEnum):
+    """What a host key was issued to: a syncing device, a browser session or an API
+    token (they are one kind of credential, listed apart on the account page)."""
+
+    SYNC = "sync"
+    WEB = "web"
+    API = "api"
+
+
+# A key's last use is written at most once a minute: often enough to tell a person
+# when a device last synced, rarely enough to cost nothing on a busy server.
+KEY_USE_GRANULARITY_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """What the store remembers of a live host key's use: when it was last used (ms;
+    0: not since it was issued) and the client software that used it (\"\": unknown)."""
+
+    last_used_ms: int
+    client: str
+
+    def stale(self, now_ms: int, client: str | None = None) -> bool:
+        """Whether a use at `now_ms` by `client` (None: not known) is worth writing."""
+        return now_ms - self.last_used_ms >= KEY_USE_GRANULARITY_MS \
+            or (client is not None and client != self.client)
+
+
+@dataclass(frozen=True, slots=True)
+class HostKeyInfo:
+    """One live host key as its owner sees it; `digest` names it (the key itself is
+    never stored)."""
+
+    digest: str
+    kind: KeyKind
+    label: str  # an API token's name
+    client: str  # the client software (device) or browser that last used it
+    created_ms: int
+    last_used_ms: int  # 0: never
 
 
 @dataclass(frozen=True, slots=True)

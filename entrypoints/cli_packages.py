@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from adapters.ankifile.package import (
     PackageError,
-    PackedMedia,
     UnpackedMedia,
     prepare_restore,
     read_package,
-    write_package,
 )
 from adapters.ankifile.reader import UploadedCollection
+from adapters.ankifile.user_package import MediaKeptChanging, export_package
 from adapters.importers.source_files import ImportSourceError, count_notes, sqlite_copy
 from domain.errors import UploadRejected
 from domain.media import BadMediaName, MediaEntry
-from domain.model import UserId
 from domain.user_export import UserExporter
 from domain.user_import import ImportFailed, MediaFile, UserImporter
 from entrypoints.cli_errors import CliError
 from entrypoints.config import Settings
 from entrypoints.progress import MB, Progress
 from entrypoints.services import Services
-from ports.collection import StoredContents
-
-
-class _BlobGone(Exception):
-    """A media file was replaced after the snapshot was taken: take a new one."""
 
 
 def add_user_actions(user: Any, existing: Callable[[Settings], Services]) -> None:
@@ -55,42 +47,24 @@ def _user_export(args: argparse.Namespace, services: Services) -> int:
     out: Path = args.file
     if not out.parent.is_dir():
         raise CliError(f"cannot write {out}: {out.parent} is not a folder")
+    progress = Progress(1, 0)
+
+    def started(media_bytes: int) -> None:
+        progress.total_bytes = max(media_bytes, 1)
+        progress.bytes_done = progress.media_files = 0  # again on a retry
+        progress.start_user(out.name)
+
     try:
-        for attempt in range(3):
-            try:
-                with tempfile.TemporaryDirectory(dir=out.parent) as work:
-                    line = exporter.export(args.name, functools.partial(
-                        _write_package, services, out, Path(work)))
-                break
-            except _BlobGone:
-                if attempt == 2:
-                    raise CliError("media kept changing during the export; try again"
-                                     ) from None
+        done = export_package(exporter, services.blobs, args.name, out, started,
+                              lambda size: progress.add(media_files=1, nbytes=size))
+    except MediaKeptChanging as e:
+        raise CliError(str(e)) from None
     finally:
         services.close()
-    print(line)
-    return 0
-
-
-def _write_package(services: Services, out: Path, work: Path, user: UserId,
-                   contents: StoredContents, media: Sequence[MediaEntry]) -> str:
-    def opener(entry: MediaEntry) -> Callable[[], IO[bytes]]:
-        def open_blob() -> IO[bytes]:
-            blob = services.blobs.open(user, entry.sha1)
-            if blob is None:
-                raise _BlobGone(entry.fname)
-            return blob
-        return open_blob
-
-    progress = Progress(1, sum(e.size for e in media))
-    progress.start_user(out.name)
-    files = [PackedMedia(e.fname, e.size, opener(e)) for e in media]
-    count = write_package(contents, files, out, work,
-                          lambda size: progress.add(media_files=1, nbytes=size))
     progress.finish()
-    notes = contents.row_counts().notes
-    return (f"exported {notes} notes and {count} media files"
-            f" ({out.stat().st_size / MB:.1f} MB) to {out}")
+    print(f"exported {done.notes} notes and {done.media_files} media files"
+          f" ({out.stat().st_size / MB:.1f} MB) to {out}")
+    return 0
 
 
 def _user_import(args: argparse.Namespace, settings: Settings, services: Services) -> int:

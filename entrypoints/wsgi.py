@@ -18,10 +18,19 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
-from adapters.web.account import AccountPage, LoginPage, LogoutAction
+from adapters.web.account import (
+    AccountPage,
+    CollectionDownload,
+    KeyRevocation,
+    PasswordChange,
+    TokenCreation,
+)
+from adapters.web.forms import ErrorPages
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
+from adapters.web.login import LoginPage, LogoutAction
 from adapters.web.rendering import Pages, StaticResource
 from adapters.web.session import Sessions
+from domain.user_export import UserExporter
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
 
@@ -45,6 +54,8 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
                              PathNormaliser(settings.base_path), ApiGuard(OwnOrigin(client)),
                              metrics.RequestMetrics(),
                              RequestScope(services.uow.request_scope)]
+    pages = Pages(settings.base_path)
+    middleware.append(ErrorPages(pages))
     app = falcon.App(media_type=falcon.MEDIA_JSON, middleware=middleware)
     errors.register(app)
     limits = codec.Limits(settings.max_body_bytes, settings.max_decompressed_bytes)
@@ -61,18 +72,24 @@ def build_app(settings: Settings, services: Services) -> WsgiApp:
     auth = api.Auth(services.accounts, client)
     api.add_routes(app, auth, services.api, openapi.openapi)
     djankiserv.add_routes(app, auth, services.api)
-    add_web_routes(app, settings, services, client, ready)
+    add_web_routes(app, pages, settings, services, client, ready)
     return app
 
 
-def add_web_routes(app: WsgiApp, settings: Settings, services: Services,
+def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Services,
                    client: ClientAddress, ready: Callable[[], str | None]) -> None:
-    pages = Pages(settings.base_path)
     address = PublicAddress(settings.public_url, OwnOrigin(client), settings.base_path)
     sessions = Sessions(services.accounts, OwnOrigin(client), client, pages.base)
     app.add_route("/", LandingPage(pages, address, ready, sessions))
     app.add_route("/login", LoginPage(pages, sessions))
     app.add_route("/logout", LogoutAction(pages, sessions))
-    app.add_route("/account", AccountPage(pages, sessions))
+    account = AccountPage(pages, sessions)
+    app.add_route("/account", account)
+    app.add_route("/account/password", PasswordChange(pages, sessions, account))
+    app.add_route("/account/tokens", TokenCreation(pages, sessions, account))
+    app.add_route("/account/keys/revoke", KeyRevocation(pages, sessions))
+    app.add_route("/account/collection.colpkg", CollectionDownload(
+        pages, sessions, UserExporter(services.uow, services.accounts.clock), services.blobs,
+        settings.tmp_dir))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))

@@ -13,7 +13,10 @@ from domain.model import (
     ConfigEntry,
     Counts,
     Grave,
+    HostKeyInfo,
     JsonObject,
+    KeyKind,
+    KeyUse,
     MetaSnapshot,
     ObjectChanges,
     ObjectKind,
@@ -57,13 +60,29 @@ class UserStore(Protocol):
         """Delete the user row and their host keys (collection data separately)."""
         ...
 
-    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
-        """Remember a host key by its digest."""
+    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int,
+                     kind: KeyKind = KeyKind.SYNC, label: str = "", client: str = "") -> None:
+        """Remember a host key by its digest, with what it was issued to."""
         ...
 
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
         """Return whether this digest is a live host key of the user."""
         ...
+
+    def key_use(self, user_id: UserId, key_hash: str) -> KeyUse | None:
+        """The use recorded for a live host key of the user, or None if it is not one."""
+        ...
+
+    def note_key_use(self, user_id: UserId, key_hash: str, used_ms: int,
+                     client: str | None = None) -> None:
+        """Record that a host key was used (and by which client, if known)."""
+        ...
+
+    def host_keys(self, user_id: UserId) -> list[HostKeyInfo]:
+        """The user's live host keys, oldest first."""
+        ...
+
+    def set_admin(self, user_id: UserId, admin: bool) -> None: ...
 
     def revoke_host_keys(self, user_id: UserId) -> None:
         """Forget every host key of the user (imported ones included)."""
@@ -121,9 +140,9 @@ class CollectionStore(Protocol):
 
     def meta_snapshot(
         self, user: UserId, digest: str | None = None
-    ) -> tuple[bool, MetaSnapshot | None]:
-        """Return whether `digest` is a live host key of the user, and what `meta` needs
-        (None if the user has no collection), in one read."""
+    ) -> tuple[KeyUse | None, MetaSnapshot | None]:
+        """Return the use of `digest` if it is a live host key of the user (else None),
+        and what `meta` needs (None if the user has no collection), in one read."""
         ...
 
     def config_json(self, user: UserId, key: str) -> str | None:

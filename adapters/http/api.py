@@ -16,10 +16,10 @@ from adapters.http import api_schemas as s
 from adapters.http import log_context, metrics, text
 from adapters.http.client_address import PEER
 from adapters.http.zstd_stream import LimitedReader
-from domain.accounts import Accounts
+from domain.accounts import Accounts, normalise_label
 from domain.api.service import CollectionApi, NewNote
 from domain.errors import AuthFailed, BadRequest, NotFound, PayloadTooLarge
-from domain.model import Card, Note, ObjectKind, RevlogEntry, UserId
+from domain.model import Card, KeyKind, Note, ObjectKind, RevlogEntry, UserId
 from domain.sync.note_text import FIELD_SEPARATOR
 from ports.queries import CardFilter, NoteFilter
 
@@ -155,8 +155,13 @@ class TokenResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         args = load(s.TokenRequest(), read_json(req))
         client = self.auth.client_address(req)
+        try:
+            label = normalise_label(args["label"])
+        except ValueError as e:
+            raise BadRequest(str(e)) from None
         key = metrics.counted_login(lambda: self.auth.accounts.login(
-            args["username"], args["password"], client), args["username"], client)
+            args["username"], args["password"], client, KeyKind.API, label),
+            args["username"], client)
         respond(resp, s.TokenResponse(), {"token": key}, falcon.HTTP_201)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -19,6 +19,9 @@ class Strict(Schema):
 class TokenRequest(Strict):
     username = fields.String(required=True, validate=validate.Length(min=1, max=255))
     password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    label = fields.String(load_default="API token", validate=validate.Length(min=1, max=100),
+                          metadata={"description": "a name for the token, shown on the"
+                                    " account page"})
 
 
 class TokenResponse(Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -82,6 +83,8 @@ def handle_expected(
     if _is_api(req):
         _json(resp, status, _describe(error))
         return
+    if _page(req, resp, status, str(error)):
+        return
     _plain(resp, status, str(error) if isinstance(error, LoginThrottled) else None)
 
 
@@ -93,13 +96,31 @@ def handle_unexpected(
             _json(resp, error.status_code, _falcon_description(req, error))
             resp.set_headers(error.headers or {})  # e.g. a 405's Allow
             return
+        if _page(req, resp, error.status_code, _falcon_description(req, error)):
+            resp.set_headers(error.headers or {})
+            return
         _plain(resp, error.status_code, error.description)
         return
     log.exception("%s %s -> 500", req.method, req.path)
     if _is_api(req):
         _json(resp, 500, "internal error")
         return
+    if _page(req, resp, 500, "something went wrong on the server"):
+        return
     _plain(resp, 500)
+
+
+ErrorPage = Callable[[falcon.Response, int, str], None]
+ERROR_PAGE = "error_page"  # in req.context: how the web page being served shows errors
+
+
+def _page(req: falcon.Request, resp: falcon.Response, status: int, description: str) -> bool:
+    """Show the error as a page of the web app, if the request was for one."""
+    page: ErrorPage | None = req.context.get(ERROR_PAGE)
+    if page is None:
+        return False
+    page(resp, status, description)
+    return True
 
 
 def _falcon_description(req: falcon.Request, error: falcon.HTTPError) -> str:

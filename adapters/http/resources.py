@@ -141,7 +141,8 @@ class SyncResource:
     def _host_key(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         args = _HOST_KEY.load(codec.json_object(call.json()))
         key = metrics.counted_login(
-            lambda: self.accounts.login(args["username"], args["password"], call.client),
+            lambda: self.accounts.login(args["username"], args["password"], call.client,
+                                        software=call.client_version),
             args["username"], call.client)
         codec.write_json(resp, call, {"key": key})
 

@@ -22,7 +22,10 @@ from domain.model import (
     Counts,
     Credentials,
     Grave,
+    HostKeyInfo,
     JsonObject,
+    KeyKind,
+    KeyUse,
     MetaSnapshot,
     Note,
     ObjectChanges,
@@ -64,7 +67,7 @@ class StoredCollection:
 @dataclass
 class MemoryState:
     users: dict[UserId, tuple[User, str]] = field(default_factory=dict)
-    host_keys: dict[UserId, set[str]] = field(default_factory=dict)
+    host_keys: dict[UserId, dict[str, HostKeyInfo]] = field(default_factory=dict)
     imported_keys: dict[str, UserId] = field(default_factory=dict)
     collections: dict[UserId, StoredCollection] = field(default_factory=dict)
     sessions: dict[UserId, SyncSession] = field(default_factory=dict)
@@ -95,7 +98,7 @@ class MemorySessionStore:
         self, credentials: Credentials, *, with_session: bool = True, new_rows: bool = False
     ) -> SyncLock:
         user = credentials.user
-        authorized = credentials.digest in self._s.host_keys.get(user, set())
+        authorized = credentials.digest in self._s.host_keys.get(user, {})
         stored = self._s.collections.get(user)
         if stored is None:
             return SyncLock(None, None, None, authorized)
@@ -107,7 +110,7 @@ class MemorySessionStore:
 
     def peek(self, credentials: Credentials) -> SessionPeek:
         user = credentials.user
-        authorized = credentials.digest in self._s.host_keys.get(user, set())
+        authorized = credentials.digest in self._s.host_keys.get(user, {})
         session = self._s.sessions.get(user)
         if session is None or user not in self._s.collections:
             return SessionPeek(None, frozenset(), authorized)
@@ -283,7 +286,8 @@ class MemoryUserStore:
                 len(col.revlog) if col else 0,
                 sum(len(n.flds) + len(n.tags) for n in notes),
                 sum(e.size for e in self._s.media.get(uid, {}).values()),
-                len(self._s.host_keys.get(uid, set())), col.meta.ls if col else 0))
+                sum(k.kind == KeyKind.SYNC for k in self._s.host_keys.get(uid, {}).values()),
+                col.meta.ls if col else 0))
         return sorted(found, key=lambda u: u.name)
 
     def quotas(self, user_id: UserId) -> Quotas:
@@ -324,14 +328,37 @@ class MemoryUserStore:
         self._s.users.pop(user_id, None)
         self.revoke_host_keys(user_id)
 
-    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
-        self._s.host_keys.setdefault(user_id, set()).add(key_hash)
+    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int,
+                     kind: KeyKind = KeyKind.SYNC, label: str = "", client: str = "") -> None:
+        self._s.host_keys.setdefault(user_id, {})[key_hash] = HostKeyInfo(
+            key_hash, kind, label[:255], client[:255], created_ms, 0)
 
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
-        return key_hash in self._s.host_keys.get(user_id, set())
+        return key_hash in self._s.host_keys.get(user_id, {})
+
+    def key_use(self, user_id: UserId, key_hash: str) -> KeyUse | None:
+        found = self._s.host_keys.get(user_id, {}).get(key_hash)
+        return None if found is None else KeyUse(found.last_used_ms, found.client)
+
+    def note_key_use(self, user_id: UserId, key_hash: str, used_ms: int,
+                     client: str | None = None) -> None:
+        keys = self._s.host_keys.get(user_id, {})
+        if key_hash in keys:
+            found = keys[key_hash]
+            keys[key_hash] = dataclasses.replace(
+                found, last_used_ms=used_ms,
+                client=found.client if client is None else client[:255])
+
+    def host_keys(self, user_id: UserId) -> list[HostKeyInfo]:
+        return sorted(self._s.host_keys.get(user_id, {}).values(),
+                      key=lambda k: (k.created_ms, k.digest))
+
+    def set_admin(self, user_id: UserId, admin: bool) -> None:
+        user, password_hash = self._s.users[user_id]
+        self._s.users[user_id] = (dataclasses.replace(user, admin=admin), password_hash)
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
-        self._s.host_keys.get(user_id, set()).discard(key_hash)
+        self._s.host_keys.get(user_id, {}).pop(key_hash, None)
         if self._s.imported_keys.get(key_hash) == user_id:
             del self._s.imported_keys[key_hash]
 
@@ -373,8 +400,9 @@ class MemoryCollectionStore:
 
     def meta_snapshot(
         self, user: UserId, digest: str | None = None
-    ) -> tuple[bool, MetaSnapshot | None]:
-        authorized = digest in self._s.host_keys.get(user, set())
+    ) -> tuple[KeyUse | None, MetaSnapshot | None]:
+        found = self._s.host_keys.get(user, {}).get(digest or "")
+        authorized = None if found is None else KeyUse(found.last_used_ms, found.client)
         stored = self._s.collections.get(user)
         if stored is None:
             return authorized, None

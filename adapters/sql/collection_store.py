@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     Integer,
+    String,
     Table,
     and_,
     any_,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    func,
     insert,
     literal_column,
     null,
@@ -35,7 +37,7 @@ from sqlalchemy.sql.selectable import ScalarSelect, Select
 
 from adapters.sql import bulk, dialects, rows, tables
 from adapters.sql.statements import Statement
-from adapters.sql.sync_stores import HAS_HOST_KEY
+from adapters.sql.sync_stores import KEY_USE, key_use_of
 from adapters.sql.transaction import Transaction, observed
 from adapters.sql.upserts import upsert
 from adapters.sql.verbatim import ESCAPE, VerbatimKey, VerbatimText, unescape_nul
@@ -48,6 +50,7 @@ from domain.model import (
     Grave,
     GraveKind,
     JsonObject,
+    KeyUse,
     MetaSnapshot,
     Note,
     ObjectChanges,
@@ -180,7 +183,7 @@ def _meta_snapshot_query(_dialect: str) -> Select[Any]:
         c = tables.config.c
         return select(c.val).where(c.user_id == user, c.key == key).scalar_subquery()
 
-    hk = tables.host_keys.c
+    hk, digest = tables.host_keys.c, bindparam("digest", type_=String(64))
     return select(
         *META_COLUMNS,
         config_value("schedVer").label("sched_ver"),
@@ -189,8 +192,11 @@ def _meta_snapshot_query(_dialect: str) -> Select[Any]:
         select(tables.media_state.c.usn).where(tables.media_state.c.user_id == user)
         .scalar_subquery().label("media_usn"),
         exists().where(tables.sync_sessions.c.user_id == user).label("in_sync"),
-        exists().where(hk.user_id == user, hk.key_hash == bindparam("digest"))
-        .label("authorized"),
+        # NULL for a key that is not live; a live one's last use is never NULL here.
+        select(func.coalesce(hk.last_used, 0)).where(hk.user_id == user, hk.key_hash == digest)
+        .scalar_subquery().label("key_used"),
+        select(hk.client).where(hk.user_id == user, hk.key_hash == digest)
+        .scalar_subquery().label("key_client"),
     ).where(col.user_id == user)
 
 
@@ -332,13 +338,13 @@ class SqlCollectionStore:
 
     def meta_snapshot(
         self, user: UserId, digest: str | None = None
-    ) -> tuple[bool, MetaSnapshot | None]:
+    ) -> tuple[KeyUse | None, MetaSnapshot | None]:
         found = self._tx.fetch(META_SNAPSHOT, {"user": user, "digest": digest})
         if not found:
-            authorized = self._tx.fetch(HAS_HOST_KEY, {"user": user, "digest": digest})[0][0]
-            return bool(authorized), None
+            key = self._tx.fetch(KEY_USE, {"user": user, "digest": digest})
+            return (key_use_of(*key[0]) if key else None), None
         r = found[0]
-        return bool(r[12]), MetaSnapshot(
+        return (None if r[12] is None else key_use_of(r[12], r[13])), MetaSnapshot(
             meta=_meta(r), sched_ver_json=r[7], creation_offset_json=r[8],
             has_cards=bool(r[9]), media_usn=int(r[10] or 0), in_sync=bool(r[11]),
         )

@@ -50,6 +50,7 @@ users = Table(
     # Quotas in MB: NULL takes the server's default, 0 means no limit.
     Column("quota_collection_mb", BigInteger, nullable=True),
     Column("quota_media_mb", BigInteger, nullable=True),
+    Column("is_admin", Boolean, nullable=True),  # NULL: not an administrator
     # Ids name users in host keys and data: never hand a removed user's id out again.
     sqlite_autoincrement=True,
     **TABLE_ARGS,
@@ -72,6 +73,12 @@ host_keys = Table(
     _user_id(),
     Column("key_hash", String(64), nullable=False),
     _int("created"),
+    # What the key was issued to (KeyKind; NULL: a key from before kinds were kept,
+    # taken for a device's), an API token's name, the client that last used it and when.
+    Column("kind", String(8), nullable=True),
+    Column("label", String(255), nullable=True),
+    Column("client", String(255), nullable=True),
+    Column("last_used", BigInteger, nullable=True),
     PrimaryKeyConstraint("user_id", "key_hash"),
     **TABLE_ARGS,
 )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from adapters.sql.sync_stores import HAS_HOST_KEY
+from adapters.sql.sync_stores import HAS_HOST_KEY, KEY_USE, key_use_of
 from adapters.sql.tables import (
     collections,
     host_keys,
@@ -22,8 +22,14 @@ from adapters.sql.tables import (
 from adapters.sql.transaction import Transaction
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
-from domain.model import User, UserId, UserUsage
+from domain.model import HostKeyInfo, KeyKind, KeyUse, User, UserId, UserUsage
 from domain.quotas import Quotas
+
+_USER_COLUMNS = (users.c.user_id, users.c.name, users.c.is_admin)
+
+
+def _user(row: Any) -> User:
+    return User(UserId(row.user_id), row.name, bool(row.is_admin))
 
 
 class SqlUserStore:
@@ -46,23 +52,24 @@ class SqlUserStore:
 
     def find(self, name: str) -> tuple[User, str] | None:
         row = self._conn.execute(
-            select(users.c.user_id, users.c.name, users.c.password_hash).where(
-                users.c.name == name
-            )
+            select(*_USER_COLUMNS, users.c.password_hash).where(users.c.name == name)
         ).first()
         if row is None or row.name != name:
             return None
-        return User(UserId(row.user_id), row.name), row.password_hash
+        return _user(row), row.password_hash
 
     def get(self, user_id: UserId) -> User | None:
         row = self._conn.execute(
-            select(users.c.user_id, users.c.name).where(users.c.user_id == user_id)
-        ).first()
-        return None if row is None else User(UserId(row.user_id), row.name)
+            select(*_USER_COLUMNS).where(users.c.user_id == user_id)).first()
+        return None if row is None else _user(row)
 
     def all(self) -> list[User]:
-        rows = self._conn.execute(select(users.c.user_id, users.c.name).order_by(users.c.name))
-        return [User(UserId(r.user_id), r.name) for r in rows]
+        rows = self._conn.execute(select(*_USER_COLUMNS).order_by(users.c.name))
+        return [_user(r) for r in rows]
+
+    def set_admin(self, user_id: UserId, admin: bool) -> None:
+        self._conn.execute(update(users).where(users.c.user_id == user_id)
+                           .values(is_admin=True if admin else None))
 
     def set_password(self, user_id: UserId, password_hash: str) -> None:
         self._conn.execute(
@@ -73,13 +80,36 @@ class SqlUserStore:
         self.revoke_host_keys(user_id)
         self._conn.execute(delete(users).where(users.c.user_id == user_id))
 
-    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int) -> None:
-        self._conn.execute(
-            insert(host_keys).values(user_id=user_id, key_hash=key_hash, created=created_ms)
-        )
+    def add_host_key(self, user_id: UserId, key_hash: str, created_ms: int,
+                     kind: KeyKind = KeyKind.SYNC, label: str = "", client: str = "") -> None:
+        self._conn.execute(insert(host_keys).values(
+            user_id=user_id, key_hash=key_hash, created=created_ms, kind=kind.value,
+            label=label[:255] or None, client=client[:255] or None))
 
     def has_host_key(self, user_id: UserId, key_hash: str) -> bool:
         return bool(self._tx.fetch(HAS_HOST_KEY, {"user": user_id, "digest": key_hash})[0][0])
+
+    def key_use(self, user_id: UserId, key_hash: str) -> KeyUse | None:
+        found = self._tx.fetch(KEY_USE, {"user": user_id, "digest": key_hash})
+        return key_use_of(found[0][0], found[0][1]) if found else None
+
+    def note_key_use(self, user_id: UserId, key_hash: str, used_ms: int,
+                     client: str | None = None) -> None:
+        k = host_keys.c
+        values: dict[str, Any] = {"last_used": used_ms}
+        if client is not None:
+            values["client"] = client[:255] or None
+        self._conn.execute(update(host_keys).where(
+            k.user_id == user_id, k.key_hash == key_hash).values(**values))
+
+    def host_keys(self, user_id: UserId) -> list[HostKeyInfo]:
+        k = host_keys.c
+        rows = self._conn.execute(
+            select(k.key_hash, k.kind, k.label, k.client, k.created, k.last_used)
+            .where(k.user_id == user_id).order_by(k.created, k.key_hash))
+        return [HostKeyInfo(str(digest), KeyKind(kind or KeyKind.SYNC), label or "",
+                            client or "", int(created), int(last or 0))
+                for digest, kind, label, client, created, last in rows]
 
     def revoke_host_key(self, user_id: UserId, key_hash: str) -> None:
         for table in (host_keys, imported_host_keys):
@@ -142,7 +172,8 @@ class SqlUserStore:
         text = per_user(select(n.user_id, func.sum(func.length(n.flds) + func.length(n.tags)))
                         .group_by(n.user_id))
         media = per_user(select(m.user_id, func.sum(m.size)).group_by(m.user_id))
-        devices = per_user(select(k.user_id, func.count()).group_by(k.user_id))
+        devices = per_user(select(k.user_id, func.count()).where(or_(
+            k.kind.is_(None), k.kind == KeyKind.SYNC.value)).group_by(k.user_id))
         c = collections.c
         rows = self._conn.execute(
             select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls)

@@ -39,6 +39,7 @@ class Pages:
             loader=jinja2.PackageLoader("adapters.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True)
+        self._env.filters["capitalize_first"] = lambda text: str(text)[:1].upper() + str(text)[1:]
 
     def render(self, resp: falcon.Response, template: str, status: int = 200,
                **context: Any) -> None:

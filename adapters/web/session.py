@@ -21,7 +21,7 @@ from adapters.http.client_address import ClientAddress
 from adapters.http.origin import OwnOrigin
 from domain.accounts import Accounts
 from domain.errors import AuthFailed
-from domain.model import UserId
+from domain.model import KeyKind, UserId
 
 SESSION_COOKIE = "ankiserv_session"
 LOGIN_COOKIE = "ankiserv_login"
@@ -35,6 +35,7 @@ class Visitor:
     user_id: UserId
     name: str
     key: str
+    admin: bool = False
 
     @property
     def csrf(self) -> str:
@@ -57,11 +58,11 @@ class Sessions:
         if not key:
             return None
         try:
-            user_id = self.accounts.authenticate(key)
+            user_id = self.accounts.authenticate(key, req.user_agent or "")
         except AuthFailed:
             return None
-        name = self.accounts.user_name(user_id)
-        return None if name is None else Visitor(user_id, name, key)
+        user = self.accounts.user(user_id)
+        return None if user is None else Visitor(user_id, user.name, key, user.admin)
 
     def require(self, req: falcon.Request) -> Visitor:
         """The logged-in visitor, or a redirect to the login page."""
@@ -80,13 +81,21 @@ class Sessions:
                password: str) -> None:
         """Raises AuthFailed or LoginThrottled; on success sets the session cookie."""
         client = self.client(req)
-        key = metrics.counted_login(lambda: self.accounts.login(name, password, client),
-                                    name, client)
+        key = metrics.counted_login(lambda: self.accounts.login(
+            name, password, client, KeyKind.WEB, software=req.user_agent or ""), name, client)
         self._cookie(req, resp, SESSION_COOKIE, key)
         resp.unset_cookie(LOGIN_COOKIE, path=self.base_path)
 
+    def renew(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
+        """Carry on with a new session key (after a password change ended the old one)."""
+        self._cookie(req, resp, SESSION_COOKIE, key)
+
     def log_out(self, resp: falcon.Response, visitor: Visitor) -> None:
         self.accounts.revoke(visitor.key)
+        self.forget(resp)
+
+    def forget(self, resp: falcon.Response) -> None:
+        """Drop the session cookie (its key is revoked already)."""
         resp.unset_cookie(SESSION_COOKIE, path=self.base_path)
 
     def login_token(self, req: falcon.Request, resp: falcon.Response) -> str:

@@ -69,18 +69,32 @@ class SyncServer:
         check_version(request.version)
         user = credentials.user
         with self.uow(write=False, snapshot=False) as uow:  # one query
-            authorized, snapshot = uow.collections.meta_snapshot(user, credentials.digest)
-        _check(credentials, authorized)
+            key_use, snapshot = uow.collections.meta_snapshot(user, credentials.digest)
+        _check(credentials, key_use is not None)
+        now, client = self.clock.now_ms(), request.client_version or None
+        # Every sync begins here: the device's last sync and client, for its owner to see
+        # (a write at most once a minute, or when the client software changed).
+        seen = credentials.digest if key_use is not None and key_use.stale(
+            now, client) else None
         if snapshot is not None and not snapshot.in_sync:
+            if seen is not None:
+                self._note_use(user, seen, now, client)
             return self._meta(snapshot, request)
         with self.uow() as uow:
             if uow.collections.lock(user) is None:
-                uow.collections.create(user, new_collection(self.clock.now_ms()))
+                uow.collections.create(user, new_collection(now))
             self._end_session(uow, user)
+            if seen is not None:
+                uow.users.note_key_use(user, seen, now, client)
             _, snapshot = uow.collections.meta_snapshot(user)
             assert snapshot is not None
             uow.commit()
         return self._meta(snapshot, request)
+
+    def _note_use(self, user: UserId, digest: str, now: int, client: str | None) -> None:
+        with self.uow(durable=False) as uow:  # a lost note of use is harmless
+            uow.users.note_key_use(user, digest, now, client)
+            uow.commit()
 
     def upload(self, credentials: Credentials, contents: CollectionContents) -> int:
         """Replace the user's whole collection with `contents`, all or nothing; return the
