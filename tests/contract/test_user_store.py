@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.errors import UserExists
 from domain.login_throttle import LoginFailures
-from domain.model import User, UserId
+from domain.model import HostKeyInfo, KeyKind, KeyUse, User, UserId
 from domain.quotas import Quotas
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 from tests.contract.contents import unique_name
@@ -339,3 +339,46 @@ def test_password_hash_is_what_was_stored(uow: UnitOfWork) -> None:
     user_id = _add(uow, unique_name(), "$pbkdf2-sha256$stored")
     assert uow.users.password_hash(user_id) == "$pbkdf2-sha256$stored"
     assert uow.users.password_hash(UserId(10**12)) is None
+
+
+def test_a_host_key_keeps_its_kind_name_client_and_last_use(uow: UnitOfWork) -> None:
+    user_id = _add(uow, unique_name())
+    uow.users.add_host_key(user_id, "device", CREATED_MS, KeyKind.SYNC, client="26.09.3,x,lin")
+    uow.users.add_host_key(user_id, "token", CREATED_MS + 1, KeyKind.API, label="yomitan ü")
+    uow.users.add_host_key(user_id, "browser", CREATED_MS + 2, KeyKind.WEB, client="x" * 300)
+    assert uow.users.key_use(user_id, "device") == KeyUse(0, "26.09.3,x,lin")
+    assert uow.users.key_use(user_id, "nothing") is None
+    uow.users.note_key_use(user_id, "device", CREATED_MS + 10)
+    assert uow.users.key_use(user_id, "device") == KeyUse(CREATED_MS + 10, "26.09.3,x,lin")
+    uow.users.note_key_use(user_id, "token", CREATED_MS + 20, "curl")
+    assert uow.users.host_keys(user_id) == [
+        HostKeyInfo("device", KeyKind.SYNC, "", "26.09.3,x,lin", CREATED_MS, CREATED_MS + 10),
+        HostKeyInfo("token", KeyKind.API, "yomitan ü", "curl", CREATED_MS + 1, CREATED_MS + 20),
+        HostKeyInfo("browser", KeyKind.WEB, "", "x" * 255, CREATED_MS + 2, 0),
+    ]
+    other = _add(uow, unique_name())
+    uow.users.note_key_use(other, "device", CREATED_MS + 99)  # another user's: no effect
+    assert uow.users.key_use(user_id, "device") == KeyUse(CREATED_MS + 10, "26.09.3,x,lin")
+    assert uow.users.host_keys(other) == []
+
+
+def test_only_devices_count_as_devices_in_usage(uow: UnitOfWork) -> None:
+    name = unique_name()
+    user_id = _add(uow, name)
+    uow.users.add_host_key(user_id, "a", CREATED_MS, KeyKind.SYNC)
+    uow.users.add_host_key(user_id, "b", CREATED_MS, KeyKind.WEB)
+    uow.users.add_host_key(user_id, "c", CREATED_MS, KeyKind.API)
+    usage = next(u for u in uow.users.usage() if u.name == name)
+    assert usage.devices == 1
+
+
+def test_admin_flag_is_kept_and_cleared(uow: UnitOfWork) -> None:
+    name = unique_name()
+    user_id = _add(uow, name)
+    assert uow.users.get(user_id) == User(user_id, name, admin=False)
+    uow.users.set_admin(user_id, True)
+    assert uow.users.get(user_id) == User(user_id, name, admin=True)
+    assert uow.users.find(name) == (User(user_id, name, admin=True), "hash")
+    assert User(user_id, name, admin=True) in uow.users.all()
+    uow.users.set_admin(user_id, False)
+    assert uow.users.get(user_id) == User(user_id, name)

@@ -6,8 +6,8 @@ import pytest
 
 from adapters.memory.store import InMemoryStore
 from domain.accounts import Accounts, host_key_user
-from domain.errors import AuthFailed, NoSuchUser, UserExists
-from domain.model import Credentials, UserId
+from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, UserExists
+from domain.model import Credentials, KeyKind, User, UserId
 from tests.support.fakes import CountingTokens, FakeClock, PlainHasher
 
 
@@ -181,3 +181,94 @@ def test_a_host_key_from_another_server_works_once_imported(
     accounts.set_password("moved", "new")
     with pytest.raises(AuthFailed):
         accounts.authenticate(old_key)
+
+
+def test_keys_are_listed_by_kind_with_their_name_and_client(accounts: Accounts) -> None:
+    user = accounts.add_user("ann", "pw")
+    device = accounts.login("ann", "pw", software="26.09.3,abc,linux")
+    browser = accounts.login("ann", "pw", kind=KeyKind.WEB, software="Mozilla/5.0 (X11; Linux)")
+    token = accounts.new_token(user, "  my   script ")
+    keys = {k.digest: k for k in accounts.keys(user)}
+    assert keys[accounts.key_digest(device)].kind == KeyKind.SYNC
+    assert keys[accounts.key_digest(device)].client == "26.09.3,abc,linux"
+    assert keys[accounts.key_digest(device)].last_used_ms == 0  # not synced yet
+    assert keys[accounts.key_digest(browser)].last_used_ms > 0  # in use from its login
+    assert keys[accounts.key_digest(token)].label == "my script"
+    assert keys[accounts.key_digest(token)].last_used_ms == 0
+
+
+@pytest.mark.parametrize("label", ["", "   ", "x" * 101, "bidi\u202eswap", "bell\x07"])
+def test_a_token_needs_a_printable_name(accounts: Accounts, label: str) -> None:
+    user = accounts.add_user("ann", "pw")
+    with pytest.raises(ValueError):
+        accounts.new_token(user, label)
+    assert accounts.keys(user) == []
+
+
+def test_a_key_check_records_its_use_at_most_once_a_minute(accounts: Accounts) -> None:
+    user = accounts.add_user("ann", "pw")
+    clock = accounts.clock
+    assert isinstance(clock, FakeClock)
+    token = accounts.new_token(user, "t")
+    accounts.authenticate(token, "curl/8")
+    first = clock.now_ms()
+    clock.tick(30_000)
+    accounts.authenticate(token, "curl/8")
+    assert accounts.keys(user)[0].last_used_ms == first
+    accounts.authenticate(token, "curl/9")  # another client: written at once
+    assert accounts.keys(user)[0].client == "curl/9"
+    clock.tick(60_000)
+    accounts.authenticate(token)
+    assert accounts.keys(user)[0].last_used_ms == clock.now_ms()
+
+
+def test_revoking_by_digest_ends_one_key_of_its_own_user_only(accounts: Accounts) -> None:
+    ann, bob = accounts.add_user("ann", "pw"), accounts.add_user("bob", "pw")
+    one, two = accounts.login("ann", "pw"), accounts.login("ann", "pw")
+    bobs = accounts.login("bob", "pw")
+    assert not accounts.revoke_digest(ann, accounts.key_digest(bobs))
+    assert accounts.authenticate(bobs) == bob
+    assert accounts.revoke_digest(ann, accounts.key_digest(one))
+    assert not accounts.revoke_digest(ann, accounts.key_digest(one))
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(one)
+    assert accounts.authenticate(two) == ann
+
+
+def test_changing_ones_password_logs_out_every_other_key(accounts: Accounts) -> None:
+    ann = accounts.add_user("ann", "old")
+    device, token = accounts.login("ann", "old"), accounts.new_token(ann, "t")
+    with pytest.raises(AuthFailed):
+        accounts.change_password(ann, "wrong", "new")
+    assert accounts.authenticate(device) == ann and accounts.check_password("ann", "old")
+    session = accounts.change_password(ann, "old", "new", software="Firefox")
+    for old in (device, token):
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(old)
+    assert accounts.authenticate(session) == ann
+    assert [k.kind for k in accounts.keys(ann)] == [KeyKind.WEB]
+    assert accounts.check_password("ann", "new") and not accounts.check_password("ann", "old")
+
+
+def test_wrong_current_passwords_are_throttled_like_logins(hasher: PlainHasher) -> None:
+    accounts = Accounts(uow=InMemoryStore(), hasher=hasher, clock=FakeClock(),
+                        tokens=CountingTokens(), throttle=True)
+    ann = accounts.add_user("ann", "old")
+    for _ in range(5):
+        with pytest.raises(AuthFailed):
+            accounts.change_password(ann, "wrong", "new", "10.0.0.1")
+    with pytest.raises(LoginThrottled):
+        accounts.change_password(ann, "old", "new", "10.0.0.1")
+    assert accounts.check_password("ann", "old")
+
+
+def test_admins_are_made_with_the_user_or_later(accounts: Accounts) -> None:
+    ann = accounts.add_user("ann", "pw", admin=True)
+    bob = accounts.add_user("bob", "pw")
+    assert accounts.user(ann) == User(ann, "ann", admin=True)
+    accounts.set_admin("bob", True)
+    accounts.set_admin("ann", False)
+    assert [u.admin for u in accounts.users()] == [False, True]
+    assert accounts.user(bob) == User(bob, "bob", admin=True)
+    with pytest.raises(NoSuchUser):
+        accounts.set_admin("carl", True)

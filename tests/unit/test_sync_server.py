@@ -9,7 +9,7 @@ import pytest
 
 from adapters.memory.store import InMemoryStore
 from domain.errors import UnsupportedVersion, UploadRejected
-from domain.model import Card, CollectionMeta, Credentials, Note, UserId
+from domain.model import Card, CollectionMeta, Credentials, KeyKind, Note, UserId
 from domain.new_collection import new_collection
 from domain.sync.meta import MetaRequest
 from domain.sync.server import SyncServer
@@ -112,3 +112,32 @@ def test_download_of_new_account_has_a_deck_and_a_notetype(server: SyncServer) -
 def test_new_collection_is_never_synced_and_schema_11() -> None:
     col = new_collection(1_795_671_260_000)
     assert col.meta.mod == 0 and col.meta.usn == 0 and col.meta.ver == 11
+
+
+def test_meta_records_the_devices_last_sync_and_client_at_most_once_a_minute(
+    store: InMemoryStore,
+) -> None:
+    clock = FakeClock()
+    server = SyncServer(uow=store, clock=clock)
+    with store() as uow:
+        uow.users.add_host_key(USER, "digest", clock.now_ms(), KeyKind.SYNC, client="2.1.54")
+        uow.commit()
+    device = Credentials(USER, "digest")
+
+    def used() -> tuple[int, str]:
+        with store(write=False) as uow:
+            key = uow.users.key_use(USER, "digest")
+        assert key is not None
+        return key.last_used_ms, key.client
+
+    server.meta(device, MetaRequest(11, "26.09.3,abc,linux"))  # creates the collection too
+    first = clock.now_ms()
+    assert used() == (first, "26.09.3,abc,linux")
+    clock.tick(59_000)
+    server.meta(device, MetaRequest(11, "26.09.3,abc,linux"))
+    assert used() == (first, "26.09.3,abc,linux")
+    server.meta(device, MetaRequest(11, ""))  # a client that says nothing changes nothing
+    assert used() == (first, "26.09.3,abc,linux")
+    clock.tick(1_000)
+    server.meta(device, MetaRequest(11, "26.09.3,abc,linux"))
+    assert used() == (clock.now_ms(), "26.09.3,abc,linux")
