@@ -82,6 +82,8 @@ class UserUsage:
     media_bytes: int
     devices: int
     last_sync_ms: int
+    user_id: UserId = UserId(0)
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
         if name == "remove":
             action.add_argument("--yes", action="store_true",
                                 help="do not ask for confirmation (needed off a terminal)")
+        if name == "add":
+            action.add_argument("--admin", action="store_true",
+                                help="the user may manage users in the web app")
+    admin = user.add_parser("admin", help="let a user manage users in the web app"
+                            " (--off: no longer)")
+    admin.add_argument("name")
+    admin.add_argument("--off", action="store_true", help="take the right away")
+    admin.set_defaults(run=_user_admin)
     listing = user.add_parser("list", help="list users (--details: what each stores)")
     listing.add_argument("--details", action="store_true",
                          help="notes, cards, reviews, note text and media size, devices"
@@ -190,8 +198,16 @@ def _migrated(settings: Settings) -> tuple[Services, str]:
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     services = _existing(settings)
     password = read_password()
-    services.accounts.add_user(args.name, password)
-    print(f"user {args.name.strip()} added")
+    services.accounts.add_user(args.name, password, admin=args.admin)
+    print(f"user {args.name.strip()} added" + (" as an administrator" if args.admin else ""))
+    return 0
+
+
+def _user_admin(args: argparse.Namespace, settings: Settings) -> int:
+    services = _existing(settings)
+    services.accounts.set_admin(args.name, not args.off)
+    print(f"user {args.name.strip()} " + ("is no longer an administrator" if args.off
+                                          else "is an administrator"))
     return 0
 
 
@@ -225,16 +241,16 @@ def _user_list(args: argparse.Namespace, settings: Settings) -> int:
     accounts = _existing(settings).accounts
     if not args.details:
         for user in accounts.users():
-            print(user.name)
+            print(user.name + (" (admin)" if user.admin else ""))
         return 0
     print("\t".join(("name", "notes", "cards", "reviews", "note_text_mb", "media_mb",
-                     "devices", "last_sync_utc")))
+                     "devices", "last_sync_utc", "admin")))
     for u in accounts.usage():
         synced = (datetime.fromtimestamp(u.last_sync_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
                   if u.last_sync_ms else "-")
         print("\t".join((u.name, str(u.notes), str(u.cards), str(u.reviews),
                          f"{u.note_text_bytes / MB:.1f}", f"{u.media_bytes / MB:.1f}",
-                         str(u.devices), synced)))
+                         str(u.devices), synced, "yes" if u.admin else "no")))
     return 0
 
 

@@ -176,10 +176,12 @@ class SqlUserStore:
             k.kind.is_(None), k.kind == KeyKind.SYNC.value)).group_by(k.user_id))
         c = collections.c
         rows = self._conn.execute(
-            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls)
+            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls,
+                   users.c.is_admin)
             .select_from(users.outerjoin(collections, c.user_id == users.c.user_id))
             .order_by(users.c.name))
         return [UserUsage(str(name), int(notes_ or 0), int(cards or 0), int(revlog or 0),
                           text.get(int(uid), 0), media.get(int(uid), 0),
-                          devices.get(int(uid), 0), int(last or 0))
-                for uid, name, notes_, cards, revlog, last in rows]
+                          devices.get(int(uid), 0), int(last or 0), UserId(int(uid)),
+                          bool(admin))
+                for uid, name, notes_, cards, revlog, last, admin in rows]

@@ -485,6 +485,24 @@ def test_list_details_shows_what_each_user_stores(data_dir: Path, name: str) -> 
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
     assert header.split("\t") == ["name", "notes", "cards", "reviews", "note_text_mb",
-                                  "media_mb", "devices", "last_sync_utc"]
+                                  "media_mb", "devices", "last_sync_utc", "admin"]
     mine = next(r.split("\t") for r in rows if r.startswith(name + "\t"))
     assert mine[1:7] == ["0", "0", "0", "0.0", "0.0", "0"]
+    assert mine[8] == "no"
+
+
+def test_administrators_are_made_with_add_or_admin_and_listed(data_dir: Path) -> None:
+    boss, helper = f"boss-{uuid.uuid4().hex[:6]}", f"helper-{uuid.uuid4().hex[:6]}"
+    result = run(data_dir, "user", "add", boss, "--admin", stdin="pw\n")
+    assert result.returncode == 0 and result.stdout == f"user {boss} added as an administrator\n"
+    add(data_dir, helper)
+    assert f"{boss} (admin)" in listed(data_dir) and helper in listed(data_dir)
+    result = run(data_dir, "user", "admin", helper)
+    assert (result.returncode, result.stdout) == (0, f"user {helper} is an administrator\n")
+    assert f"{helper} (admin)" in listed(data_dir)
+    result = run(data_dir, "user", "admin", boss, "--off")
+    assert (result.returncode, result.stdout) == (0, f"user {boss} is no longer an administrator\n")
+    assert boss in listed(data_dir)
+    result = run(data_dir, "user", "admin", "nobody-" + uuid.uuid4().hex)
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert "no user named nobody-" in result.stderr
