@@ -25,6 +25,14 @@ from adapters.web.account import (
     PasswordChange,
     TokenCreation,
 )
+from adapters.web.admin import (
+    AdminChange,
+    PasswordReset,
+    QuotaChange,
+    UserPage,
+    UserRemoval,
+    UsersPage,
+)
 from adapters.web.forms import ErrorPages
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
 from adapters.web.login import LoginPage, LogoutAction
@@ -91,5 +99,12 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/account/collection.colpkg", CollectionDownload(
         pages, sessions, UserExporter(services.uow, services.accounts.clock), services.blobs,
         settings.tmp_dir))
+    app.add_route("/admin", UsersPage(pages, sessions))
+    user_page = UserPage(pages, sessions)
+    app.add_route("/admin/users/{user_id:int}", user_page)
+    for action, resource in (("password", PasswordReset), ("quotas", QuotaChange),
+                             ("admin", AdminChange), ("remove", UserRemoval)):
+        app.add_route(f"/admin/users/{{user_id:int}}/{action}",
+                      resource(pages, sessions, user_page))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))
