@@ -124,6 +124,12 @@ class MediaServer:
             ordered.append(entry)
         return download_batch(ordered)
 
+    def present(self, user: UserId, name: str) -> MediaEntry | None:
+        """The user's media file of this name, unless it is unknown or deleted."""
+        with self.uow(write=False, snapshot=False) as uow:
+            entry = uow.media.entries(user, [name]).get(name)
+        return None if entry is None or entry.deleted else entry
+
     def forget_missing(self, user: UserId, name: str) -> None:
         """Forget a file whose bytes were lost, like the official server: the next sync
         does not ask for it again, and no deletion spreads to other devices."""

@@ -36,6 +36,7 @@ from adapters.web.admin import (
 from adapters.web.forms import ErrorPages
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
 from adapters.web.login import LoginPage, LogoutAction
+from adapters.web.notes import MediaFile, NewNotePage, NoteDeletion, NotePage
 from adapters.web.rendering import Pages, StaticResource
 from adapters.web.session import Sessions
 from domain.user_export import UserExporter
@@ -106,5 +107,9 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
                              ("admin", AdminChange), ("remove", UserRemoval)):
         app.add_route(f"/admin/users/{{user_id:int}}/{action}",
                       resource(pages, sessions, user_page))
+    app.add_route("/notes/new", NewNotePage(pages, sessions, services.api))
+    app.add_route("/notes/{nid}", NotePage(pages, sessions, services.api))
+    app.add_route("/notes/{nid}/delete", NoteDeletion(pages, sessions, services.api))
+    app.add_route("/media/{name}", MediaFile(pages, sessions, services.media, services.blobs))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))

@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 from marshmallow import ValidationError
 
-from domain.api.service import SyncInProgress
+from domain.api.service import EditConflict, SyncInProgress
 from domain.errors import (
     AuthFailed,
     BadRequest,
@@ -33,6 +33,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (SessionConflict, 409),
     (FileMissing, 409),
     (SyncInProgress, 409),
+    (EditConflict, 409),
     (SyncRejected, 400),
     (BadRequest, 400),
     (ValidationError, 400),

@@ -11,6 +11,7 @@ nothing to sync.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class SyncInProgress(SyncError):
     """A device is syncing this collection; API writes wait until it is done."""
 
 
+class EditConflict(SyncError):
+    """The note changed (on a device, or in another window) since the editor read it."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewNote:
     notetype_id: int
@@ -57,6 +62,12 @@ class NewNote:
 class Stats:
     cards_by_deck: dict[int, dict[str, int]]
     reviews_by_day: list[tuple[int, int]]
+
+
+def note_version(note: Note) -> str:
+    """A fingerprint of a note as an editor shows it, to notice a change made since."""
+    seen = "\x00".join((str(note.mod), str(note.usn), note.tags, note.flds))
+    return hashlib.sha256(seen.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 def join_tags(tags: Iterable[str]) -> str:
@@ -204,14 +215,18 @@ class CollectionApi:
         return nid
 
     def update_note(self, user: UserId, nid: int, fields: dict[str, str] | None,
-                    tags: Sequence[str] | None) -> None:
+                    tags: Sequence[str] | None, version: str | None = None) -> None:
         """Change a note's fields and/or tags and add the cards its new content asks for
-        (see `_add_missing_cards`); an edit that changes nothing writes nothing, as in Anki."""
+        (see `_add_missing_cards`); an edit that changes nothing writes nothing, as in Anki.
+        With `version` (`note_version` of the note the editor showed), raise
+        `EditConflict` if it has changed since."""
         def body(uow: UnitOfWork, usn: int, now: int) -> bool:
             found = uow.queries.notes(user, NoteFilter(ids=(nid,)), None, 1)
             if not found:
                 raise NotFound(f"no note {nid}")
             note = found[0]
+            if version is not None and version != note_version(note):
+                raise EditConflict("the note was changed elsewhere since it was opened")
             notetype = _notetype(uow, user, note.mid)
             names = [f["name"] for f in notetype.get("flds", [])]
             values = note.flds.split(FIELD_SEPARATOR)
