@@ -109,6 +109,11 @@ class Accounts:
             uow.users.revoke_host_key(user_id, self.hasher.hash_key(key))
             uow.commit()
 
+    def holds(self, user_id: UserId, key: str) -> bool:
+        """Whether `key` is a live key of this user (its use is not recorded)."""
+        with self.uow(write=False, snapshot=False) as uow:
+            return uow.users.has_host_key(user_id, self.hasher.hash_key(key))
+
     def key_digest(self, key: str) -> str:
         """The digest that names a key in `keys`."""
         return self.hasher.hash_key(key)

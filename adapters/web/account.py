@@ -64,7 +64,9 @@ def _row(key: HostKeyInfo, now: int, this_digest: str) -> KeyRow:
 class AccountPage(WebResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         visitor = self.sessions.require(req)
-        self.show(req, resp, visitor, message=DONE.get(req.get_param("done") or "", ""))
+        token = self.sessions.take_new_token(req, resp, visitor)
+        self.show(req, resp, visitor, message=DONE.get(req.get_param("done") or "", ""),
+                  new_token=token)
 
     def show(self, req: falcon.Request, resp: falcon.Response, visitor: Visitor,
              status: int = 200, **extra: str) -> None:
@@ -82,6 +84,9 @@ class AccountPage(WebResource):
                           devices=devices, tokens=tokens, new_token=extra.get("new_token", ""),
                           message=extra.get("message", ""),
                           password_error=extra.get("password_error", ""),
+                          new_token_label=next((k.label for k in keys if extra.get(
+                              "new_token") and k.digest == accounts.key_digest(
+                              extra["new_token"])), ""),
                           token_error=extra.get("token_error", ""),
                           token_label=extra.get("token_label", ""))
 
@@ -112,7 +117,7 @@ class PasswordChange(WebResource):
             return
         except AuthFailed:
             self.account.show(req, resp, visitor, 400,
-                              password_error="Your current password is not that.")
+                              password_error="That is not your current password.")
             return
         self.sessions.renew(req, resp, key)
         raise falcon.HTTPSeeOther(f"{self.pages.base}account?done=password")
@@ -156,8 +161,9 @@ class TokenCreation(WebResource):
                 " use it."))
             return
         token = self.sessions.accounts.new_token(visitor.user_id, label)
-        # Shown once, in this answer: only its digest is kept.
-        self.account.show(req, resp, visitor, 201, new_token=token)
+        # Shown once, by the page this redirects to (so a reload cannot make another).
+        self.sessions.hand_new_token(req, resp, token)
+        raise falcon.HTTPSeeOther(f"{self.pages.base}account")
 
 
 @dataclass(frozen=True)

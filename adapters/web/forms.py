@@ -16,7 +16,10 @@ MAX_FIELD = 1000  # longer user names, passwords and token names are not worth r
 
 
 def posted_form(req: falcon.Request) -> dict[str, Any]:
-    media = req.get_media(default_when_empty={})
+    try:
+        media = req.get_media(default_when_empty={})
+    except falcon.MediaMalformedError:
+        raise falcon.HTTPBadRequest(description="the form could not be read") from None
     if not isinstance(media, dict):
         raise falcon.HTTPBadRequest(description="expected a form")
     return media

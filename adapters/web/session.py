@@ -25,6 +25,7 @@ from domain.model import KeyKind, UserId
 
 SESSION_COOKIE = "ankiserv_session"
 LOGIN_COOKIE = "ankiserv_login"
+NEW_TOKEN_COOKIE = "ankiserv_new_token"  # a new API token, on its way to being shown once
 CSRF_FIELD = "csrf"
 
 
@@ -90,6 +91,19 @@ class Sessions:
         """Carry on with a new session key (after a password change ended the old one)."""
         self._cookie(req, resp, SESSION_COOKIE, key)
 
+    def hand_new_token(self, req: falcon.Request, resp: falcon.Response, token: str) -> None:
+        """Keep a new API token for the next page to show (once, within two minutes)."""
+        self._cookie(req, resp, NEW_TOKEN_COOKIE, token, max_age=120)
+
+    def take_new_token(self, req: falcon.Request, resp: falcon.Response,
+                       visitor: Visitor) -> str:
+        """The new API token handed to this page, if any: the visitor's own, live one."""
+        token = req.cookies.get(NEW_TOKEN_COOKIE)
+        if not token:
+            return ""
+        resp.unset_cookie(NEW_TOKEN_COOKIE, path=self.base_path)
+        return token if self.accounts.holds(visitor.user_id, token) else ""
+
     def log_out(self, resp: falcon.Response, visitor: Visitor) -> None:
         self.accounts.revoke(visitor.key)
         self.forget(resp)
@@ -105,8 +119,8 @@ class Sessions:
         return token
 
     def _cookie(self, req: falcon.Request, resp: falcon.Response, name: str,
-                value: str) -> None:
+                value: str, max_age: int | None = None) -> None:
         own = self.own_origin(req) or ""
-        resp.set_cookie(name, value, path=self.base_path, http_only=True,
+        resp.set_cookie(name, value, path=self.base_path, http_only=True, max_age=max_age,
                         secure=own.startswith("https://"), same_site="Lax")
 

@@ -53,7 +53,7 @@ def test_log_in_from_the_landing_page_and_out_again(
     assert page.url == served.url + "/anki/account"
     assert page.inner_text("#user-name") == user
     assert page.inner_text("nav.session") == user
-    screenshot(page, "account")
+    screenshot(page, "account-after-login")
     session = _session_cookie(page)
     assert session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/anki/"
 
