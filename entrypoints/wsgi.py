@@ -33,6 +33,7 @@ from adapters.web.admin import (
     UserRemoval,
     UsersPage,
 )
+from adapters.web.decks import DecksPage
 from adapters.web.forms import ErrorPages
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
 from adapters.web.login import LoginPage, LogoutAction
@@ -107,6 +108,7 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
                              ("admin", AdminChange), ("remove", UserRemoval)):
         app.add_route(f"/admin/users/{{user_id:int}}/{action}",
                       resource(pages, sessions, user_page))
+    app.add_route("/decks", DecksPage(pages, sessions, services.api))
     app.add_route("/notes/new", NewNotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}", NotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}/delete", NoteDeletion(pages, sessions, services.api))

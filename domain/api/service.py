@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from domain.api import templates
+from domain.deck_tree import SCHEDULING_CONFIG_KEYS, DeckNode, deck_tree
 from domain.errors import NotFound, SyncError, SyncRejected, retrying
 from domain.model import (
     Card,
@@ -39,6 +40,7 @@ from ports.queries import CardFilter, NoteFilter
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
+CARD_PAGE = 5000
 SUSPENDED = -1
 
 
@@ -62,6 +64,14 @@ class NewNote:
 class Stats:
     cards_by_deck: dict[int, dict[str, int]]
     reviews_by_day: list[tuple[int, int]]
+
+
+def _json_or_none(text: str | None) -> Any:
+    """A config value as Anki reads it: unset or unreadable counts as absent."""
+    try:
+        return None if text is None else json.loads(text)
+    except ValueError:
+        return None
 
 
 def note_version(note: Note) -> str:
@@ -131,6 +141,24 @@ class CollectionApi:
                limit: int) -> list[RevlogEntry]:
         with self.uow(write=False) as uow:
             return uow.queries.revlog(user, card_id, after, limit)
+
+    def deck_tree(self, user: UserId) -> DeckNode:
+        """The deck tree with today's new, learning and review counts, as Anki's deck list
+        shows them now (see `domain.deck_tree`), from one snapshot."""
+        with self.uow(write=False) as uow:
+            meta = uow.collections.meta(user)
+            if meta is None:
+                raise NotFound("no collection")
+            decks, presets = (
+                [json.loads(o.json) for o in uow.queries.all_objects(user, kind)]
+                for kind in (ObjectKind.DECK, ObjectKind.DECK_CONFIG))
+            config = {key: _json_or_none(uow.collections.config_json(user, key))
+                      for key in SCHEDULING_CONFIG_KEYS}
+            cards: list[Card] = []
+            while page := uow.queries.cards(user, CardFilter(), cards[-1].id if cards else None,
+                                            CARD_PAGE):
+                cards.extend(page)
+        return deck_tree(decks, presets, config, meta.crt, cards, self.clock.now_ms())
 
     def stats(self, user: UserId, days: int) -> Stats:
         since = self.clock.now_ms() - days * 86_400_000
