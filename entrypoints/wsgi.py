@@ -33,6 +33,7 @@ from adapters.web.admin import (
     UserRemoval,
     UsersPage,
 )
+from adapters.web.browse import BrowsePage
 from adapters.web.decks import DecksPage
 from adapters.web.forms import ErrorPages
 from adapters.web.landing import AddressQrCode, LandingPage, PublicAddress
@@ -40,6 +41,7 @@ from adapters.web.login import LoginPage, LogoutAction
 from adapters.web.notes import MediaFile, NewNotePage, NoteDeletion, NotePage
 from adapters.web.rendering import Pages, StaticResource
 from adapters.web.session import Sessions
+from domain.api.note_search import NoteSearch
 from domain.user_export import UserExporter
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -109,6 +111,8 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
         app.add_route(f"/admin/users/{{user_id:int}}/{action}",
                       resource(pages, sessions, user_page))
     app.add_route("/decks", DecksPage(pages, sessions, services.api))
+    app.add_route("/browse", BrowsePage(pages, sessions,
+                                        NoteSearch(services.uow, services.accounts.clock)))
     app.add_route("/notes/new", NewNotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}", NotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}/delete", NoteDeletion(pages, sessions, services.api))
