@@ -123,7 +123,8 @@ def _api_status(served: RunningServer, authorization: str) -> int:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as error:
-        return int(error.code)
+        with error:  # its connection, closed now rather than by the garbage collector
+            return int(error.code)
 
 
 def _submit(page: Any, button: str) -> Any:

@@ -237,5 +237,6 @@ def test_forged_admin_posts_change_nothing(served: RunningServer, admin: str,
                  "Content-Type": "application/x-www-form-urlencoded"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request)
-    assert refused.value.code == 403
+    with refused.value:
+        assert refused.value.code == 403
     assert name in served.cli("user", "list").stdout
