@@ -72,7 +72,8 @@ class HostKeyInfo:
 @dataclass(frozen=True, slots=True)
 class UserUsage:
     """What a user stores, for administrators: rows, note text and media bytes, devices
-    logged in, and when the user last synced (ms; 0: never)."""
+    logged in, and when one of them last synced (ms; 0: never; a sync with nothing to
+    exchange counts, to the minute)."""
 
     name: str
     notes: int

@@ -287,7 +287,9 @@ class MemoryUserStore:
                 sum(len(n.flds) + len(n.tags) for n in notes),
                 sum(e.size for e in self._s.media.get(uid, {}).values()),
                 sum(k.kind == KeyKind.SYNC for k in self._s.host_keys.get(uid, {}).values()),
-                col.meta.ls if col else 0, uid, user.admin))
+                max([col.meta.ls if col else 0, *(
+                    k.last_used_ms for k in self._s.host_keys.get(uid, {}).values()
+                    if k.kind == KeyKind.SYNC)]), uid, user.admin))
         return sorted(found, key=lambda u: u.name)
 
     def quotas(self, user_id: UserId) -> Quotas:

@@ -172,8 +172,12 @@ class SqlUserStore:
         text = per_user(select(n.user_id, func.sum(func.length(n.flds) + func.length(n.tags)))
                         .group_by(n.user_id))
         media = per_user(select(m.user_id, func.sum(m.size)).group_by(m.user_id))
-        devices = per_user(select(k.user_id, func.count()).where(or_(
-            k.kind.is_(None), k.kind == KeyKind.SYNC.value)).group_by(k.user_id))
+        is_device = or_(k.kind.is_(None), k.kind == KeyKind.SYNC.value)
+        devices = per_user(select(k.user_id, func.count()).where(is_device)
+                           .group_by(k.user_id))
+        # A sync that found nothing to exchange leaves `ls` alone but is a sync all the same.
+        seen = per_user(select(k.user_id, func.max(k.last_used)).where(is_device)
+                        .group_by(k.user_id))
         c = collections.c
         rows = self._conn.execute(
             select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls,
@@ -182,6 +186,7 @@ class SqlUserStore:
             .order_by(users.c.name))
         return [UserUsage(str(name), int(notes_ or 0), int(cards or 0), int(revlog or 0),
                           text.get(int(uid), 0), media.get(int(uid), 0),
-                          devices.get(int(uid), 0), int(last or 0), UserId(int(uid)),
+                          devices.get(int(uid), 0), max(int(last or 0), seen.get(int(uid), 0)),
+                          UserId(int(uid)),
                           bool(admin))
                 for uid, name, notes_, cards, revlog, last, admin in rows]

@@ -382,3 +382,14 @@ def test_admin_flag_is_kept_and_cleared(uow: UnitOfWork) -> None:
     assert User(user_id, name, admin=True) in uow.users.all()
     uow.users.set_admin(user_id, False)
     assert uow.users.get(user_id) == User(user_id, name)
+
+
+def test_usage_counts_a_devices_last_use_as_a_sync(uow: UnitOfWork) -> None:
+    name = unique_name()
+    user_id = _add(uow, name)
+    uow.users.add_host_key(user_id, "device", CREATED_MS, KeyKind.SYNC)
+    uow.users.add_host_key(user_id, "browser", CREATED_MS, KeyKind.WEB)
+    uow.users.note_key_use(user_id, "browser", CREATED_MS + 500)  # not a sync
+    assert next(u for u in uow.users.usage() if u.name == name).last_sync_ms == 0
+    uow.users.note_key_use(user_id, "device", CREATED_MS + 100)
+    assert next(u for u in uow.users.usage() if u.name == name).last_sync_ms == CREATED_MS + 100
