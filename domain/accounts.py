@@ -87,9 +87,13 @@ class Accounts:
 
     def new_token(self, user_id: UserId, label: str) -> str:
         """Issue an API token named `label` to a user who is already logged in."""
-        label = normalise_label(label)
+        return self.issue_key(user_id, KeyKind.API, normalise_label(label))
+
+    def issue_key(self, user_id: UserId, kind: KeyKind, label: str) -> str:
+        """A new key for a user, without a password: for a logged-in user's token, or a
+        device of the server's own (studying in the browser)."""
         with self.uow() as uow:
-            key = self._new_key(uow, user_id, KeyKind.API, label, "")
+            key = self._new_key(uow, user_id, kind, label, "")
             uow.commit()
         return key
 

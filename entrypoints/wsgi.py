@@ -18,6 +18,8 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
+from adapters.study.anki_collection import STUDY_DEVICE, AnkiStudyCollections
+from adapters.study.loopback import Loopback
 from adapters.web.account import (
     AccountPage,
     CollectionDownload,
@@ -41,7 +43,10 @@ from adapters.web.login import LoginPage, LogoutAction
 from adapters.web.notes import MediaFile, NewNotePage, NoteDeletion, NotePage
 from adapters.web.rendering import Pages, StaticResource
 from adapters.web.session import Sessions
+from adapters.web.study import AnswerAction, CardFrame, StudyPage, UndoAction
 from domain.api.note_search import NoteSearch
+from domain.model import KeyKind
+from domain.study import Study
 from domain.user_export import UserExporter
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
@@ -113,6 +118,17 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/decks", DecksPage(pages, sessions, services.api))
     app.add_route("/browse", BrowsePage(pages, sessions,
                                         NoteSearch(services.uow, services.accounts.clock)))
+    study = Study(AnkiStudyCollections(
+        settings.data_dir / "study", Loopback(lambda: app, settings.base_path),
+        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE),
+        lambda user: not services.server.in_progress(user)), services.accounts.clock)
+    study_page = StudyPage(pages, sessions, study)
+    app.add_route("/study/{deck}", study_page)
+    app.add_route("/study/{deck}/answer", AnswerAction(pages, sessions, study, study_page))
+    app.add_route("/study/{deck}/undo", UndoAction(pages, sessions, study))
+    frames = CardFrame(study, services.media, services.blobs, pages.base)
+    app.add_route("/study/frame/{frame_pass}/card/{card}/{side}", frames, suffix="card")
+    app.add_route("/study/frame/{frame_pass}/media/{name}", frames, suffix="media")
     app.add_route("/notes/new", NewNotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}", NotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}/delete", NoteDeletion(pages, sessions, services.api))

@@ -53,7 +53,8 @@ def _row(key: HostKeyInfo, now: int, this_digest: str) -> KeyRow:
     elif key.kind == KeyKind.API:
         what = key.label or "API token"
     else:
-        what = describe.sync_client(key.client) if key.client else "Anki client"
+        what = key.label or (describe.sync_client(key.client) if key.client
+                             else "Anki client")
     used = key.last_used_ms
     return KeyRow(key.digest, what, _when(key.created_ms), describe.ago(key.created_ms, now),
                   _when(used) if used else "", describe.ago(used, now) if used else "never",

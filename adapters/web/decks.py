@@ -21,6 +21,7 @@ def deck_search(name: str) -> str:
 
 @dataclass(frozen=True)
 class DeckRow:
+    id: int
     name: str  # the last part of the name
     full_name: str
     search: str
@@ -33,7 +34,7 @@ class DeckRow:
 
 
 def _rows(node: DeckNode) -> tuple[DeckRow, ...]:
-    return tuple(DeckRow(child.name[-1], "::".join(child.name),
+    return tuple(DeckRow(child.deck_id, child.name[-1], "::".join(child.name),
                          deck_search("::".join(child.name)), child.new, child.learn,
                          child.review, child.filtered, child.collapsed, _rows(child))
                  for child in node.children)

@@ -34,7 +34,8 @@ class Pages:
     def __init__(self, base_path: str) -> None:
         self.base = base_path if base_path.endswith("/") else base_path + "/"
         self.static = {"app.css": _static("app.css", "text/css; charset=utf-8"),
-                       "favicon.svg": _static("favicon.svg", "image/svg+xml")}
+                       "favicon.svg": _static("favicon.svg", "image/svg+xml"),
+                       "study.js": _static("study.js", "text/javascript; charset=utf-8")}
         self._env = jinja2.Environment(
             loader=jinja2.PackageLoader("adapters.web", "templates"),
             autoescape=True, undefined=jinja2.StrictUndefined,
@@ -42,12 +43,15 @@ class Pages:
         self._env.filters["capitalize_first"] = lambda text: str(text)[:1].upper() + str(text)[1:]
 
     def render(self, resp: falcon.Response, template: str, status: int = 200,
-               **context: Any) -> None:
+               csp: str = PAGE_CSP, **context: Any) -> None:
         css, icon = self.static["app.css"], self.static["favicon.svg"]
         context.setdefault("visitor", None)
+        context.setdefault("refresh", None)
+        context.setdefault("script", f"{self.base}static/study.js?v="
+                                     f"{self.static['study.js'].version}")
         resp.status = status
         resp.content_type = "text/html; charset=utf-8"
-        resp.set_header("Content-Security-Policy", PAGE_CSP)
+        resp.set_header("Content-Security-Policy", csp)
         resp.text = self._env.get_template(template).render(
             base=self.base, stylesheet=f"{self.base}static/app.css?v={css.version}",
             icon=f"{self.base}static/favicon.svg?v={icon.version}", **context)

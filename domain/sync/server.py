@@ -258,6 +258,12 @@ class SyncServer:
 
         return self._step(credentials, skey, (Phase.SANITY_OK,), step, keep=False)
 
+    def in_progress(self, user: UserId) -> bool:
+        """Whether one of the user's devices is in the middle of a sync."""
+        with self.uow(write=False, snapshot=False) as uow:
+            session = uow.sessions.peek(Credentials(user)).session
+        return session is not None and not session.expired(self.clock.now_ms())
+
     def abort(self, credentials: Credentials, skey: str) -> None:
         """End the caller's session; a no-op for anyone else's (abort always succeeds)."""
         retrying(lambda: self._abort(credentials, skey))

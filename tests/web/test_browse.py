@@ -124,7 +124,7 @@ def test_a_deck_in_the_deck_list_opens_its_notes(
     name, password, device = account
     _log_in(page, served, name, password)
     page.goto(served.url + "/anki/decks")
-    page.click("a.deck-name[aria-label^='Bones_* x']")
+    page.click("a.deck-browse[aria-label$='Bones_* x']")
     assert sorted(_found(page)) == sorted(device.col.find_notes('"deck:Bones\\_\\* x"'))
     assert len(_found(page)) == 1
 

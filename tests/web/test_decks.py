@@ -53,7 +53,7 @@ def _anki_counts(device: Profile) -> dict[str, tuple[int, int, int]]:
 def _page_counts(page: Any) -> dict[str, tuple[int, int, int]]:
     page.eval_on_selector_all("details", "all => all.forEach(d => d.open = true)")
     rows = page.eval_on_selector_all("#deck-tree .deck-row", """rows => rows.map(r => [
-        r.querySelector('a').getAttribute('aria-label').replace(/: browse its notes$/, ''),
+        r.querySelector('a.deck-name').getAttribute('aria-label').replace(/^Study /, ''),
         ...[...r.querySelectorAll('.count')].map(c => Number(c.textContent))])""")
     return {name: (new, learn, review) for name, new, learn, review in rows}
 

@@ -1,0 +1,1 @@
+"""Studying in the browser: Anki's own scheduler (the `anki` library) as one more device."""

@@ -1,0 +1,105 @@
+"""Studying in the browser: when the study device (the user's study collection, scheduled
+by Anki itself behind `ports.study`) syncs with the account, and what a study screen shows.
+
+It syncs before a deck is opened (a normal sync, or the first time a download, which the
+page waits for), shortly after answers (off the request's path, so the next card comes at
+once), and never while another of the user's devices is syncing: the screen then says the
+cards are as of the last sync, and a sync is tried again shortly."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from domain.model import UserId
+from ports.clock import Clock
+from ports.study import (
+    Finished,
+    RenderedCard,
+    StudyCard,
+    StudyCollections,
+    SyncResult,
+)
+
+FRAME_LIFETIME_MS = 6 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StudyScreen:
+    deck_id: int
+    deck_name: str | None  # None: no such deck (any more)
+    preparing: bool = False  # the first download is under way
+    card: StudyCard | None = None
+    finished: Finished | None = None
+    stale: bool = False  # another device was syncing: as of the last sync
+
+
+@dataclass
+class Study:
+    collections: StudyCollections
+    clock: Clock
+
+    def open_deck(self, user: UserId, deck_id: int, sync: bool = True) -> StudyScreen:
+        """The deck's next card, after a sync if `sync` (entering the deck)."""
+        with self.collections.open(user) as col:
+            if not col.ready:
+                self.collections.sync_soon(user, delay=0)
+                return StudyScreen(deck_id, "", preparing=True)
+            stale = False
+            if sync and col.sync() == SyncResult.BUSY:
+                stale = True
+                self.collections.sync_soon(user, delay=5.0)
+            name = col.deck_name(deck_id)
+            if name is None:
+                return StudyScreen(deck_id, None)
+            card = col.next_card(deck_id)
+            finished = col.finished(deck_id) if card is None else None
+            return StudyScreen(deck_id, name, card=card, finished=finished, stale=stale)
+
+    def answer(self, user: UserId, card_id: int, rating: int, shown_ms: int) -> None:
+        """Record an answer (raises `CardChanged` if that card is no longer the one
+        shown); the account gets it at the study device's next sync, a moment later."""
+        with self.collections.open(user) as col:
+            col.answer(card_id, rating, shown_ms, self.clock.now_ms())
+        self.collections.sync_soon(user)
+
+    def undo(self, user: UserId) -> bool:
+        with self.collections.open(user) as col:
+            undone = col.undo()
+        if undone:
+            self.collections.sync_soon(user)
+        return undone
+
+    def render(self, user: UserId, card_id: int, answer: bool) -> RenderedCard:
+        with self.collections.open(user) as col:
+            return col.render(card_id, answer)
+
+    def finish(self, user: UserId) -> None:
+        """The user left studying: sync now rather than later."""
+        self.collections.sync_soon(user, delay=0)
+
+    # -- the addresses card frames load from ------------------------------------------
+
+    def frame_pass(self, user: UserId) -> str:
+        """A pass for the card frames' addresses: the user, an expiry and a signature."""
+        expires = self.clock.now_ms() + FRAME_LIFETIME_MS
+        return f"{int(user)}-{expires}-{self._sign(user, expires)}"
+
+    def frame_user(self, frame_pass: str) -> UserId | None:
+        """The user a pass was made for, if it is genuine and has not expired."""
+        parts = frame_pass.split("-")
+        if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts[:2]) \
+                or len(parts[0]) > 18 or len(parts[1]) > 18:
+            return None
+        user, expires = UserId(int(parts[0])), int(parts[1])
+        if expires < self.clock.now_ms():
+            return None
+        if not hmac.compare_digest(parts[2].encode(), self._sign(user, expires).encode()):
+            return None
+        return user
+
+    def _sign(self, user: UserId, expires: int) -> str:
+        secret = self.collections.secret(user)
+        return hmac.new(secret, f"{int(user)}-{expires}".encode(), hashlib.sha256
+                        ).hexdigest()[:32]
