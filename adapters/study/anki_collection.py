@@ -24,6 +24,7 @@ from anki.scheduler.v3 import Scheduler as V3Scheduler
 from anki.sound import SoundOrVideoTag, TTSTag
 from anki.sync import SyncAuth, SyncOutput
 
+from adapters.study.answer_undo import AnswerUndo
 from adapters.study.loopback import Loopback
 from domain.model import UserId
 from ports.study import CardChanged, Finished, RenderedCard, StudyCard, SyncResult
@@ -92,6 +93,7 @@ class AnkiStudyCollection:
             (self._folder / "ready").touch()
             return SyncResult.SYNCED
         # A full sync: always from the account. This device never uploads a collection.
+        AnswerUndo(self._folder).forget()
         self.col.close_for_full_sync()
         try:
             self.col.full_upload_or_download(auth=auth, server_usn=None, upload=False)
@@ -154,14 +156,14 @@ class AnkiStudyCollection:
         card = self.col.get_card(top.card.id)  # type: ignore[arg-type]
         # Anki times an answer from when the question was shown (capped by the preset).
         card.timer_started = min(max(shown_ms, now_ms - 86_400_000), now_ms) / 1000
+        undo = AnswerUndo(self._folder)
+        step = undo.before(self.col, card_id)
         self._sched.answer_card(self._sched.build_answer(
             card=card, states=top.states, rating=RATINGS[rating]))
+        undo.answered(self.col, step)
 
     def undo(self) -> bool:
-        if not self.col.undo_status().undo:
-            return False
-        self.col.undo()
-        return True
+        return AnswerUndo(self._folder).undo(self.col)
 
     def finished(self, deck_id: int) -> Finished:
         self._select(deck_id)
