@@ -91,6 +91,12 @@ class Settings:
         """Collection files kept for full downloads (on the file system of `tmp_dir`)."""
         return self.data_dir / "downloads"
 
+    @property
+    def study_dir(self) -> Path:
+        """The collections studied in the browser, one folder per user (a copy of what
+        the database holds, synced with it; safe to delete)."""
+        return self.data_dir / "study"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from a TOML file (ANKISERV_CONFIG) overlaid by ANKISERV_* variables."""

@@ -12,6 +12,7 @@ from adapters.media.filesystem import FilesystemBlobStore
 from adapters.sql import schema
 from adapters.sql.dialects import build_engine
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.study.folders import AllUserFiles, StudyFolders
 from adapters.system import SecretsTokenSource, SystemClock
 from domain.accounts import Accounts
 from domain.api.service import CollectionApi
@@ -54,7 +55,9 @@ def build_services(
     downloads = DownloadCache(settings.downloads_dir) if settings.download_cache else None
     accounts = Accounts(
         uow=uow, hasher=Argon2PasswordHasher(), clock=clock, tokens=SecretsTokenSource(),
-        blobs=blobs, files=downloads, throttle=settings.login_throttle,
+        blobs=blobs, throttle=settings.login_throttle,
+        files=AllUserFiles(tuple(f for f in (downloads, StudyFolders(settings.study_dir))
+                                 if f is not None)),
         quota_defaults=QuotaDefaults(settings.quota_collection_mb, settings.quota_media_mb),
     )
     logs.name_users_with(accounts.user_name)

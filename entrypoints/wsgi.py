@@ -119,7 +119,7 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/browse", BrowsePage(pages, sessions,
                                         NoteSearch(services.uow, services.accounts.clock)))
     study = Study(AnkiStudyCollections(
-        settings.data_dir / "study", Loopback(lambda: app, settings.base_path),
+        settings.study_dir, Loopback(lambda: app, settings.base_path),
         lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE),
         lambda user: not services.server.in_progress(user)), services.accounts.clock)
     study_page = StudyPage(pages, sessions, study)

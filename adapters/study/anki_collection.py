@@ -230,11 +230,6 @@ class AnkiStudyCollections:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def remove_user(self, user: UserId) -> None:
-        """Forget a removed user's study collection."""
-        import shutil
-        shutil.rmtree(self.root / str(int(user)), ignore_errors=True)
-
     # -- syncing off the request's path -----------------------------------------------
 
     def sync_soon(self, user: UserId, delay: float = SYNC_DELAY_S) -> None:

@@ -225,3 +225,17 @@ def test_a_revoked_study_device_logs_in_again(served: RunningServer, services: S
     screen = study.open_deck(user, deck)  # syncs with a new key
     assert not screen.stale
     assert [k.label for k in services.accounts.keys(user)].count(STUDY_DEVICE) == 1
+
+
+def test_removing_the_user_removes_their_study_collection(
+        served: RunningServer, services: Services, tmp_path: Path) -> None:
+    user, device = _account(served, services, tmp_path)
+    deck = device.col.decks.id("French")
+    assert deck is not None
+    root = Settings.from_env(served.env).study_dir
+    study, _ = _study(served, services, root)
+    _wait_until_ready(study, user, deck)
+    assert (root / str(user) / "collection.anki2").exists()
+    name = next(u.name for u in services.accounts.users() if u.id == user)
+    services.accounts.remove_user(name)
+    assert not (root / str(user)).exists()
