@@ -64,7 +64,7 @@ class FakeCollections:
 
 def _study() -> tuple[Study, FakeCollections, FakeClock]:
     collections, clock = FakeCollections(), FakeClock()
-    return Study(collections, clock), collections, clock  # type: ignore[arg-type]
+    return Study(collections, clock), collections, clock
 
 
 def test_the_first_visit_waits_for_a_download_off_the_request() -> None:
