@@ -41,6 +41,7 @@ def host_key_user(host_key: str) -> UserId:
 
 
 MAX_LABEL_LENGTH = 100
+YIELDING_MARK = "y"  # begins the secret of a yielding device's key (tokens are hex)
 
 
 def normalise_label(label: str) -> str:
@@ -89,17 +90,19 @@ class Accounts:
         """Issue an API token named `label` to a user who is already logged in."""
         return self.issue_key(user_id, KeyKind.API, normalise_label(label))
 
-    def issue_key(self, user_id: UserId, kind: KeyKind, label: str) -> str:
+    def issue_key(self, user_id: UserId, kind: KeyKind, label: str,
+                  yields: bool = False) -> str:
         """A new key for a user, without a password: for a logged-in user's token, or a
-        device of the server's own (studying in the browser)."""
+        device of the server's own (studying in the browser), which `yields` to the
+        user's other devices (see `Credentials.yields`)."""
         with self.uow() as uow:
-            key = self._new_key(uow, user_id, kind, label, "")
+            key = self._new_key(uow, user_id, kind, label, "", yields)
             uow.commit()
         return key
 
     def _new_key(self, uow: UnitOfWork, user_id: UserId, kind: KeyKind, label: str,
-                 software: str) -> str:
-        key = f"{user_id}.{self.tokens.token()}"
+                 software: str, yields: bool = False) -> str:
+        key = f"{user_id}.{YIELDING_MARK if yields else ''}{self.tokens.token()}"
         now = self.clock.now_ms()
         uow.users.add_host_key(user_id, self.hasher.hash_key(key), now, kind, label, software)
         if kind == KeyKind.WEB:  # in use from now on (a device's use is its first sync)
@@ -227,7 +230,8 @@ class Accounts:
     def credentials(self, host_key: str) -> Credentials:
         """The credentials a host key presents (checked later, by the sync step's own
         query); raises `AuthFailed` for a key that is not even well-formed."""
-        return Credentials(self._key_user(host_key), self.hasher.hash_key(host_key))
+        return Credentials(self._key_user(host_key), self.hasher.hash_key(host_key),
+                           yields=host_key.partition(".")[2].startswith(YIELDING_MARK))
 
     def _key_user(self, host_key: str) -> UserId:
         """The user a host key names: in the key itself, or, for a key another server

@@ -95,6 +95,9 @@ class Credentials:
 
     user: UserId
     digest: str | None = None
+    # A device of the server's own (studying in the browser) that waits for the user's
+    # other devices: its sync never ends one of theirs in progress (409 instead).
+    yields: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,7 +120,8 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
                                         NoteSearch(services.uow, services.accounts.clock)))
     study = Study(AnkiStudyCollections(
         settings.study_dir, Loopback(lambda: app, settings.base_path),
-        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE),
+        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
+                                                 yields=True),
         lambda user: not services.server.in_progress(user)), services.accounts.clock)
     study_page = StudyPage(pages, sessions, study)
     app.add_route("/study/{deck}", study_page)

@@ -81,8 +81,10 @@ class SyncServer:
                 self._note_use(user, seen, now, client)
             return self._meta(snapshot, request)
         with self.uow() as uow:
-            if uow.collections.lock(user) is None:
+            meta, session = uow.sessions.lock_with_collection(user)
+            if meta is None:
                 uow.collections.create(user, new_collection(now))
+            _yield_to_others(credentials, session, now)
             self._end_session(uow, user)
             if seen is not None:
                 uow.users.note_key_use(user, seen, now, client)
@@ -116,6 +118,7 @@ class SyncServer:
         with self.uow() as uow:
             lock = uow.sessions.lock(credentials).check(credentials)
             if lock.session is not None:
+                _yield_to_others(credentials, lock.session, self.clock.now_ms())
                 self._end_session(uow, user)
                 uow.commit()
         with self.uow(write=False) as uow:
@@ -135,8 +138,10 @@ class SyncServer:
     def _start(self, credentials: Credentials, skey: str, request: StartRequest) -> Graves:
         now, user = self.clock.now_ms(), credentials.user
         with self.uow(durable=False) as uow:  # a lost start loses its session: noticed
-            lock = uow.sessions.lock(credentials, with_session=False).check(credentials)
+            lock = uow.sessions.lock(credentials, with_session=credentials.yields
+                                     ).check(credentials)
             col = _required(lock.col)
+            _yield_to_others(credentials, lock.session, now, skey)
             # Reads first: the writes below then leave together with the commit. Most
             # devices have seen every deletion: the lock read the graves' highest usn.
             graves = [] if lock.graves_usn is not None and lock.graves_usn < request.client_usn \
@@ -358,6 +363,14 @@ class SyncServer:
             media_usn=snapshot.media_usn,
             now_ms=self.clock.now_ms(),
         )
+
+
+def _yield_to_others(credentials: Credentials, session: SyncSession | None, now: int,
+                     skey: str | None = None) -> None:
+    """A yielding device (`Credentials.yields`) never ends another sync in progress."""
+    if credentials.yields and session is not None and not session.expired(now) \
+            and session.skey != skey:
+        raise SessionConflict("another of your devices is syncing; try again shortly")
 
 
 def _check(credentials: Credentials, authorized: bool) -> None:

@@ -68,7 +68,8 @@ def _study(served: RunningServer, services: Services, root: Path,
            may_sync: Any = lambda _user: True) -> tuple[Study, AnkiStudyCollections]:
     collections = AnkiStudyCollections(
         root, FixedEndpoint(served.url + "/anki/"),  # type: ignore[arg-type]
-        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE), may_sync)
+        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
+                                                 yields=True), may_sync)
     return Study(collections, SystemClock()), collections
 
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from adapters.memory.store import InMemoryStore
-from domain.errors import UnsupportedVersion, UploadRejected
+from domain.errors import SessionConflict, UnsupportedVersion, UploadRejected
 from domain.model import Card, CollectionMeta, Credentials, KeyKind, Note, UserId
 from domain.new_collection import new_collection
 from domain.sync.meta import MetaRequest
 from domain.sync.server import SyncServer
+from domain.sync.values import StartRequest
 from ports.collection import CollectionContents
 from tests.support.fakes import FakeClock
 
@@ -141,3 +142,27 @@ def test_meta_records_the_devices_last_sync_and_client_at_most_once_a_minute(
     clock.tick(1_000)
     server.meta(device, MetaRequest(11, "26.09.3,abc,linux"))
     assert used() == (clock.now_ms(), "26.09.3,abc,linux")
+
+
+def test_a_yielding_device_never_ends_another_devices_sync(store: InMemoryStore) -> None:
+    clock = FakeClock()
+    server = SyncServer(uow=store, clock=clock)
+    with store() as uow:
+        for digest in ("phone", "study"):
+            uow.users.add_host_key(USER, digest, clock.now_ms())
+        uow.commit()
+    phone, study = Credentials(USER, "phone"), Credentials(USER, "study", yields=True)
+    server.meta(phone, MetaRequest(11, ""))
+    server.start(phone, "phone-session", StartRequest(0, False))
+    for attempt in (lambda: server.meta(study, MetaRequest(11, "")),
+                    lambda: server.start(study, "study-session", StartRequest(0, False)),
+                    lambda: server.download(study, lambda contents, version: None)):
+        with pytest.raises(SessionConflict):
+            attempt()
+    assert server.in_progress(USER)
+    server.abort(phone, "phone-session")
+    server.meta(study, MetaRequest(11, ""))  # the way is free now
+    server.start(study, "study-session", StartRequest(0, False))
+    # A stale session (a device that vanished mid-sync) is no obstacle.
+    clock.tick(16 * 60 * 1000)
+    server.start(study, "study-again", StartRequest(0, False))
