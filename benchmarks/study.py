@@ -104,9 +104,12 @@ def run(notes: int, answers: int, backend: str) -> str:
         device.path.write_bytes((collection / "collection.anki2").read_bytes()
                                 if collection.is_dir() else collection.read_bytes())
         device.col.reopen()
+        deck = int(device.col.decks.id("Vocabulary") or 0)
+        preset = device.col.decks.config_dict_for_deck_id(deck)  # type: ignore[arg-type]
+        preset["new"]["perDay"] = preset["rev"]["perDay"] = 9999  # cards for every answer
+        device.col.decks.update_config(preset)
         device.login(server.users[0], servers.PASSWORD, server.endpoint)
         device.sync(upload=True)
-        deck = int(device.col.decks.id("Vocabulary") or 0)
         device.close()
         browser = Browser(server.endpoint)
         browser.log_in(server.users[0], servers.PASSWORD)
