@@ -26,7 +26,6 @@ from anki.sync import SyncAuth, SyncOutput
 
 from adapters.study.answer_undo import AnswerUndo
 from adapters.study.loopback import Loopback
-from adapters.study.open_collections import OpenCollections
 from domain.model import UserId
 from ports.study import CardChanged, Finished, RenderedCard, StudyCard, SyncResult
 
@@ -184,7 +183,6 @@ class AnkiStudyCollections:
                  may_sync: Callable[[UserId], bool]) -> None:
         self.root, self.loopback = root, loopback
         self._issue_key, self.may_sync = issue_key, may_sync
-        self._open = OpenCollections()
         self._pending: dict[UserId, float] = {}
         self._wake = threading.Condition()
         self._syncer: threading.Thread | None = None
@@ -224,13 +222,11 @@ class AnkiStudyCollections:
                         raise StudyUnavailable(user) from None
                     time.sleep(0.02)
             try:
-                col = self._open.take(user, folder / "collection.anki2")
+                col = Collection(str(folder / "collection.anki2"))
                 try:
                     yield AnkiStudyCollection(col, folder, user, self)
-                except BaseException:
-                    self._open.discard(col)
-                    raise
-                self._open.put(user, col)
+                finally:
+                    col.close()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 

@@ -96,8 +96,6 @@ def _account(served: RunningServer, services: Services, directory: Path
         col.db.execute("UPDATE cards SET due = due - ?, ivl = ? WHERE id = ?", i, i + 2, cid)
     preset = col.decks.config_dict_for_deck_id(col.decks.id("French"))
     preset["reviewOrder"] = 3  # intervals ascending
-    preset["newMix"] = 1  # new cards after reviews: no interleaving that depends on how
-    # long a queue was kept (a queue kept open is updated, one opened anew is rebuilt)
     col.decks.update_config(preset)
     sync(device, upload=True)
     return user, device
@@ -138,8 +136,9 @@ def test_answers_schedule_exactly_as_anki_does(served: RunningServer, services: 
         assert screen.card is not None
         # The same card as the study screen shows (Anki orders reviews due the same day
         # at random, so the two may not pick the same one unprompted).
-        # Opened anew each time, as the study device's collection is whenever another
-        # worker used it last.
+        # The study device opens its collection anew for each request, so its queue is
+        # built anew each time; the copy does the same, or the two could interleave new
+        # and review cards differently (a queue kept open is updated, not rebuilt).
         copy.close()
         copy = Collection(str(tmp_path / "copy.anki2"))
         queued = copy.sched.get_queued_cards(fetch_limit=1).cards[0]
