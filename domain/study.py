@@ -8,6 +8,7 @@ cards are as of the last sync, and a sync is tried again shortly."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from ports.study import (
     Finished,
     RenderedCard,
     StudyCard,
+    StudyCollection,
     StudyCollections,
     SyncResult,
 )
@@ -35,6 +37,15 @@ class StudyScreen:
     stale: bool = False  # another device was syncing: as of the last sync
 
 
+def _screen(col: StudyCollection, deck_id: int) -> StudyScreen:
+    name = col.deck_name(deck_id)
+    if name is None:
+        return StudyScreen(deck_id, None)
+    card = col.next_card(deck_id)
+    finished = col.finished(deck_id) if card is None else None
+    return StudyScreen(deck_id, name, card=card, finished=finished)
+
+
 @dataclass
 class Study:
     collections: StudyCollections
@@ -50,19 +61,19 @@ class Study:
             if sync and col.sync() == SyncResult.BUSY:
                 stale = True
                 self.collections.sync_soon(user, delay=5.0)
-            name = col.deck_name(deck_id)
-            if name is None:
-                return StudyScreen(deck_id, None)
-            card = col.next_card(deck_id)
-            finished = col.finished(deck_id) if card is None else None
-            return StudyScreen(deck_id, name, card=card, finished=finished, stale=stale)
+            return dataclasses.replace(_screen(col, deck_id), stale=stale)
 
-    def answer(self, user: UserId, card_id: int, rating: int, shown_ms: int) -> None:
+    def answer(self, user: UserId, deck_id: int, card_id: int, rating: int,
+               shown_ms: int) -> StudyScreen:
         """Record an answer (raises `CardChanged` if that card is no longer the one
-        shown); the account gets it at the study device's next sync, a moment later."""
+        shown) and return the deck's next screen, from the same opening of the collection
+        (Anki's queue, built once, is then only updated). The account gets the answer at
+        the study device's next sync, a moment later."""
         with self.collections.open(user) as col:
             col.answer(card_id, rating, shown_ms, self.clock.now_ms())
+            screen = _screen(col, deck_id)
         self.collections.sync_soon(user)
+        return screen
 
     def undo(self, user: UserId) -> bool:
         with self.collections.open(user) as col:

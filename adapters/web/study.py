@@ -21,7 +21,7 @@ from adapters.web.forms import WebResource, field, posted_form
 from adapters.web.session import CSRF_FIELD, Visitor
 from domain.media_server import MediaServer
 from domain.model import UserId
-from domain.study import Study
+from domain.study import Study, StudyScreen
 from ports.media import BlobStore
 from ports.study import RATINGS, CardChanged
 
@@ -60,7 +60,12 @@ class StudyPage(StudyResource):
     def show(self, req: falcon.Request, resp: falcon.Response, visitor: Visitor,
              deck_id: int, sync: bool, answer_for: int | None = None,
              shown: str | None = None, status: int = 200, note: str = "") -> None:
-        screen = self.study.open_deck(visitor.user_id, deck_id, sync)
+        self.render(resp, visitor, self.study.open_deck(visitor.user_id, deck_id, sync),
+                    answer_for, shown, status, note)
+
+    def render(self, resp: falcon.Response, visitor: Visitor, screen: StudyScreen,
+               answer_for: int | None = None, shown: str | None = None, status: int = 200,
+               note: str = "") -> None:
         if screen.deck_name is None:
             raise falcon.HTTPNotFound(description="there is no such deck (any more)")
         card = screen.card
@@ -94,13 +99,15 @@ class AnswerAction(StudyResource):
         if not 1 <= rating <= 4:
             raise falcon.HTTPBadRequest(description="the answer must be 1 to 4")
         try:
-            self.study.answer(visitor.user_id, card_id, rating, shown)
+            screen = self.study.answer(visitor.user_id, deck_id, card_id, rating, shown)
         except CardChanged:
             self.page.show(req, resp, visitor, deck_id, sync=False, status=409,
                            note="That card was answered already or changed meanwhile; "
                                 "here is the card to study now.")
             return
-        raise falcon.HTTPSeeOther(f"{self.pages.base}study/{deck_id}?then=1")
+        # The next card at once (no redirect: it would open the collection again). Sent
+        # again by a reload, the answer meets the check above and changes nothing.
+        self.page.render(resp, visitor, screen)
 
 
 class UndoAction(StudyResource):

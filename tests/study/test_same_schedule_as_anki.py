@@ -96,6 +96,8 @@ def _account(served: RunningServer, services: Services, directory: Path
         col.db.execute("UPDATE cards SET due = due - ?, ivl = ? WHERE id = ?", i, i + 2, cid)
     preset = col.decks.config_dict_for_deck_id(col.decks.id("French"))
     preset["reviewOrder"] = 3  # intervals ascending
+    preset["newMix"] = 1  # new cards after reviews: no interleaving that depends on how
+    # long a queue was kept (a queue kept open is updated, one opened anew is rebuilt)
     col.decks.update_config(preset)
     sync(device, upload=True)
     return user, device
@@ -146,7 +148,7 @@ def test_answers_schedule_exactly_as_anki_does(served: RunningServer, services: 
         states = queued.states
         assert screen.card.intervals == tuple(copy.sched.describe_next_states(states))
         card = copy.get_card(queued.card.id)
-        study.answer(user, screen.card.card_id, rating, int(time.time() * 1000) - 3000)
+        study.answer(user, deck, screen.card.card_id, rating, int(time.time() * 1000) - 3000)
         card.start_timer()
         copy.sched.answer_card(copy.sched.build_answer(
             card=card, states=states,
@@ -177,9 +179,9 @@ def test_a_card_answered_twice_is_refused_and_undo_takes_an_answer_back(
     assert first is not None
     before = device.col.get_card(first.card_id)  # type: ignore[arg-type]
     first_type, first_queue, first_reps = before.type, before.queue, before.reps
-    study.answer(user, first.card_id, 3, int(time.time() * 1000))
+    study.answer(user, deck, first.card_id, 3, int(time.time() * 1000))
     with pytest.raises(CardChanged):
-        study.answer(user, first.card_id, 3, int(time.time() * 1000))
+        study.answer(user, deck, first.card_id, 3, int(time.time() * 1000))
     second = study.open_deck(user, deck, sync=False).card
     assert second is not None and second.card_id != first.card_id
     assert study.undo(user)

@@ -84,7 +84,8 @@ def test_entering_a_deck_syncs_and_moving_on_does_not() -> None:
 
 def test_answers_and_undo_sync_a_moment_later() -> None:
     study, collections, _ = _study()
-    study.answer(USER, 1, 3, 0)
+    after = study.answer(USER, 10, 1, 3, 0)
+    assert after.card is None and after.finished is not None
     assert collections.col.answers == [(1, 3)] and collections.soon == [1.0]
     screen = study.open_deck(USER, 10, sync=False)
     assert screen.card is None and screen.finished is not None
