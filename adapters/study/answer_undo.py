@@ -99,5 +99,4 @@ class AnswerUndo:
                 for key in ("newToday", "revToday", "lrnToday", "timeToday"):
                     current[key] = deck[key]
                 col.decks.save(current)
-        col.save()
         return True

@@ -26,10 +26,18 @@ class Loopback:
         """The sync address of this process's own app (with its base path)."""
         with self._lock:
             if self._endpoint is None:
-                server = create_server(self._app(), host="127.0.0.1", port=0, threads=4,
-                                       ident="ankiserv-study")
+                server = create_server(self._sync_only, host="127.0.0.1", port=0,
+                                       threads=4, ident="ankiserv-study")
                 port = int(server.getsockname()[1])  # type: ignore[union-attr]
                 threading.Thread(target=server.run, name="study-loopback",
                                  daemon=True).start()
                 self._endpoint = f"http://127.0.0.1:{port}{self._base}/"
             return self._endpoint
+
+    def _sync_only(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """The study devices need the collection sync endpoints and nothing else: the rest
+        of the app is not offered on this port."""
+        if not str(environ.get("PATH_INFO", "")).startswith(f"{self._base}/sync/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"404"]
+        return self._app()(environ, start_response)
