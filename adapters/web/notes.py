@@ -5,7 +5,6 @@ edit)."""
 
 from __future__ import annotations
 
-import mimetypes
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ import falcon
 
 from adapters.web.field_html import shown_field
 from adapters.web.forms import WebResource, field, posted_form
+from adapters.web.media_files import send_media
 from adapters.web.session import CSRF_FIELD, Visitor
 from domain.api.service import (
     CollectionApi,
@@ -280,14 +280,4 @@ class MediaFile(WebResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         visitor = self.sessions.require(req)
-        entry = self.media.present(visitor.user_id, name)
-        blob = None if entry is None else self.blobs.open(visitor.user_id, entry.sha1)
-        if entry is None or blob is None:
-            raise falcon.HTTPNotFound(description="there is no such media file")
-        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if not kind.startswith(("image/", "audio/", "video/")):
-            kind = "application/octet-stream"
-        resp.content_type = kind
-        resp.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
-        resp.set_header("Cache-Control", "private, max-age=3600")
-        resp.set_stream(blob, entry.size)
+        send_media(resp, self.media, self.blobs, visitor.user_id, name)

@@ -10,7 +10,6 @@ policy that lets its scripts run but reach nothing, from an address signed for t
 from __future__ import annotations
 
 import html
-import mimetypes
 import re
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -18,6 +17,7 @@ from urllib.parse import quote
 import falcon
 
 from adapters.web.forms import WebResource, field, posted_form
+from adapters.web.media_files import send_media
 from adapters.web.session import CSRF_FIELD, Visitor
 from domain.media_server import MediaServer
 from domain.model import UserId
@@ -167,18 +167,7 @@ class CardFrame:
 
     def on_get_media(self, req: falcon.Request, resp: falcon.Response, frame_pass: str,
                      name: str) -> None:
-        user = self._user(frame_pass)
-        entry = self.media.present(user, name)
-        blob = None if entry is None else self.blobs.open(user, entry.sha1)
-        if entry is None or blob is None:
-            raise falcon.HTTPNotFound(description="there is no such media file")
-        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if not kind.startswith(("image/", "audio/", "video/", "font/")):
-            kind = "application/octet-stream"
-        resp.content_type = kind
-        resp.set_header("Content-Security-Policy", "default-src 'none'; sandbox")
-        resp.set_header("Cache-Control", "private, max-age=3600")
-        resp.set_stream(blob, entry.size)
+        send_media(resp, self.media, self.blobs, self._user(frame_pass), name)
 
 
 # What Anki's reviewer gives every card before the note type's own styling.
