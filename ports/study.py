@@ -54,6 +54,10 @@ class RenderedCard:
     texts_to_speak: tuple[str, ...]
 
 
+class NoSuchCard(Exception):
+    """The study collection has no card with that id (any more)."""
+
+
 class CardChanged(Exception):
     """The answered card is not the one the scheduler shows now (answered twice, or
     changed by a sync): nothing was recorded."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anki.collection import Collection
-from anki.errors import SyncError, SyncErrorKind
+from anki.errors import NotFoundError, SyncError, SyncErrorKind
 from anki.scheduler.v3 import CardAnswer
 from anki.scheduler.v3 import Scheduler as V3Scheduler
 from anki.sound import SoundOrVideoTag, TTSTag
@@ -27,7 +27,14 @@ from anki.sync import SyncAuth, SyncOutput
 from adapters.study.answer_undo import AnswerUndo
 from adapters.study.loopback import Loopback
 from domain.model import UserId
-from ports.study import CardChanged, Finished, RenderedCard, StudyCard, SyncResult
+from ports.study import (
+    CardChanged,
+    Finished,
+    NoSuchCard,
+    RenderedCard,
+    StudyCard,
+    SyncResult,
+)
 
 if TYPE_CHECKING:  # imported on its own, anki.cards runs into an import cycle
     from anki.cards import Card
@@ -124,7 +131,10 @@ class AnkiStudyCollection:
                          int(top.queue))
 
     def render(self, card_id: int, answer: bool) -> RenderedCard:
-        card = self.col.get_card(card_id)  # type: ignore[arg-type]
+        try:
+            card = self.col.get_card(card_id)  # type: ignore[arg-type]
+        except NotFoundError:
+            raise NoSuchCard(card_id) from None
         html = card.answer() if answer else card.question()
         tags = card.answer_av_tags() if answer else card.question_av_tags()
         html = _TYPE_ANSWER.sub(lambda m: self._type_answer(card, m.group(1), answer), html)

@@ -4,9 +4,9 @@ Anki keeps its undo steps in memory, and the study collection is opened anew for
 request, so the study device keeps its own, on disk beside the collection: what an answer
 changed (the note's cards, the review-log row, the decks' counts for today), to put back
 as Anki's undo does. The restored cards are marked changed, so the undo reaches the
-account at the next sync; a review row that was already synced stays on the server (as
-with Anki's own undo after a sync), and an answer whose card has changed since (another
-device's sync) is not undone."""
+account at the next sync; a review row that was already synced stays, here and on the
+server (review rows have no deletions to sync), and an answer whose card has changed
+since (another device's sync) is not undone."""
 
 from __future__ import annotations
 
@@ -92,7 +92,9 @@ class AnswerUndo:
                        " mod = ?, usn = -1 WHERE id = ?", *row[1:], max(now, after[0] + 1),
                        int(cid))
         if step.get("revlog"):
-            db.execute("DELETE FROM revlog WHERE id = ?", step["revlog"])
+            # Only a row the account has not got yet: a synced one stays (a device never
+            # deletes review rows the server has, or the next sync's counts would differ).
+            db.execute("DELETE FROM revlog WHERE id = ? AND usn = -1", step["revlog"])
         for deck in step["decks"]:
             current = col.decks.get(deck["id"], default=False)
             if current is not None:

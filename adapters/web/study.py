@@ -23,7 +23,7 @@ from domain.media_server import MediaServer
 from domain.model import UserId
 from domain.study import Study, StudyScreen
 from ports.media import BlobStore
-from ports.study import RATINGS, CardChanged
+from ports.study import RATINGS, CardChanged, NoSuchCard
 
 STUDY_CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; "
              "frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -141,7 +141,10 @@ class CardFrame:
         user = self._user(frame_pass)
         if side not in ("q", "a"):
             raise falcon.HTTPNotFound()
-        rendered = self.study.render(user, _number(card, "the card"), side == "a")
+        try:
+            rendered = self.study.render(user, _number(card, "the card"), side == "a")
+        except NoSuchCard:
+            raise falcon.HTTPNotFound(description="there is no such card (any more)") from None
         media = f"{self.base}study/frame/{frame_pass}/media/"
 
         def sound(match: re.Match[str]) -> str:

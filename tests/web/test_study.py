@@ -248,11 +248,6 @@ def test_undo_takes_the_last_answer_back(
     assert (card.type, card.queue) == (1, 1)  # Good, not Easy: the undone answer is gone
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "undoing an answer the study device has already synced deletes its review-log row"
-    " locally (adapters/study/answer_undo.py) while the account keeps it: the next sync's"
-    " sanity check fails (revlog counts differ), and the next deck open makes Anki fetch"
-    " the whole collection, so answers given since never reach the account"))
 def test_undo_after_the_answer_was_synced_keeps_the_study_device_syncing(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
     device = _device(served, account, tmp_path / "device", 5)
@@ -572,11 +567,6 @@ def test_hostile_answers_and_addresses_are_refused(
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a card frame address naming a card the user's study collection does not have"
-    " (another user's, or one a sync deleted since the page was shown) is a 500 logged"
-    " with a traceback: AnkiStudyCollection.render lets anki's NotFoundError from"
-    " Collection.get_card through and CardFrame.on_get_card does not turn it into a 404"))
 def test_a_frame_address_of_a_card_the_user_does_not_have_is_a_404(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
     device = _device(served, account, tmp_path / "device", 1)
