@@ -93,12 +93,16 @@ def notesInfo(call: Call, notes: Any = None, query: Any = None) -> list[dict[str
     for chunk in _chunks(list(found)):
         for card in _cards(call, CardFilter(note_ids=chunk)):
             cards.setdefault(card.nid, []).append(card)
-    return [_note_info(found[nid], types.get(found[nid].mid, {}), cards.get(nid, []))
+    profile = call.services.profile(call.user) or ""
+    return [_note_info(found[nid], types.get(found[nid].mid, {}), cards.get(nid, []), profile)
             if nid in found else {} for nid in nids]
 
 
-def _note_info(note: Note, notetype: dict[str, Any], cards: list[Card]) -> dict[str, Any]:
-    return {"noteId": note.id, "tags": note.tags.split(), "fields": fields_of(note, notetype),
+def _note_info(note: Note, notetype: dict[str, Any], cards: list[Card], profile: str
+               ) -> dict[str, Any]:
+    # NOTE: `profile` is the name of AnkiConnect's Anki profile; here, the user's name.
+    return {"noteId": note.id, "profile": profile, "tags": note.tags.split(),
+            "fields": fields_of(note, notetype),
             "modelName": str(notetype.get("name", "")), "mod": note.mod,
             "cards": [c.id for c in sorted(cards, key=lambda c: (c.ord, c.id))]}
 

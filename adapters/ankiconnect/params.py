@@ -38,6 +38,7 @@ class Services:
     allow_urls: bool = False
     max_media_bytes: int = 100 * 1024 * 1024
     fetch_url: Callable[[str, int], bytes] | None = None  # (url, max bytes) -> body
+    profile: Callable[[int], str | None] = lambda _: None  # the user's name
 
 
 @dataclass(frozen=True)

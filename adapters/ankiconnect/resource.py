@@ -44,7 +44,7 @@ class AnkiConnectResource:
                  max_body: int = MAX_BODY, max_media_bytes: int = 100 * 1024 * 1024,
                  fetch_url: Callable[[str, int], bytes] | None = None) -> None:
         services = Services(api, search, media_server, blobs, allow_urls, max_media_bytes,
-                            fetch_url or media.fetch)
+                            fetch_url or media.fetch, accounts.user_name)
         self._dispatcher = Dispatcher(accounts, services, ACTIONS)
         self._origins = tuple(allowed_origins)
         self._max_body = max_body

@@ -177,7 +177,8 @@ def test_find_notes_and_notes_info(alice: Connect) -> None:
     assert info["error"] is None
     (note,) = info["result"]
     cards = alice.ok("findCards", query=f"nid:{nid}")
-    assert note == {"noteId": nid, "modelName": "Basic", "tags": ["another_tag", "tag"],
+    assert note == {"noteId": nid, "profile": alice.user.name, "modelName": "Basic",
+                    "tags": ["another_tag", "tag"],
                     "fields": {"Front": {"value": "front content", "order": 0},
                                "Back": {"value": "back content", "order": 1}},
                     "mod": note["mod"], "cards": cards}
