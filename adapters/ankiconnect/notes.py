@@ -68,13 +68,13 @@ def _note(call: Call, nid: int) -> Note:
 def findNotes(call: Call, query: Any = None) -> list[int]:
     if query is None:
         return []
-    return call.api.search_ids(call.user, text(query, "query"))
+    return call.services.search.ids(call.user, text(query, "query"))
 
 
 def findCards(call: Call, query: Any = None) -> list[int]:
     if query is None:
         return []
-    return call.api.search_ids(call.user, text(query, "query"), cards=True)
+    return call.services.search.ids(call.user, text(query, "query"), cards=True)
 
 
 def fields_of(note: Note, notetype: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -89,60 +89,80 @@ class NoteSearch:
         """The notes matching `query` (Anki's syntax; raises `SearchError`), newest first:
         how many in all, and `limit` of them from `offset`."""
         node = parse(query)
-        now = self.clock.now_ms()
         with self.uow(write=False) as uow:  # one snapshot for the whole search
-            meta = uow.collections.meta(user)
-            if meta is None:
-                raise NotFound("no collection")
-            notetypes = {int(o["id"]): o for o in (
-                json.loads(x.json) for x in uow.queries.all_objects(user, ObjectKind.NOTETYPE))}
-            decks = {int(d["id"]): str(d.get("name", "")) for d in (
-                json.loads(x.json) for x in uow.queries.all_objects(user, ObjectKind.DECK))}
-            config = _config(uow, user)
-            day = scheduling_day(meta.crt, config, now)
-            collapse = config.get("collapseTime")
-            timing = DayTiming(day.today, day.ends_at, now // 1000,
-                               collapse if isinstance(collapse, int) else LEARN_AHEAD_SECS)
-            revlog = list(self._revlog(uow, user)) if _needs_revlog(node) else []
-            context = SearchContext({mid: _notetype(n) for mid, n in notetypes.items()},
-                                    decks, timing, revlog)
+            context = search_context(uow, user, node, self.clock.now_ms())
             compiled = compile_search(node, context)
-            matched = [item.note.id for item in self._notes(uow, user)
+            matched = [item.note.id for item in notes_with_cards(uow, user)
                        if compiled.note_matches(item)]
             matched.reverse()
             page = matched[offset:offset + limit]
-            shown = {item.note.id: item for item in self._notes(uow, user, tuple(page))}
+            shown = {item.note.id: item for item in notes_with_cards(uow, user, tuple(page))}
+        names, decks = context.notetypes, context.deck_names
         return SearchResults(len(matched), [
-            FoundNote(shown[nid].note, str(notetypes.get(shown[nid].note.mid, {}).get(
-                "name", "?")), tuple(dict.fromkeys(decks.get(c.odid or c.did, "?")
-                                                   for c in shown[nid].cards)),
-                      len(shown[nid].cards))
+            FoundNote(shown[nid].note, names[shown[nid].note.mid].name
+                      if shown[nid].note.mid in names else "?",
+                      tuple(dict.fromkeys(decks.get(c.odid or c.did, "?")
+                                          for c in shown[nid].cards)), len(shown[nid].cards))
             for nid in page if nid in shown])
 
-    @staticmethod
-    def _notes(uow: UnitOfWork, user: UserId, ids: tuple[int, ...] | None = None
-               ) -> Iterator[NoteCards]:
-        """Every note (or those with `ids`) with its cards, by id, a page at a time."""
-        after: int | None = None
-        while True:
-            notes = uow.queries.notes(user, NoteFilter(ids=ids), after, PAGE)
-            if not notes:
-                return
-            cards: dict[int, list[Card]] = defaultdict(list)
-            note_ids = tuple(n.id for n in notes)
-            card_after: int | None = None
-            while page := uow.queries.cards(user, CardFilter(note_ids=note_ids), card_after,
-                                            PAGE * 4):
-                for card in page:
-                    cards[card.nid].append(card)
-                card_after = page[-1].id
-            for note in notes:
-                yield NoteCards(note, tuple(cards.get(note.id, ())))
-            after = notes[-1].id
+    def ids(self, user: UserId, query: str, *, cards: bool = False) -> list[int]:
+        """Ids of the notes (with `cards`, of the cards) matching `query`, ascending, from
+        one snapshot. Raises `SearchError` for a bad search."""
+        node = parse(query)
+        with self.uow(write=False) as uow:
+            compiled = compile_search(node, search_context(uow, user, node,
+                                                           self.clock.now_ms()))
+            found: list[int] = []
+            for item in notes_with_cards(uow, user):
+                if cards:
+                    found.extend(card.id for card in compiled.matching_cards(item))
+                elif compiled.note_matches(item):
+                    found.append(item.note.id)
+        return sorted(found)
 
-    @staticmethod
-    def _revlog(uow: UnitOfWork, user: UserId) -> Iterator[RevlogEntry]:
-        after: int | None = None
-        while page := uow.queries.revlog(user, None, after, PAGE * 5):
-            yield from page
-            after = page[-1].id
+
+def search_context(uow: UnitOfWork, user: UserId, node: Node, now: int) -> SearchContext:
+    """What a search needs besides the notes: note types, deck names, Anki's day, and the
+    review log when the search reads it."""
+    meta = uow.collections.meta(user)
+    if meta is None:
+        raise NotFound("no collection")
+    notetypes = [json.loads(x.json) for x in uow.queries.all_objects(user, ObjectKind.NOTETYPE)]
+    decks = {int(d["id"]): str(d.get("name", "")) for d in (
+        json.loads(x.json) for x in uow.queries.all_objects(user, ObjectKind.DECK))}
+    config = _config(uow, user)
+    day = scheduling_day(meta.crt, config, now)
+    collapse = config.get("collapseTime")
+    timing = DayTiming(day.today, day.ends_at, now // 1000,
+                       collapse if isinstance(collapse, int) else LEARN_AHEAD_SECS)
+    revlog = list(_revlog(uow, user)) if _needs_revlog(node) else []
+    return SearchContext({int(n["id"]): _notetype(n) for n in notetypes}, decks, timing,
+                         revlog)
+
+
+def notes_with_cards(uow: UnitOfWork, user: UserId, ids: tuple[int, ...] | None = None
+                     ) -> Iterator[NoteCards]:
+    """Every note (or those with `ids`) with its cards, by id, a page at a time."""
+    after: int | None = None
+    while True:
+        notes = uow.queries.notes(user, NoteFilter(ids=ids), after, PAGE)
+        if not notes:
+            return
+        cards: dict[int, list[Card]] = defaultdict(list)
+        note_ids = tuple(n.id for n in notes)
+        card_after: int | None = None
+        while page := uow.queries.cards(user, CardFilter(note_ids=note_ids), card_after,
+                                        PAGE * 4):
+            for card in page:
+                cards[card.nid].append(card)
+            card_after = page[-1].id
+        for note in notes:
+            yield NoteCards(note, tuple(cards.get(note.id, ())))
+        after = notes[-1].id
+
+
+def _revlog(uow: UnitOfWork, user: UserId) -> Iterator[RevlogEntry]:
+    after: int | None = None
+    while page := uow.queries.revlog(user, None, after, PAGE * 5):
+        yield from page
+        after = page[-1].id

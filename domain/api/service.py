@@ -17,8 +17,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from domain.api import note_search, templates
-from domain.deck_tree import SCHEDULING_CONFIG_KEYS, DeckNode, deck_tree, scheduling_day
+from domain.api import templates
+from domain.api.note_search import notes_with_cards
+from domain.deck_tree import SCHEDULING_CONFIG_KEYS, DeckNode, deck_tree
 from domain.errors import NotFound, SyncError, SyncRejected, retrying
 from domain.model import (
     Card,
@@ -34,8 +35,6 @@ from domain.model import (
     UserId,
 )
 from domain.new_collection import DEFAULT_DECK_CONFIG_ID, DEFAULT_DECK_ID
-from domain.search import DayTiming, Node, SearchContext, compile_search
-from domain.search import parse as parse_search
 from domain.sync.note_text import FIELD_SEPARATOR, sort_field_and_checksum
 from ports.clock import Clock, TokenSource
 from ports.queries import CardFilter, NoteFilter
@@ -398,28 +397,13 @@ class CollectionApi:
 
     # -- for the AnkiConnect edge (adapters/ankiconnect) ---------------------------------
 
-    def search_ids(self, user: UserId, query: str, *, cards: bool = False) -> list[int]:
-        """Ids of the notes (with `cards`, of the cards) matching `query` in Anki's search
-        syntax, ascending, from one snapshot. Raises `SearchError` for a bad search."""
-        node = parse_search(query)
-        now = self.clock.now_ms()
-        with self.uow(write=False) as uow:
-            search = compile_search(node, _search_context(uow, user, node, now))
-            found: list[int] = []
-            for item in note_search.NoteSearch._notes(uow, user):
-                if cards:
-                    found.extend(card.id for card in search.matching_cards(item))
-                elif search.note_matches(item):
-                    found.append(item.note.id)
-        return sorted(found)
-
     def notes_by_checksum(self, user: UserId, checksums: Collection[int]
                           ) -> list[tuple[Note, frozenset[int]]]:
         """The notes whose first-field checksum (Anki's `csum`) is one of `checksums`, each
         with the decks its cards are in, from one snapshot (a duplicate check reads it)."""
         wanted, found = set(checksums), []
         with self.uow(write=False) as uow:
-            for item in note_search.NoteSearch._notes(uow, user):
+            for item in notes_with_cards(uow, user):
                 if item.note.csum in wanted:
                     found.append((item.note, frozenset(c.did for c in item.cards)))
         return found
@@ -449,24 +433,6 @@ class CollectionApi:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _search_context(uow: UnitOfWork, user: UserId, node: Node, now: int) -> SearchContext:
-    """What a search needs besides the notes, as `NoteSearch.search` gathers it."""
-    meta = uow.collections.meta(user)
-    if meta is None:
-        raise NotFound("no collection")
-    config = note_search._config(uow, user)
-    day = scheduling_day(meta.crt, config, now)
-    collapse = config.get("collapseTime")
-    timing = DayTiming(day.today, day.ends_at, now // 1000, collapse if isinstance(
-        collapse, int) else note_search.LEARN_AHEAD_SECS)
-    notetypes = [json.loads(o.json) for o in uow.queries.all_objects(user, ObjectKind.NOTETYPE)]
-    decks = [json.loads(o.json) for o in uow.queries.all_objects(user, ObjectKind.DECK)]
-    revlog = list(note_search.NoteSearch._revlog(uow, user)) if note_search._needs_revlog(
-        node) else []
-    return SearchContext({int(n["id"]): note_search._notetype(n) for n in notetypes},
-                         {int(d["id"]): str(d.get("name", "")) for d in decks}, timing, revlog)
 
 
 def _notetype(uow: UnitOfWork, user: UserId, mid: int) -> dict[str, Any]:
