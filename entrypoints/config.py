@@ -62,6 +62,11 @@ class Settings:
     # Slow requests (arriving for over a second) one client address may have at once, per
     # worker (0: no limit); trusted proxies are exempt.
     max_arriving_per_address: int = 16
+    # AnkiConnect: the web origins allowed to call it (comma-separated, as the add-on's
+    # webCorsOriginList; "http://localhost" also admits browser extensions; "*": any),
+    # and whether storeMediaFile may fetch a URL the caller names (off: no fetching).
+    ankiconnect_origins: str = "http://localhost"
+    ankiconnect_fetch_urls: bool = False
 
     @property
     def max_body_bytes(self) -> int:
@@ -90,6 +95,10 @@ class Settings:
     def downloads_dir(self) -> Path:
         """Collection files kept for full downloads (on the file system of `tmp_dir`)."""
         return self.data_dir / "downloads"
+
+    @property
+    def ankiconnect_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.ankiconnect_origins.split(",") if o.strip())
 
     @property
     def study_dir(self) -> Path:
@@ -150,6 +159,10 @@ class Settings:
         _check_initial_user(self.user)
         _check_public_url(self.public_url)
         _check_trusted_proxies(self.trusted_proxies)
+        for origin in self.ankiconnect_origin_list:
+            if origin != "*" and not urlsplit(origin).scheme:
+                raise ConfigError(f"ANKISERV_ANKICONNECT_ORIGINS: {origin!r} is not an origin"
+                                  " like http://localhost or chrome-extension://ID, nor *")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"ANKISERV_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)},"
                               f" got {self.log_format!r}")
@@ -207,7 +220,7 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
-    if name in ("access_log", "download_cache", "login_throttle"):
+    if name in ("access_log", "download_cache", "login_throttle", "ankiconnect_fetch_urls"):
         return _boolean(env, value)
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()

@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon
 
+from adapters.ankiconnect import AnkiConnectResource
 from adapters.http import api, codec, djankiserv, errors, metrics, openapi
 from adapters.http.api_guard import ApiGuard
 from adapters.http.client_address import ClientAddress, networks
@@ -134,5 +135,9 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/notes/{nid}", NotePage(pages, sessions, services.api))
     app.add_route("/notes/{nid}/delete", NoteDeletion(pages, sessions, services.api))
     app.add_route("/media/{name}", MediaFile(pages, sessions, services.media, services.blobs))
+    app.add_route("/ankiconnect", AnkiConnectResource(
+        services.accounts, services.api, NoteSearch(services.uow, services.accounts.clock),
+        services.media, services.blobs, allowed_origins=settings.ankiconnect_origin_list,
+        allow_urls=settings.ankiconnect_fetch_urls))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))
