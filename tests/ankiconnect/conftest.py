@@ -3,7 +3,7 @@ of the JSON API's app (every backend), and users who call it with one of their t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,14 +87,22 @@ def connect_for(api: Api, app: WsgiApp) -> Connect:  # noqa: F811
     return Connect(new_user(api), testing.TestClient(app))
 
 
-@pytest.fixture
-def alice(api: Api, connect_app: WsgiApp) -> Connect:  # noqa: F811
-    return connect_for(api, connect_app)
+def _connected(api: Api, app: WsgiApp) -> Iterator[Connect]:  # noqa: F811
+    """A user for one test, removed after it with everything they stored: the database
+    is shared with other suites (a backup test reads every user's media)."""
+    connected = connect_for(api, app)
+    yield connected
+    api.services.accounts.remove_user(connected.user.name)
 
 
 @pytest.fixture
-def bob(api: Api, connect_app: WsgiApp) -> Connect:  # noqa: F811
-    return connect_for(api, connect_app)
+def alice(api: Api, connect_app: WsgiApp) -> Iterator[Connect]:  # noqa: F811
+    yield from _connected(api, connect_app)
+
+
+@pytest.fixture
+def bob(api: Api, connect_app: WsgiApp) -> Iterator[Connect]:  # noqa: F811
+    yield from _connected(api, connect_app)
 
 
 @pytest.fixture
