@@ -8,15 +8,18 @@ cards are as of the last sync, and a sync is tried again shortly."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from domain.model import UserId
 from ports.clock import Clock
 from ports.study import (
     Finished,
+    NoSuchCard,
     RenderedCard,
     StudyCard,
     StudyCollection,
@@ -85,6 +88,20 @@ class Study:
     def render(self, user: UserId, card_id: int, answer: bool) -> RenderedCard:
         with self.collections.open(user) as col:
             return col.render(card_id, answer)
+
+    def card_sides(self, user: UserId, card_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """The question and answer of each card the study collection has, as Anki renders
+        them, after a sync so they show the account's notes as they are now (the first
+        time, the collection is downloaded while the caller waits; while another device
+        is syncing, they are as of the last sync)."""
+        with self.collections.open(user) as col:
+            if col.sync() == SyncResult.BUSY:
+                self.collections.sync_soon(user, delay=5.0)
+            found: dict[int, tuple[str, str]] = {}
+            for card_id in dict.fromkeys(card_ids):
+                with contextlib.suppress(NoSuchCard):
+                    found[card_id] = col.sides(card_id)
+            return found
 
     def finish(self, user: UserId) -> None:
         """The user left studying: sync now rather than later."""

@@ -138,6 +138,6 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/ankiconnect", AnkiConnectResource(
         services.accounts, services.api, NoteSearch(services.uow, services.accounts.clock),
         services.media, services.blobs, allowed_origins=settings.ankiconnect_origin_list,
-        allow_urls=settings.ankiconnect_fetch_urls))
+        allow_urls=settings.ankiconnect_fetch_urls, card_sides=study.card_sides))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))

@@ -82,6 +82,12 @@ class StudyCollection(Protocol):
 
     def render(self, card_id: int, answer: bool) -> RenderedCard: ...
 
+    def sides(self, card_id: int) -> tuple[str, str]:
+        """The question and answer as Anki's card browser and add-ons get them (styling
+        included; sound and type-in markers left as Anki leaves them); `NoSuchCard` if
+        the collection has no such card."""
+        ...
+
     def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
         """Answer the card now shown (rating 1-4), timed from `shown_ms`; raises
         `CardChanged` if it is not the one `next_card` shows."""

@@ -261,6 +261,37 @@ def unsuspend(call: Call, cards: Any) -> bool:
     return suspend(call, cards, False)
 
 
+def cardsInfo(call: Call, cards: Any) -> list[dict[str, Any]]:
+    """Each card with its note's fields and its sides as Anki renders them; `{}` for an
+    id that is no card (AnkiConnect keeps the answer in step with the request)."""
+    cids = ids(cards, "cards")
+    found = _cards_by_id(call, cids)
+    notes_of = _notes(call, [c.nid for c in found.values()])
+    types = {int(n["id"]): n for n in call.api.objects(call.user, ObjectKind.NOTETYPE)}
+    decks = {int(d["id"]): str(d["name"]) for d in call.api.objects(call.user, ObjectKind.DECK)}
+    sides = call.services.card_sides(call.user, list(found)) if found else {}
+    result: list[dict[str, Any]] = []
+    for cid in cids:
+        card = found.get(cid)
+        note = notes_of.get(card.nid) if card is not None else None
+        if card is None or note is None:
+            result.append({})
+            continue
+        if card.did not in decks:
+            raise ActionError(f"deck was not found: {card.did}")
+        notetype = types.get(note.mid, {})
+        question, answer = sides.get(cid, ("", ""))
+        result.append({
+            "cardId": card.id, "fields": fields_of(note, notetype), "fieldOrder": card.ord,
+            "question": question, "answer": answer,
+            "modelName": str(notetype.get("name", "")), "ord": card.ord,
+            "deckName": decks[card.did], "css": str(notetype.get("css", "")),
+            "factor": card.factor, "interval": card.ivl, "note": card.nid,
+            "type": card.type, "queue": card.queue, "due": card.due, "reps": card.reps,
+            "lapses": card.lapses, "left": card.left, "mod": card.mod})
+    return result
+
+
 def areSuspended(call: Call, cards: Any) -> list[bool | None]:
     cids = ids(cards, "cards")
     found = _cards_by_id(call, cids)
@@ -274,4 +305,5 @@ ACTIONS: dict[str, Action] = {
     "updateNoteFields": updateNoteFields, "updateNote": updateNote,
     "deleteNotes": deleteNotes, "addTags": addTags, "removeTags": removeTags,
     "suspend": suspend, "unsuspend": unsuspend, "areSuspended": areSuspended,
+    "cardsInfo": cardsInfo,
 }

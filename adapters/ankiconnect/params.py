@@ -8,7 +8,7 @@ clear error and never reaches a query.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,9 @@ class Services:
     max_media_bytes: int = 100 * 1024 * 1024
     fetch_url: Callable[[str, int], bytes] | None = None  # (url, max bytes) -> body
     profile: Callable[[int], str | None] = lambda _: None  # the user's name
+    # (user, card ids) -> {card id: (question, answer)} as Anki renders them
+    card_sides: Callable[[UserId, Sequence[int]], dict[int, tuple[str, str]]] = (
+        lambda _user, _cards: {})
 
 
 @dataclass(frozen=True)

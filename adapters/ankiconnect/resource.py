@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import falcon
 
@@ -24,9 +24,12 @@ from domain.api.note_search import NoteSearch
 from domain.api.service import CollectionApi
 from domain.errors import PayloadTooLarge
 from domain.media_server import MediaServer
+from domain.model import UserId
 from ports.media import BlobStore
 
 MAX_BODY = 64 * 1024 * 1024  # base64 media files come inside the JSON
+# (user, card ids) -> {card id: (question, answer)}: Anki's rendering of each card's sides
+CardSides = Callable[[UserId, Sequence[int]], dict[int, tuple[str, str]]]
 ACTIONS = {**decks.ACTIONS, **notes.ACTIONS, **media.ACTIONS}
 
 
@@ -36,15 +39,17 @@ class AnkiConnectResource:
     `allowed_origins` is AnkiConnect's `webCorsOriginList` (its default lets in only
     `http://localhost`, which also admits the loopback address and browser
     extensions; `"*"` admits every origin). With `allow_urls`, `storeMediaFile` and
-    the media of `addNote` may download from a URL (the server fetches it)."""
+    the media of `addNote` may download from a URL (the server fetches it).
+    `card_sides` renders cards for `cardsInfo`."""
 
     def __init__(self, accounts: Accounts, api: CollectionApi, search: NoteSearch,
                  media_server: MediaServer, blobs: BlobStore,
                  allowed_origins: Iterable[str] = DEFAULT_ORIGINS, allow_urls: bool = False,
                  max_body: int = MAX_BODY, max_media_bytes: int = 100 * 1024 * 1024,
-                 fetch_url: Callable[[str, int], bytes] | None = None) -> None:
+                 fetch_url: Callable[[str, int], bytes] | None = None, *,
+                 card_sides: CardSides) -> None:
         services = Services(api, search, media_server, blobs, allow_urls, max_media_bytes,
-                            fetch_url or media.fetch, accounts.user_name)
+                            fetch_url or media.fetch, accounts.user_name, card_sides)
         self._dispatcher = Dispatcher(accounts, services, ACTIONS)
         self._origins = tuple(allowed_origins)
         self._max_body = max_body

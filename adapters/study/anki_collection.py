@@ -142,6 +142,13 @@ class AnkiStudyCollection:
                                         if isinstance(t, SoundOrVideoTag)),
                             tuple(t.field_text for t in tags if isinstance(t, TTSTag)))
 
+    def sides(self, card_id: int) -> tuple[str, str]:
+        try:
+            card = self.col.get_card(card_id)  # type: ignore[arg-type]
+        except NotFoundError:
+            raise NoSuchCard(card_id) from None
+        return card.question(), card.answer()
+
     def _type_answer(self, card: Card, spec: str, answer: bool) -> str:
         """What Anki shows for a type-in field when nothing was typed: a box on the
         question side; the expected answer, compared with nothing, on the answer side."""

@@ -201,6 +201,8 @@ def test_wrong_parameter_types_are_errors_and_change_nothing(stocked: Connect) -
         ("deleteNotes", {"notes": 1}), ("addTags", {"notes": [1], "tags": ["x"]}),
         ("addTags", {"notes": [1], "tags": "x", "add": "no"}),
         ("suspend", {"cards": [1]}), ("areSuspended", {"cards": "1"}),
+        ("cardsInfo", {"cards": None}), ("cardsInfo", {"cards": [1.5]}),
+        ("cardsInfo", {"cards": [-(2**63) - 1]}),
         ("storeMediaFile", {"filename": "a.txt"}),
         ("storeMediaFile", {"filename": "..", "data": "eA=="}),
         ("storeMediaFile", {"filename": "/\\", "data": "eA=="}),
@@ -221,6 +223,7 @@ def test_huge_arrays_are_refused(alice: Connect) -> None:
     for action, params in (("notesInfo", {"notes": huge}), ("deleteNotes", {"notes": huge}),
                            ("addTags", {"notes": huge, "tags": "x"}),
                            ("areSuspended", {"cards": huge}),
+                           ("cardsInfo", {"cards": huge}),
                            ("addNotes", {"notes": [BASIC] * 1001})):
         error = alice.error(action, **params)
         assert "more than" in error, action

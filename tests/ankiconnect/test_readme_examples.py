@@ -192,6 +192,32 @@ def test_find_cards(alice: Connect) -> None:
     assert alice.ok("notesInfo", notes=[nid])[0]["cards"] == answer["result"]
 
 
+def test_cards_info(stocked: Connect) -> None:
+    nid = int(stocked.ok("addNote", note={"deckName": "Default",
+                                          "modelName": "Basic (and reversed card)",
+                                          "fields": FRONT_BACK}))
+    first, second = stocked.ok("findCards", query=f"nid:{nid}")
+    answer = send(stocked, {"action": "cardsInfo", "version": 6,
+                            "params": {"cards": [second, first]}})
+    assert answer["error"] is None
+    css = answer["result"][0]["css"]
+    assert ".card" in css  # the note type's own styling
+    fields = {"Front": {"value": "front content", "order": 0},
+              "Back": {"value": "back content", "order": 1}}
+    # NOTE: the README's sides are placeholders; here they are Anki's rendering (stood in
+    # for by the fixture; rendered by Anki in tests/e2e/test_ankiconnect.py).
+    # AnkiConnect's `fieldOrder` is the card's template number, as its code sets it.
+    assert answer["result"] == [
+        {"cardId": card, "question": f"question of {card}", "answer": f"answer of {card}",
+         "deckName": "Default", "modelName": "Basic (and reversed card)",
+         "fieldOrder": ord_, "ord": ord_, "fields": fields, "css": css, "factor": 0,
+         "interval": 0, "note": nid, "type": 0, "queue": 0, "due": due, "reps": 0,
+         "lapses": 0, "left": 0, "mod": answer["result"][i]["mod"]}
+        for i, (card, ord_, due) in enumerate(((second, 1, 1), (first, 0, 1)))]
+    assert all(card["mod"] > 1_600_000_000 for card in answer["result"])
+    assert stocked.ok("cardsInfo", cards=[1234567891234, first])[0] == {}
+
+
 def test_delete_notes(alice: Connect) -> None:
     nid = add_basic(alice)
     assert send(alice, {"action": "deleteNotes", "version": 6,

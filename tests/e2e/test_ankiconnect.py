@@ -103,3 +103,59 @@ def test_an_origin_not_allowed_gets_no_answer(served: RunningServer) -> None:
         urllib.request.urlopen(request, timeout=30)
     with refused.value:
         assert refused.value.code == 403
+
+
+def _cloze_note(device: Profile) -> int:
+    col = device.col
+    note = col.new_note(col.models.by_name("Cloze"))
+    note["Text"] = "{{c1::Paris}} is the capital of {{c2::France}} [sound:paris.mp3]"
+    note["Back Extra"] = "<b>Île-de-France</b>"
+    note.tags = ["geo"]
+    col.add_note(note, col.decks.id("Geography::Europe"))
+    return int(note.id)
+
+
+def test_cards_info_shows_each_side_as_anki_renders_it(
+        served: RunningServer, tmp_path: Path) -> None:
+    name, password = f"card-{uuid.uuid4().hex[:6]}", "pw"
+    add_user_in_process(served, name, password)
+    device = Profile.create(tmp_path / "device")
+    device.login(name, password, served.url + "/anki/")
+    cloze = _cloze_note(device)
+    sync(device, upload=True)
+    key = _token(served, name, password)
+    endpoint = served.url + "/anki/ankiconnect"
+
+    def cards_info(cids: list[int]) -> list[dict[str, Any]]:
+        answer, _ = _post(endpoint, {"action": "cardsInfo", "version": 6, "key": key,
+                                     "params": {"cards": cids}})
+        assert answer["error"] is None, answer
+        return list(answer["result"])
+
+    cids = [int(c) for c in device.col.get_note(cloze).card_ids()]  # type: ignore[arg-type]
+    info = cards_info([*cids, 1])
+    assert len(info) == 3 and info[2] == {}
+    for cid, got in zip(cids, info, strict=False):
+        card = device.col.get_card(cid)  # type: ignore[arg-type]
+        assert (got["question"], got["answer"]) == (card.question(), card.answer())
+        assert got["deckName"] == "Geography::Europe" and got["modelName"] == "Cloze"
+        assert got["ord"] == card.ord and got["note"] == cloze
+        assert got["css"] == card.note_type()["css"]
+    assert "[...]" in info[0]["question"] and "[anki:play:q:0]" in info[0]["question"]
+
+    # A note just added here, and an edit just synced from the device, are rendered as
+    # they are now: the study copy syncs before it renders.
+    added, _ = _post(endpoint, {"action": "addNote", "version": 6, "key": key, "params": {
+        "note": {"deckName": "Default", "modelName": "Basic",
+                 "fields": {"Front": "chat", "Back": "cat"}}}})
+    note = device.col.get_note(cloze)  # type: ignore[arg-type]
+    note["Text"] = "{{c1::Berlin}} is the capital of {{c2::Germany}}"
+    device.col.update_note(note)
+    sync(device)
+    fresh, _ = _post(endpoint, {"action": "findCards", "version": 6, "key": key,
+                                "params": {"query": f"nid:{added['result']}"}})
+    (new_card,) = fresh["result"]
+    first, basic = cards_info([cids[0], new_card])
+    assert first["answer"] == device.col.get_card(cids[0]).answer()  # type: ignore[arg-type]
+    assert "Berlin" in first["answer"]
+    assert "chat" in basic["question"] and "cat" in basic["answer"]

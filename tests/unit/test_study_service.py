@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from domain.model import UserId
 from domain.study import FRAME_LIFETIME_MS, Study
-from ports.study import Finished, RenderedCard, StudyCard, SyncResult
+from ports.study import Finished, NoSuchCard, RenderedCard, StudyCard, SyncResult
 from tests.support.fakes import FakeClock
 
 USER = UserId(7)
@@ -22,6 +22,7 @@ class FakeCollection:
     busy: bool = False
     syncs: int = 0
     answers: list[tuple[int, int]] = field(default_factory=list)
+    cards: tuple[int, ...] = (1, 2)
 
     def sync(self) -> SyncResult:
         self.syncs += 1
@@ -32,6 +33,11 @@ class FakeCollection:
 
     def render(self, card_id: int, answer: bool) -> RenderedCard:
         return RenderedCard("q", (), ())
+
+    def sides(self, card_id: int) -> tuple[str, str]:
+        if card_id not in self.cards:
+            raise NoSuchCard(card_id)
+        return f"q{card_id}", f"a{card_id}"
 
     def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
         self.answers.append((card_id, rating))
@@ -116,3 +122,16 @@ def test_frame_passes_name_their_user_until_they_expire() -> None:
         assert study.frame_user(forged) is None, forged
     clock.tick(FRAME_LIFETIME_MS + 1)
     assert study.frame_user(granted) is None
+
+
+def test_card_sides_are_rendered_after_a_sync_and_skip_missing_cards() -> None:
+    study, collections, _ = _study()
+    assert study.card_sides(USER, [2, 9, 1, 2]) == {2: ("q2", "a2"), 1: ("q1", "a1")}
+    assert collections.col.syncs == 1 and collections.soon == []
+
+
+def test_card_sides_while_another_device_syncs_are_as_of_the_last_sync() -> None:
+    study, collections, _ = _study()
+    collections.col.busy = True
+    assert study.card_sides(USER, [1]) == {1: ("q1", "a1")}
+    assert collections.soon == [5.0]
