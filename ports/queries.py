@@ -16,6 +16,7 @@ class NoteFilter:
     tag: str | None = None
     notetype_id: int | None = None
     text: str | None = None  # case-insensitive substring of the fields
+    checksums: tuple[int, ...] | None = None  # first-field checksums (`csum`), indexed
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,7 @@ class MemoryQueries:
                  and (where.ids is None or i in where.ids)
                  and (in_decks is None or i in in_decks)
                  and (where.notetype_id is None or n.mid == where.notetype_id)
+                 and (where.checksums is None or n.csum in where.checksums)
                  and (where.tag is None or _has_tag(n.tags, where.tag))
                  and (not where.text or where.text.lower() in n.flds.lower())]
         return found[:limit]

@@ -40,6 +40,8 @@ class SqlCollectionQueries:
             query = query.where(n.id.in_(where.ids))
         if where.notetype_id is not None:
             query = query.where(n.mid == where.notetype_id)
+        if where.checksums is not None:
+            query = query.where(n.csum.in_(where.checksums))
         if where.tag is not None:
             # Tags are stored " a b ": match the whole word, case-insensitively, or a child.
             tag = _like_escape(where.tag.lower())

@@ -182,6 +182,7 @@ notes = Table(
     Column("data", VerbatimText(big=True), nullable=False),
     PrimaryKeyConstraint("user_id", "id"),
     Index("ix_notes_usn", "user_id", "usn"),
+    Index("ix_notes_csum", "user_id", "csum"),  # AnkiConnect's duplicate check
     **TABLE_ARGS,
 )
 

@@ -15,10 +15,9 @@ import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from domain.api import templates
-from domain.api.note_search import notes_with_cards
 from domain.deck_tree import SCHEDULING_CONFIG_KEYS, DeckNode, deck_tree
 from domain.errors import NotFound, SyncError, SyncRejected, retrying
 from domain.model import (
@@ -42,6 +41,7 @@ from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
 CARD_PAGE = 5000
+ID_BATCH = 500  # values per IN list: long lists are slow to plan, and bounded by drivers
 SUSPENDED = -1
 
 
@@ -400,13 +400,22 @@ class CollectionApi:
     def notes_by_checksum(self, user: UserId, checksums: Collection[int]
                           ) -> list[tuple[Note, frozenset[int]]]:
         """The notes whose first-field checksum (Anki's `csum`) is one of `checksums`, each
-        with the decks its cards are in, from one snapshot (a duplicate check reads it)."""
-        wanted, found = set(checksums), []
+        with the decks its cards are in, by id, from one snapshot (a duplicate check reads
+        it). Both reads go through indexes (notes by csum, cards by nid), so the cost
+        follows the notes found, not the size of the collection."""
+        wanted = sorted(set(checksums))
+        notes: list[Note] = []
+        decks: dict[int, set[int]] = {}
         with self.uow(write=False) as uow:
-            for item in notes_with_cards(uow, user):
-                if item.note.csum in wanted:
-                    found.append((item.note, frozenset(c.did for c in item.cards)))
-        return found
+            for start in range(0, len(wanted), ID_BATCH):
+                batch = tuple(wanted[start:start + ID_BATCH])
+                notes += _every_page(uow.queries.notes, user, NoteFilter(checksums=batch))
+            notes.sort(key=lambda n: n.id)
+            for start in range(0, len(notes), ID_BATCH):
+                ids = tuple(n.id for n in notes[start:start + ID_BATCH])
+                for card in _every_page(uow.queries.cards, user, CardFilter(note_ids=ids)):
+                    decks.setdefault(card.nid, set()).add(card.did)
+        return [(n, frozenset(decks.get(n.id, ()))) for n in notes]
 
     def change_tags(self, user: UserId, note_ids: Sequence[int], add: Sequence[str] = (),
                     remove: Sequence[str] = ()) -> int:
@@ -433,6 +442,27 @@ class CollectionApi:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Row)
+F = TypeVar("F")
+
+
+def _every_page(read: Callable[[UserId, F, int | None, int], list[R]], user: UserId,
+                where: F) -> list[R]:
+    """Every row `read` (a `CollectionQueries` list) finds for `where`, CARD_PAGE at a
+    time; a short page is the last, so a small answer costs one statement."""
+    found: list[R] = []
+    while True:
+        page = read(user, where, found[-1].id if found else None, CARD_PAGE)
+        found += page
+        if len(page) < CARD_PAGE:
+            return found
 
 
 def _notetype(uow: UnitOfWork, user: UserId, mid: int) -> dict[str, Any]:

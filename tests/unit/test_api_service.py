@@ -8,6 +8,7 @@ from adapters.memory.store import InMemoryStore
 from domain.api.service import CollectionApi, NewNote, SyncInProgress
 from domain.model import Credentials, UserId
 from domain.new_collection import new_collection
+from domain.sync.note_text import field_checksum
 from domain.sync.server import SyncServer
 from domain.sync.values import StartRequest
 from ports.queries import CardFilter, NoteFilter
@@ -47,3 +48,13 @@ def test_writes_are_refused_while_a_device_syncs(store: InMemoryStore) -> None:
     with pytest.raises(SyncInProgress):
         api.add_deck(USER, "Blocked")
     assert all(d.name != "Blocked" for d in store.state.collections[USER].decks.values())
+
+
+def test_notes_by_checksum_finds_notes_sharing_a_first_field(store: InMemoryStore) -> None:
+    api = CollectionApi(uow=store, clock=FakeClock(), tokens=CountingTokens())
+    mid = next(iter(store.state.collections[USER].notetypes))
+    cat, dog, _ = api.add_notes(USER, [NewNote(mid, {"Front": f, "Back": "a"})
+                                       for f in ("<b>cat</b>", "dog", "cow")])
+    found = api.notes_by_checksum(USER, [field_checksum("cat"), field_checksum("dog"), 1])
+    assert [(n.id, decks) for n, decks in found] == [(cat, {1}), (dog, {1})]
+    assert api.notes(USER, NoteFilter(checksums=(field_checksum("dog"),)), None, 9)[0].id == dog
