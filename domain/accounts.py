@@ -330,6 +330,11 @@ class Accounts:
         with self.uow(write=False) as uow:
             return uow.users.usage()
 
+    def usage_of(self, user_id: UserId) -> UserUsage | None:
+        """One user's usage (reads only that user's rows); None if there is no such user."""
+        with self.uow(write=False) as uow:
+            return next(iter(uow.users.usage(user_id)), None)
+
     def users(self) -> list[User]:
         """Return every user, ordered by name."""
         with self.uow(write=False) as uow:

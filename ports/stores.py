@@ -114,8 +114,9 @@ class UserStore(Protocol):
         """Keep `failures` for the key, or forget the key (None)."""
         ...
 
-    def usage(self) -> list[UserUsage]:
-        """Every user's usage, ordered by name (reads every user's rows: for admins)."""
+    def usage(self, user_id: UserId | None = None) -> list[UserUsage]:
+        """Every user's usage, ordered by name (reads every user's rows: for admins), or
+        only `user_id`'s (an empty list if there is no such user)."""
         ...
 
     def quotas(self, user_id: UserId) -> Quotas:

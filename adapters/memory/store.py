@@ -277,9 +277,11 @@ class MemoryUserStore:
     def login_failures(self, keys: Sequence[str]) -> dict[str, LoginFailures]:
         return {k: self._s.login_failures[k] for k in keys if k in self._s.login_failures}
 
-    def usage(self) -> list[UserUsage]:
+    def usage(self, user_id: UserId | None = None) -> list[UserUsage]:
         found = []
         for uid, (user, _hash) in self._s.users.items():
+            if user_id is not None and uid != user_id:
+                continue
             col = self._s.collections.get(uid)
             notes = list(col.notes.values()) if col else []
             found.append(UserUsage(

@@ -164,8 +164,10 @@ class SqlUserStore:
         self._conn.execute(update(users).where(users.c.user_id == user_id).values(
             quota_collection_mb=quotas.collection_mb, quota_media_mb=quotas.media_mb))
 
-    def usage(self) -> list[UserUsage]:
+    def usage(self, user_id: UserId | None = None) -> list[UserUsage]:
         def per_user(query: Any) -> dict[int, int]:
+            if user_id is not None:
+                query = query.where(query.selected_columns[0] == user_id)
             return {int(u): int(v or 0) for u, v in self._conn.execute(query)}
 
         n, m, k = notes.c, media_files.c, host_keys.c
@@ -179,11 +181,13 @@ class SqlUserStore:
         seen = per_user(select(k.user_id, func.max(k.last_used)).where(is_device)
                         .group_by(k.user_id))
         c = collections.c
-        rows = self._conn.execute(
-            select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog, c.ls,
-                   users.c.is_admin)
-            .select_from(users.outerjoin(collections, c.user_id == users.c.user_id))
-            .order_by(users.c.name))
+        query = (select(users.c.user_id, users.c.name, c.n_notes, c.n_cards, c.n_revlog,
+                        c.ls, users.c.is_admin)
+                 .select_from(users.outerjoin(collections, c.user_id == users.c.user_id))
+                 .order_by(users.c.name))
+        if user_id is not None:
+            query = query.where(users.c.user_id == user_id)
+        rows = self._conn.execute(query)
         return [UserUsage(str(name), int(notes_ or 0), int(cards or 0), int(revlog or 0),
                           text.get(int(uid), 0), media.get(int(uid), 0),
                           devices.get(int(uid), 0), max(int(last or 0), seen.get(int(uid), 0)),

@@ -13,7 +13,7 @@ from adapters.web.forms import WebResource, field, posted_form
 from adapters.web.session import CSRF_FIELD, Visitor
 from domain.accounts import Accounts, normalise_name
 from domain.errors import UserExists
-from domain.model import UserUsage
+from domain.model import UserId, UserUsage
 from domain.quotas import MB, Quotas
 
 MAX_QUOTA_MB = 10**9
@@ -75,7 +75,7 @@ class AdminResource(WebResource):
         return self.sessions.accounts
 
     def usage(self, user_id: int) -> UserUsage:
-        found = next((u for u in self.accounts.usage() if u.user_id == user_id), None)
+        found = self.accounts.usage_of(UserId(user_id))
         if found is None:
             raise falcon.HTTPNotFound(description="there is no such user (any more)")
         return found

@@ -315,6 +315,10 @@ def test_usage_counts_what_each_user_stores(uow: UnitOfWork) -> None:
         1000, 2, contents.meta_row.ls)
     assert (found[other].notes, found[other].media_bytes, found[other].devices) == (0, 0, 0)
     assert second is not None
+    # One user's usage alone, as the admin page of that user reads it.
+    assert uow.users.usage(user) == [mine]
+    assert uow.users.usage(second) == [found[other]]
+    assert uow.users.usage(UserId(2**62)) == []
 
 
 def test_imported_host_keys_lead_to_their_user_and_go_with_revocation(uow: UnitOfWork) -> None:
