@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from domain.model import UserId
 from ports.clock import Clock
 from ports.study import (
+    CardSides,
     Finished,
     NoSuchCard,
     RenderedCard,
@@ -89,7 +90,7 @@ class Study:
         with self.collections.open(user) as col:
             return col.render(card_id, answer)
 
-    def card_sides(self, user: UserId, card_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+    def card_sides(self, user: UserId, card_ids: Sequence[int]) -> dict[int, CardSides]:
         """The question and answer of each card the study collection has, as Anki renders
         them, after a sync so they show the account's notes as they are now (the first
         time, the collection is downloaded while the caller waits; while another device
@@ -97,7 +98,7 @@ class Study:
         with self.collections.open(user) as col:
             if col.sync() == SyncResult.BUSY:
                 self.collections.sync_soon(user, delay=5.0)
-            found: dict[int, tuple[str, str]] = {}
+            found: dict[int, CardSides] = {}
             for card_id in dict.fromkeys(card_ids):
                 with contextlib.suppress(NoSuchCard):
                     found[card_id] = col.sides(card_id)

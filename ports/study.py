@@ -54,6 +54,15 @@ class RenderedCard:
     texts_to_speak: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CardSides:
+    """A card as Anki's card browser and add-ons see it."""
+
+    question: str  # styling included; sound and type-in markers left as Anki leaves them
+    answer: str
+    next_reviews: tuple[str, ...]  # what Again, Hard, Good, Easy would do: "<1m", "3d"…
+
+
 class NoSuchCard(Exception):
     """The study collection has no card with that id (any more)."""
 
@@ -82,10 +91,8 @@ class StudyCollection(Protocol):
 
     def render(self, card_id: int, answer: bool) -> RenderedCard: ...
 
-    def sides(self, card_id: int) -> tuple[str, str]:
-        """The question and answer as Anki's card browser and add-ons get them (styling
-        included; sound and type-in markers left as Anki leaves them); `NoSuchCard` if
-        the collection has no such card."""
+    def sides(self, card_id: int) -> CardSides:
+        """`NoSuchCard` if the collection has no such card."""
         ...
 
     def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:

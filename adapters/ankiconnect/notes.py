@@ -280,15 +280,16 @@ def cardsInfo(call: Call, cards: Any) -> list[dict[str, Any]]:
         if card.did not in decks:
             raise ActionError(f"deck was not found: {card.did}")
         notetype = types.get(note.mid, {})
-        question, answer = sides.get(cid, ("", ""))
+        seen = sides.get(cid)
         result.append({
             "cardId": card.id, "fields": fields_of(note, notetype), "fieldOrder": card.ord,
-            "question": question, "answer": answer,
+            "question": seen.question if seen else "", "answer": seen.answer if seen else "",
             "modelName": str(notetype.get("name", "")), "ord": card.ord,
             "deckName": decks[card.did], "css": str(notetype.get("css", "")),
             "factor": card.factor, "interval": card.ivl, "note": card.nid,
             "type": card.type, "queue": card.queue, "due": card.due, "reps": card.reps,
-            "lapses": card.lapses, "left": card.left, "mod": card.mod})
+            "lapses": card.lapses, "left": card.left, "mod": card.mod,
+            "nextReviews": list(seen.next_reviews) if seen else [], "flags": card.flags})
     return result
 
 

@@ -17,6 +17,7 @@ from domain.api.service import CollectionApi
 from domain.media_server import MediaServer
 from domain.model import UserId
 from ports.media import BlobStore
+from ports.study import CardSides
 
 INT64 = range(-(2**63), 2**63)
 MAX_IDS = 10_000  # ids in one action's list
@@ -39,8 +40,8 @@ class Services:
     max_media_bytes: int = 100 * 1024 * 1024
     fetch_url: Callable[[str, int], bytes] | None = None  # (url, max bytes) -> body
     profile: Callable[[int], str | None] = lambda _: None  # the user's name
-    # (user, card ids) -> {card id: (question, answer)} as Anki renders them
-    card_sides: Callable[[UserId, Sequence[int]], dict[int, tuple[str, str]]] = (
+    # (user, card ids) -> each card as Anki renders and schedules it
+    card_sides: Callable[[UserId, Sequence[int]], dict[int, CardSides]] = (
         lambda _user, _cards: {})
 
 

@@ -26,10 +26,11 @@ from domain.errors import PayloadTooLarge
 from domain.media_server import MediaServer
 from domain.model import UserId
 from ports.media import BlobStore
+from ports.study import CardSides
 
 MAX_BODY = 64 * 1024 * 1024  # base64 media files come inside the JSON
-# (user, card ids) -> {card id: (question, answer)}: Anki's rendering of each card's sides
-CardSides = Callable[[UserId, Sequence[int]], dict[int, tuple[str, str]]]
+# (user, card ids) -> each card as Anki renders and schedules it
+RenderCards = Callable[[UserId, Sequence[int]], dict[int, CardSides]]
 ACTIONS = {**decks.ACTIONS, **notes.ACTIONS, **media.ACTIONS}
 
 
@@ -47,7 +48,7 @@ class AnkiConnectResource:
                  allowed_origins: Iterable[str] = DEFAULT_ORIGINS, allow_urls: bool = False,
                  max_body: int = MAX_BODY, max_media_bytes: int = 100 * 1024 * 1024,
                  fetch_url: Callable[[str, int], bytes] | None = None, *,
-                 card_sides: CardSides) -> None:
+                 card_sides: RenderCards) -> None:
         services = Services(api, search, media_server, blobs, allow_urls, max_media_bytes,
                             fetch_url or media.fetch, accounts.user_name, card_sides)
         self._dispatcher = Dispatcher(accounts, services, ACTIONS)

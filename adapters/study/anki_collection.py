@@ -29,6 +29,7 @@ from adapters.study.loopback import Loopback
 from domain.model import UserId
 from ports.study import (
     CardChanged,
+    CardSides,
     Finished,
     NoSuchCard,
     RenderedCard,
@@ -142,12 +143,15 @@ class AnkiStudyCollection:
                                         if isinstance(t, SoundOrVideoTag)),
                             tuple(t.field_text for t in tags if isinstance(t, TTSTag)))
 
-    def sides(self, card_id: int) -> tuple[str, str]:
+    def sides(self, card_id: int) -> CardSides:
         try:
             card = self.col.get_card(card_id)  # type: ignore[arg-type]
         except NotFoundError:
             raise NoSuchCard(card_id) from None
-        return card.question(), card.answer()
+        # As Anki's own reviewer asks for them (there is no public call for any card).
+        states = self.col._backend.get_scheduling_states(card.id)
+        return CardSides(card.question(), card.answer(),
+                         tuple(self.col._backend.describe_next_states(states)))
 
     def _type_answer(self, card: Card, spec: str, answer: bool) -> str:
         """What Anki shows for a type-in field when nothing was typed: a box on the

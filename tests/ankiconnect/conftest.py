@@ -14,6 +14,7 @@ from falcon import testing
 from adapters.ankiconnect import AnkiConnectResource
 from adapters.http.request_scope import RequestScope
 from domain.api.note_search import NoteSearch
+from ports.study import CardSides
 from tests.api.conftest import User, api, new_user, stock_notetypes  # noqa: F401
 from tests.http.harness import Api
 
@@ -36,9 +37,10 @@ def build_app(api: Api,  # noqa: F811
     return app
 
 
-def sides_named(_user: object, card_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+def sides_named(_user: object, card_ids: Sequence[int]) -> dict[int, CardSides]:
     """Stands in for Anki's rendering here (the real one is tested end to end)."""
-    return {cid: (f"question of {cid}", f"answer of {cid}") for cid in card_ids}
+    return {cid: CardSides(f"question of {cid}", f"answer of {cid}",
+                           ("<1m", "<6m", "<10m", "4d")) for cid in card_ids}
 
 
 @dataclass

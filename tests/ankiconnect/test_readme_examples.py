@@ -212,7 +212,8 @@ def test_cards_info(stocked: Connect) -> None:
          "deckName": "Default", "modelName": "Basic (and reversed card)",
          "fieldOrder": ord_, "ord": ord_, "fields": fields, "css": css, "factor": 0,
          "interval": 0, "note": nid, "type": 0, "queue": 0, "due": due, "reps": 0,
-         "lapses": 0, "left": 0, "mod": answer["result"][i]["mod"]}
+         "lapses": 0, "left": 0, "mod": answer["result"][i]["mod"],
+         "nextReviews": ["<1m", "<6m", "<10m", "4d"], "flags": 0}
         for i, (card, ord_, due) in enumerate(((second, 1, 1), (first, 0, 1)))]
     assert all(card["mod"] > 1_600_000_000 for card in answer["result"])
     assert stocked.ok("cardsInfo", cards=[1234567891234, first])[0] == {}

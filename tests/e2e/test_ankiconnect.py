@@ -141,6 +141,8 @@ def test_cards_info_shows_each_side_as_anki_renders_it(
         assert got["deckName"] == "Geography::Europe" and got["modelName"] == "Cloze"
         assert got["ord"] == card.ord and got["note"] == cloze
         assert got["css"] == card.note_type()["css"]
+        assert got["nextReviews"] == [device.col.sched.nextIvlStr(card, ease, True)
+                                      for ease in (1, 2, 3, 4)]
     assert "[...]" in info[0]["question"] and "[anki:play:q:0]" in info[0]["question"]
 
     # A note just added here, and an edit just synced from the device, are rendered as

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from domain.model import UserId
 from domain.study import FRAME_LIFETIME_MS, Study
-from ports.study import Finished, NoSuchCard, RenderedCard, StudyCard, SyncResult
+from ports.study import CardSides, Finished, NoSuchCard, RenderedCard, StudyCard, SyncResult
 from tests.support.fakes import FakeClock
 
 USER = UserId(7)
@@ -34,10 +34,10 @@ class FakeCollection:
     def render(self, card_id: int, answer: bool) -> RenderedCard:
         return RenderedCard("q", (), ())
 
-    def sides(self, card_id: int) -> tuple[str, str]:
+    def sides(self, card_id: int) -> CardSides:
         if card_id not in self.cards:
             raise NoSuchCard(card_id)
-        return f"q{card_id}", f"a{card_id}"
+        return CardSides(f"q{card_id}", f"a{card_id}", ())
 
     def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
         self.answers.append((card_id, rating))
@@ -126,12 +126,13 @@ def test_frame_passes_name_their_user_until_they_expire() -> None:
 
 def test_card_sides_are_rendered_after_a_sync_and_skip_missing_cards() -> None:
     study, collections, _ = _study()
-    assert study.card_sides(USER, [2, 9, 1, 2]) == {2: ("q2", "a2"), 1: ("q1", "a1")}
+    assert study.card_sides(USER, [2, 9, 1, 2]) == {2: CardSides("q2", "a2", ()),
+                                                   1: CardSides("q1", "a1", ())}
     assert collections.col.syncs == 1 and collections.soon == []
 
 
 def test_card_sides_while_another_device_syncs_are_as_of_the_last_sync() -> None:
     study, collections, _ = _study()
     collections.col.busy = True
-    assert study.card_sides(USER, [1]) == {1: ("q1", "a1")}
+    assert study.card_sides(USER, [1]) == {1: CardSides("q1", "a1", ())}
     assert collections.soon == [5.0]
