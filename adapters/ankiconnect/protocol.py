@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,8 +160,12 @@ class Dispatcher:
     whatever happens into AnkiConnect's answer."""
 
     def __init__(self, accounts: Accounts, services: Services,
-                 actions: Mapping[str, Action]) -> None:
+                 actions: Mapping[str, Action], unlisted: Collection[str] = ()) -> None:
+        """`unlisted`: actions that only answer an error here, which `apiReflect` does
+        not name (so a tool asking whether one exists does not offer it)."""
         self._accounts, self._services, self._actions = accounts, services, actions
+        self._listed = sorted({*actions, "apiReflect", "multi", "requestPermission"}
+                              - set(unlisted))
 
     def run(self, raw: Any, origin: Origin, user: UserId | None = None,
             outer_key: Any = None) -> Any:
@@ -177,6 +181,9 @@ class Dispatcher:
             if request.action == "multi":
                 bind("multi", _multi_signature, request.params)
                 return success(version, self._multi(request, origin, user))
+            if request.action == "apiReflect":
+                bind("apiReflect", _reflect_signature, request.params)
+                return success(version, self._reflect(**request.params))
             action = self._actions.get(request.action)
             if action is None:
                 raise ActionError("unsupported action")
@@ -201,6 +208,19 @@ class Dispatcher:
         # `requireApiKey`); clients read what it sends. ankiserv always needs a key.
         return {"permission": "granted", "requireApikey": True, "version": API_VERSION}
 
+    def _reflect(self, scopes: Any = None, actions: Any = None) -> dict[str, Any]:
+        """Which actions this server has (all, or those of `actions` that it has)."""
+        if not isinstance(scopes, list):
+            raise ActionError("scopes has invalid value")
+        if not (actions is None or (isinstance(actions, list)
+                                    and all(isinstance(a, str) for a in actions))):
+            raise ActionError("actions has invalid value")
+        if "actions" not in scopes:
+            return {"scopes": []}
+        listed = set(self._listed)
+        found = self._listed if actions is None else [a for a in actions if a in listed]
+        return {"scopes": ["actions"], "actions": found}
+
     def _multi(self, request: Request, origin: Origin, user: UserId) -> list[Any]:
         actions = request.params["actions"]
         if not isinstance(actions, list):
@@ -218,6 +238,10 @@ class Dispatcher:
 
 def _multi_signature(call: Call, actions: Any) -> None:
     """The parameters of `multi` (run by `Dispatcher._multi`)."""
+
+
+def _reflect_signature(call: Call, scopes: Any = None, actions: Any = None) -> None:
+    """The parameters of `apiReflect` (run by `Dispatcher._reflect`)."""
 
 
 def _permission_signature(call: Call, origin: Any = None, allowed: Any = None) -> None:

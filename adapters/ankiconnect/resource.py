@@ -51,7 +51,7 @@ class AnkiConnectResource:
                  card_sides: RenderCards) -> None:
         services = Services(api, search, media_server, blobs, allow_urls, max_media_bytes,
                             fetch_url or media.fetch, accounts.user_name, card_sides)
-        self._dispatcher = Dispatcher(accounts, services, ACTIONS)
+        self._dispatcher = Dispatcher(accounts, services, ACTIONS, decks.GUI_ACTIONS)
         self._origins = tuple(allowed_origins)
         self._max_body = max_body
 

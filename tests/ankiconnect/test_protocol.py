@@ -71,6 +71,24 @@ def test_gui_actions_answer_a_clear_error(alice: Connect) -> None:
         assert "Anki's windows" in error, action
 
 
+def test_api_reflect_names_the_actions_that_work_here(alice: Connect) -> None:
+    # What Yomitan asks before offering a feature.
+    assert alice.ok("apiReflect", scopes=["actions"],
+                    actions=["cardsInfo", "guiEditNote", "noSuchAction", "multi"]) == {
+        "scopes": ["actions"], "actions": ["cardsInfo", "multi"]}
+    every = alice.ok("apiReflect", scopes=["actions"])
+    assert every["actions"] == sorted(every["actions"])
+    assert {"addNote", "cardsInfo", "apiReflect", "requestPermission", "storeMediaFile",
+            "version"} <= set(every["actions"])
+    assert not any(a.startswith("gui") for a in every["actions"])
+    assert alice.ok("apiReflect", scopes=[]) == {"scopes": []}
+    assert alice.error("apiReflect", scopes="actions") == "scopes has invalid value"
+    assert alice.error("apiReflect", scopes=["actions"], actions=[1]) == (
+        "actions has invalid value")
+    assert alice.request("apiReflect", key=False, scopes=["actions"])["error"] == (
+        "valid api key must be provided")
+
+
 def test_multi_runs_every_action_as_the_outer_key_user(alice: Connect) -> None:
     answer = alice.ok("multi", actions=[
         {"action": "createDeck", "version": 6, "params": {"deck": "Made in multi"}},
