@@ -64,9 +64,11 @@ class Settings:
     max_arriving_per_address: int = 16
     # AnkiConnect: the web origins allowed to call it (comma-separated, as the add-on's
     # webCorsOriginList; "http://localhost" also admits browser extensions; "*": any),
-    # and whether storeMediaFile may fetch a URL the caller names (off: no fetching).
+    # and whether storeMediaFile may fetch a URL the caller names (off: no fetching), also
+    # from private addresses (off: public ones only, not the server's own network).
     ankiconnect_origins: str = "http://localhost"
     ankiconnect_fetch_urls: bool = False
+    ankiconnect_fetch_private: bool = False
 
     @property
     def max_body_bytes(self) -> int:
@@ -220,7 +222,8 @@ def _convert(name: str, value: Any) -> Any:
         if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():
             return int(value)
         raise ConfigError(f"{env} must be an integer, got {value!r}")
-    if name in ("access_log", "download_cache", "login_throttle", "ankiconnect_fetch_urls"):
+    if name in ("access_log", "download_cache", "login_throttle", "ankiconnect_fetch_urls",
+                "ankiconnect_fetch_private"):
         return _boolean(env, value)
     if name in ("data_dir", "media_dir"):
         return Path(str(value)).expanduser()

@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from adapters.ankiconnect import AnkiConnectResource
+from adapters.ankiconnect.url_fetch import Fetcher
 from adapters.http import api, codec, djankiserv, errors, metrics, openapi
 from adapters.http.api_guard import ApiGuard
 from adapters.http.client_address import ClientAddress, networks
@@ -138,6 +139,8 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/ankiconnect", AnkiConnectResource(
         services.accounts, services.api, NoteSearch(services.uow, services.accounts.clock),
         services.media, services.blobs, allowed_origins=settings.ankiconnect_origin_list,
-        allow_urls=settings.ankiconnect_fetch_urls, card_sides=study.card_sides))
+        allow_urls=settings.ankiconnect_fetch_urls, card_sides=study.card_sides,
+        max_media_bytes=settings.media_max_file_mb * 1024 * 1024,
+        fetch_url=Fetcher(allow_private=settings.ankiconnect_fetch_private)))
     app.add_route("/qr.svg", AddressQrCode(address))
     app.add_route("/static/{name}", StaticResource(pages))

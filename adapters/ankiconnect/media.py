@@ -6,7 +6,8 @@ on its next media sync (and a deletion spreads the same way).
 
 `path` names a file on AnkiConnect's own machine; here that would be the server's file
 system, so it is refused. `url` makes the server download the file, which only a
-server configured with `allow_urls` does.
+server configured with `allow_urls` does, and only from public addresses unless it is
+also given a fetcher that allows private ones (see `url_fetch`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import html
 import io
 import re
 import unicodedata
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.ankiconnect.decks import field_names
 from adapters.ankiconnect.params import ActionError, Call, flag, obj, text
 from adapters.ankiconnect.protocol import Action
+from adapters.ankiconnect.url_fetch import Fetcher
 from domain.errors import SyncError
 from domain.media import UploadedChange, check_name
 from domain.model import Note, ObjectKind
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 MEDIA_KINDS = ("audio", "video", "picture")
 MAX_MEDIA_OBJECTS = 100
 _ILLEGAL = re.compile(r'[\[\]<>:"/?*^\\|\x00-\x1f\x7f]')  # what Anki strips from names
-URL_TIMEOUT = 10
 
 
 def normalise(filename: str) -> str:
@@ -51,20 +50,8 @@ def normalise(filename: str) -> str:
         raise ActionError(str(e)) from None
 
 
-def fetch(url: str, limit: int) -> bytes:
-    """Download `url` (http or https only), at most `limit` bytes."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise ActionError(f"{url} download failed: only http and https URLs are fetched")
-    try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as answer:
-            data: bytes = answer.read(limit + 1)
-    except urllib.error.HTTPError as e:
-        raise ActionError(f"{url} download failed with return code {e.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise ActionError(f"{url} download failed: {e}") from None
-    if len(data) > limit:
-        raise ActionError(f"{url} download failed: larger than {limit} bytes")
-    return data
+# The default fetcher: public addresses only.
+fetch = Fetcher()
 
 
 def _contents(call: Call, data: Any, path: Any, url: Any) -> bytes:
