@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anki.collection import Collection
-from anki.errors import NotFoundError, SyncError, SyncErrorKind
+from anki.errors import BackendError, NotFoundError, SyncError, SyncErrorKind
 from anki.scheduler.v3 import CardAnswer
 from anki.scheduler.v3 import Scheduler as V3Scheduler
 from anki.sound import SoundOrVideoTag, TTSTag
@@ -149,9 +149,12 @@ class AnkiStudyCollection:
         except NotFoundError:
             raise NoSuchCard(card_id) from None
         # As Anki's own reviewer asks for them (there is no public call for any card).
-        states = self.col._backend.get_scheduling_states(card.id)
-        return CardSides(card.question(), card.answer(),
-                         tuple(self.col._backend.describe_next_states(states)))
+        try:
+            states = self.col._backend.get_scheduling_states(card.id)
+            next_reviews = tuple(self.col._backend.describe_next_states(states))
+        except BackendError:  # a card the scheduler cannot place: its sides all the same
+            next_reviews = ()
+        return CardSides(card.question(), card.answer(), next_reviews)
 
     def _type_answer(self, card: Card, spec: str, answer: bool) -> str:
         """What Anki shows for a type-in field when nothing was typed: a box on the
