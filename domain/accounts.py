@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from domain.errors import AuthFailed, LoginThrottled, NoSuchUser, QuotaExceeded, UserExists
@@ -244,15 +245,19 @@ class Accounts:
             raise AuthFailed("unknown host key")
         return user_id
 
-    def authenticate(self, host_key: str, software: str | None = None) -> UserId:
+    def authenticate(self, host_key: str, software: str | None = None,
+                     kinds: Collection[KeyKind] | None = None) -> UserId:
         """Return the user a host key belongs to, or raise `AuthFailed`; its use (by
-        `software`, if known) is recorded at most once a minute."""
+        `software`, if known) is recorded at most once a minute. With `kinds`, only a key
+        issued as one of them is taken (a device's key is no browser session)."""
         user_id = self._key_user(host_key)
         digest = self.hasher.hash_key(host_key)
         with self.uow(write=False, snapshot=False) as uow:  # one lookup
             use = uow.users.key_use(user_id, digest)
         if use is None:
             raise AuthFailed("unknown host key")
+        if kinds is not None and use.kind not in kinds:
+            raise AuthFailed(f"a {use.kind} key is not taken here")
         now = self.clock.now_ms()
         if use.stale(now, software):
             with self.uow(durable=False) as uow:  # a lost note of use is harmless

@@ -49,6 +49,7 @@ class KeyUse:
 
     last_used_ms: int
     client: str
+    kind: KeyKind = KeyKind.SYNC  # what it was issued to (an older key: a device)
 
     def stale(self, now_ms: int, client: str | None = None) -> bool:
         """Whether a use at `now_ms` by `client` (None: not known) is worth writing."""

@@ -343,7 +343,7 @@ class MemoryUserStore:
 
     def key_use(self, user_id: UserId, key_hash: str) -> KeyUse | None:
         found = self._s.host_keys.get(user_id, {}).get(key_hash)
-        return None if found is None else KeyUse(found.last_used_ms, found.client)
+        return None if found is None else KeyUse(found.last_used_ms, found.client, found.kind)
 
     def note_key_use(self, user_id: UserId, key_hash: str, used_ms: int,
                      client: str | None = None) -> None:

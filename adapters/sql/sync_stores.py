@@ -33,7 +33,7 @@ from adapters.sql.statements import Statement
 from adapters.sql.tables import collections, host_keys, sync_sessions, sync_staging
 from adapters.sql.transaction import Transaction
 from adapters.sql.upserts import upsert
-from domain.model import CollectionMeta, Counts, Credentials, KeyUse, RowKind, UserId
+from domain.model import CollectionMeta, Counts, Credentials, KeyKind, KeyUse, RowKind, UserId
 from domain.sync.session import ChunkStage, Phase, SessionPeek, SyncLock, SyncSession
 from domain.sync.staging import ROW_STAGES, StagedItem, StageKind
 
@@ -98,13 +98,14 @@ LOCK_COLLECTION = Statement(
     lambda _d: select(*COLLECTION_COLUMNS, _AUTHORIZED).where(_col.user_id == _USER)
     .with_for_update(), tables=["collections", "host_keys"])
 HAS_HOST_KEY = Statement(lambda _d: select(_AUTHORIZED), tables=["host_keys"])
-KEY_USE = Statement(lambda _d: select(host_keys.c.last_used, host_keys.c.client).where(
+KEY_USE = Statement(lambda _d: select(host_keys.c.last_used, host_keys.c.client,
+                                      host_keys.c.kind).where(
     host_keys.c.user_id == _USER, host_keys.c.key_hash == bindparam("digest")),
     tables=["host_keys"])
 
 
-def key_use_of(last_used: int | None, client: str | None) -> KeyUse:
-    return KeyUse(int(last_used or 0), client or "")
+def key_use_of(last_used: int | None, client: str | None, kind: str | None = None) -> KeyUse:
+    return KeyUse(int(last_used or 0), client or "", KeyKind(kind or KeyKind.SYNC))
 GET_SESSION = Statement(lambda _d: select(*SESSION_COLUMNS).where(_s.user_id == _USER),
                         tables=["sync_sessions"])
 DELETE_SESSION = Statement(lambda _d: delete(sync_sessions).where(_s.user_id == _USER),

@@ -91,7 +91,7 @@ class SqlUserStore:
 
     def key_use(self, user_id: UserId, key_hash: str) -> KeyUse | None:
         found = self._tx.fetch(KEY_USE, {"user": user_id, "digest": key_hash})
-        return key_use_of(found[0][0], found[0][1]) if found else None
+        return key_use_of(*found[0]) if found else None
 
     def note_key_use(self, user_id: UserId, key_hash: str, used_ms: int,
                      client: str | None = None) -> None:

@@ -59,7 +59,7 @@ class Sessions:
         if not key:
             return None
         try:
-            user_id = self.accounts.authenticate(key, req.user_agent or "")
+            user_id = self.accounts.authenticate(key, req.user_agent or "", {KeyKind.WEB})
         except AuthFailed:
             return None
         user = self.accounts.user(user_id)

@@ -355,6 +355,8 @@ def test_a_host_key_keeps_its_kind_name_client_and_last_use(uow: UnitOfWork) -> 
     uow.users.note_key_use(user_id, "device", CREATED_MS + 10)
     assert uow.users.key_use(user_id, "device") == KeyUse(CREATED_MS + 10, "26.09.3,x,lin")
     uow.users.note_key_use(user_id, "token", CREATED_MS + 20, "curl")
+    assert uow.users.key_use(user_id, "token") == KeyUse(CREATED_MS + 20, "curl", KeyKind.API)
+    assert uow.users.key_use(user_id, "browser") == KeyUse(0, "x" * 255, KeyKind.WEB)
     assert uow.users.host_keys(user_id) == [
         HostKeyInfo("device", KeyKind.SYNC, "", "26.09.3,x,lin", CREATED_MS, CREATED_MS + 10),
         HostKeyInfo("token", KeyKind.API, "yomitan ü", "curl", CREATED_MS + 1, CREATED_MS + 20),

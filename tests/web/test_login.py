@@ -146,3 +146,30 @@ def test_bad_login_forms_are_refused_cleanly(
     assert answer.status == status
     page.goto(served.url + "/anki/account")
     assert page.url == served.url + "/anki/login"  # nobody logged in
+
+
+def test_a_devices_key_or_an_api_token_is_no_browser_session(
+        served: RunningServer, user: str, page: Any, tmp_path: Any) -> None:
+    # A device keeps its key in plain files; were it taken as a browser session, whoever
+    # copied it could manage the account (or, for an administrator, the server).
+    import json
+    import urllib.request
+
+    from tests.support.anki_client import Profile
+
+    device = Profile.create(tmp_path / "device")
+    device_key = device.login(user, PASSWORD, served.url + "/anki/").hkey
+    request = urllib.request.Request(
+        served.url + "/anki/api/v1/token",
+        data=json.dumps({"username": user, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        token = json.loads(answer.read())["token"]
+    for key in (device_key, token):
+        page.context.clear_cookies()
+        page.context.add_cookies([{"name": "ankiserv_session", "value": key,
+                                   "url": served.url + "/anki/"}])
+        page.goto(served.url + "/anki/account")
+        assert page.url == served.url + "/anki/login", key
+    _log_in(page, served, user, PASSWORD)
+    assert page.url == served.url + "/anki/account"
