@@ -39,6 +39,7 @@ class StudyScreen:
     card: StudyCard | None = None
     finished: Finished | None = None
     stale: bool = False  # another device was syncing: as of the last sync
+    can_undo: bool = False  # an answer is kept that Undo would take back
 
 
 def _screen(col: StudyCollection, deck_id: int) -> StudyScreen:
@@ -47,7 +48,7 @@ def _screen(col: StudyCollection, deck_id: int) -> StudyScreen:
         return StudyScreen(deck_id, None)
     card = col.next_card(deck_id)
     finished = col.finished(deck_id) if card is None else None
-    return StudyScreen(deck_id, name, card=card, finished=finished)
+    return StudyScreen(deck_id, name, card=card, finished=finished, can_undo=col.can_undo())
 
 
 @dataclass
@@ -74,7 +75,7 @@ class Study:
         (Anki's queue, built once, is then only updated). The account gets the answer at
         the study device's next sync, a moment later."""
         with self.collections.open(user) as col:
-            col.answer(card_id, rating, shown_ms, self.clock.now_ms())
+            col.answer(deck_id, card_id, rating, shown_ms, self.clock.now_ms())
             screen = _screen(col, deck_id)
         self.collections.sync_soon(user)
         return screen

@@ -95,13 +95,18 @@ class StudyCollection(Protocol):
         """`NoSuchCard` if the collection has no such card."""
         ...
 
-    def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
-        """Answer the card now shown (rating 1-4), timed from `shown_ms`; raises
-        `CardChanged` if it is not the one `next_card` shows."""
+    def answer(self, deck_id: int, card_id: int, rating: int, shown_ms: int,
+               now_ms: int) -> None:
+        """Answer the card now shown in the deck (rating 1-4), timed from `shown_ms`;
+        raises `CardChanged` if it is not the one `next_card` shows."""
         ...
 
     def undo(self) -> bool:
         """Undo the last answer; return whether there was one."""
+        ...
+
+    def can_undo(self) -> bool:
+        """Whether an answer is kept to be undone."""
         ...
 
     def finished(self, deck_id: int) -> Finished: ...

@@ -172,7 +172,10 @@ class AnkiStudyCollection:
             text = ", ".join(found)
         return str(self.col.compare_answer(_TAG.sub("", text), ""))
 
-    def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
+    def answer(self, deck_id: int, card_id: int, rating: int, shown_ms: int,
+               now_ms: int) -> None:
+        # A sync may have brought another device's current deck since the card was shown.
+        self._select(deck_id)
         queued = self._sched.get_queued_cards(fetch_limit=1)
         if not queued.cards or queued.cards[0].card.id != card_id or rating not in RATINGS:
             raise CardChanged(card_id)
@@ -188,6 +191,9 @@ class AnkiStudyCollection:
 
     def undo(self) -> bool:
         return AnswerUndo(self._folder).undo(self.col)
+
+    def can_undo(self) -> bool:
+        return AnswerUndo(self._folder).pending()
 
     def finished(self, deck_id: int) -> Finished:
         self._select(deck_id)

@@ -69,6 +69,10 @@ class AnswerUndo:
         step["revlog"] = _db(col).scalar("SELECT max(id) FROM revlog WHERE cid = ?", step["card"])
         self._save([*self._load(), step])
 
+    def pending(self) -> bool:
+        """Whether there is an answer to undo."""
+        return bool(self._load())
+
     def forget(self) -> None:
         """After a full download, nothing left to undo refers to this collection."""
         self._path.unlink(missing_ok=True)

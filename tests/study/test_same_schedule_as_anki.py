@@ -196,6 +196,27 @@ def test_a_card_answered_twice_is_refused_and_undo_takes_an_answer_back(
     assert (undone.type, undone.queue, undone.reps) == (first_type, first_queue, first_reps)
 
 
+def test_an_answer_after_a_sync_that_moved_the_current_deck_is_taken(
+        served: RunningServer, services: Services, tmp_path: Path) -> None:
+    # Another device choosing another deck syncs its current deck to the study device;
+    # the card shown in the browser before that sync must still take its answer.
+    user, device = _account(served, services, tmp_path)
+    deck = device.col.decks.id("French")
+    assert deck is not None
+    study, collections = _study(served, services, tmp_path / "study")
+    _wait_until_ready(study, user, deck)
+    shown = study.open_deck(user, deck).card
+    assert shown is not None
+    time.sleep(1.1)  # config changes are merged by modification time, in seconds
+    sync(device)  # gets the study device's choice of deck
+    device.col.decks.select(device.col.decks.id("Default"))  # type: ignore[arg-type]
+    sync(device)
+    with collections.open(user) as col:
+        assert col.sync() == SyncResult.SYNCED
+        assert col.col.decks.get_current_id() != deck  # the sync moved it
+    study.answer(user, deck, shown.card_id, 3, int(time.time() * 1000))
+
+
 def test_no_sync_while_another_device_syncs(served: RunningServer, services: Services,
                                            tmp_path: Path) -> None:
     user, device = _account(served, services, tmp_path)

@@ -39,11 +39,15 @@ class FakeCollection:
             raise NoSuchCard(card_id)
         return CardSides(f"q{card_id}", f"a{card_id}", ())
 
-    def answer(self, card_id: int, rating: int, shown_ms: int, now_ms: int) -> None:
+    def answer(self, deck_id: int, card_id: int, rating: int, shown_ms: int,
+               now_ms: int) -> None:
         self.answers.append((card_id, rating))
 
     def undo(self) -> bool:
         return bool(self.answers and self.answers.pop())
+
+    def can_undo(self) -> bool:
+        return bool(self.answers)
 
     def finished(self, deck_id: int) -> Finished:
         return Finished(0, 0, False, False, False)

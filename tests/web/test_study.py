@@ -235,12 +235,15 @@ def test_undo_takes_the_last_answer_back(
     _log_in(page, served, account)
     _open(page, served, _deck_id(device))
     first = _shown_card(page)
+    assert page.locator("#undo").count() == 0  # nothing answered: nothing to undo
     # Answered and undone within the study device's one-second sync delay.
     _study_by_keys(page, [4])
     assert _shown_card(page) != first and _counts(page) == (4, 0, 0)
+    assert page.locator("#undo").count() == 1
     with page.expect_navigation():
         page.keyboard.press("u")
     assert _shown_card(page) == first and _counts(page) == (5, 0, 0)
+    assert page.locator("#undo").count() == 0
     answered = _study_by_keys(page, [3])
     assert answered == [(first, 3)]
     assert _synced_revlog(device, 1) == answered
