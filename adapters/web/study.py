@@ -166,12 +166,24 @@ class CardFrame:
                      f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                      f'<base href="{html.escape(media)}"><style>{CARD_BASE_STYLE}</style>'
                      f'</head><body class="card"><div id="qa">{body}{spoken}</div>'
-                     f"</body></html>")
+                     f"<script>{CARD_HEIGHT_SCRIPT}</script></body></html>")
 
     def on_get_media(self, req: falcon.Request, resp: falcon.Response, frame_pass: str,
                      name: str) -> None:
         send_media(resp, self.media, self.blobs, self._user(frame_pass), name)
 
+
+# The frame cannot be measured from outside its sandbox: the card tells the study page
+# its height (study.js sizes the frame within bounds; a card lying about it only gets
+# more or less room).
+# Measured to the end of the card's content, not the document, which grows with the frame.
+CARD_HEIGHT_SCRIPT = ("(function(){var qa=document.getElementById('qa'),last=0;"
+                      "function tell(){var b=getComputedStyle(document.body),h=Math.ceil("
+                      "qa.getBoundingClientRect().bottom+scrollY+parseFloat(b.paddingBottom)"
+                      "+parseFloat(b.marginBottom));"
+                      "if(h!==last){last=h;parent.postMessage({cardHeight:h},'*');}}"
+                      "new ResizeObserver(tell).observe(qa);addEventListener('load',tell);"
+                      "tell();})();")
 
 # What Anki's reviewer gives every card before the note type's own styling.
 CARD_BASE_STYLE = ("html{font-size:100%}body{margin:0;padding:1em;"

@@ -335,6 +335,33 @@ def _hostile_notetype(device: Profile) -> Any:
     return models.by_name("Hostile")
 
 
+def _frame_height(page: Any, at_least: int = 0, below: int = 100_000) -> float:
+    """The card frame's height once the card has told the page its height."""
+    page.wait_for_function(
+        f"() => {{ const h = document.getElementById('card').getBoundingClientRect().height;"
+        f" return h >= {at_least} && h < {below}; }}", timeout=10_000)
+    return float(page.eval_on_selector("#card", "f => f.getBoundingClientRect().height"))
+
+
+def test_the_card_frame_is_as_tall_as_the_card(
+        served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
+    device = _new_device(served, account, tmp_path / "device")
+    add_basic_note(device.col, "short", "answer", deck=DECK)
+    add_basic_note(device.col, "<br>".join(f"line {i}" for i in range(80)), "x", deck=DECK)
+    _sync(device, upload=True)
+    _log_in(page, served, account)
+    _open(page, served, _deck_id(device))
+    assert _frame_height(page, below=200) < 200  # one line: no empty box below it
+    _study_by_keys(page, [4])
+    tall = _frame_height(page, at_least=1000)
+    # The whole card shows without a scroll bar of its own: the page scrolls instead.
+    inner = page.frame_locator("#card").locator("#qa").evaluate(
+        "qa => qa.getBoundingClientRect().bottom")
+    assert inner <= tall
+    assert page.evaluate("document.documentElement.scrollHeight") > tall
+
+
+
 # What the browser says as it refuses each attempt: the card's policy (fetch), the
 # frame's sandbox (a window, a form, navigating the page).
 @pytest.mark.console_allows("violates the following Content Security Policy directive")

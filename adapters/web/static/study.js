@@ -1,6 +1,19 @@
 // Anki's reviewer keys on the study page: space or Enter shows the answer, 1-4 answer,
 // u undoes. Without this script the buttons do the same.
 "use strict";
+
+// The card's frame takes the height its card reports (it cannot be measured from here).
+const frame = document.getElementById("card");
+if (frame instanceof HTMLIFrameElement) {
+  window.addEventListener("message", (event) => {
+    const height = event.source === frame.contentWindow && event.data
+      ? event.data.cardHeight : undefined;
+    if (typeof height === "number" && Number.isFinite(height)) {
+      frame.style.height = `${Math.min(Math.max(Math.ceil(height), 96), 8000)}px`;
+    }
+  });
+}
+
 document.addEventListener("keydown", (event) => {
   if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) {
     return;
