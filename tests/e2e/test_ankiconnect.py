@@ -50,12 +50,18 @@ def _token(served: RunningServer, name: str, password: str) -> str:
     return str(answer["token"])
 
 
-def test_a_note_with_a_picture_from_an_extension_reaches_a_real_client(
-        served: RunningServer, tmp_path: Path) -> None:
+def _account(served: RunningServer, directory: Path) -> tuple[str, str, Profile]:
+    """A new user (name, password) and a device of theirs, logged in."""
     name, password = f"zoë-{uuid.uuid4().hex[:6]}", "pw"
     add_user_in_process(served, name, password)
-    device = Profile.create(tmp_path / "device")
+    device = Profile.create(directory / "device")
     device.login(name, password, served.url + "/anki/")
+    return name, password, device
+
+
+def test_a_note_with_a_picture_from_an_extension_reaches_a_real_client(
+        served: RunningServer, tmp_path: Path) -> None:
+    name, password, device = _account(served, tmp_path)
     add_basic_note(device.col, "already there", "x", deck="Japanese")
     sync(device, upload=True)
     key = _token(served, name, password)
@@ -117,10 +123,7 @@ def _cloze_note(device: Profile) -> int:
 
 def test_cards_info_shows_each_side_as_anki_renders_it(
         served: RunningServer, tmp_path: Path) -> None:
-    name, password = f"card-{uuid.uuid4().hex[:6]}", "pw"
-    add_user_in_process(served, name, password)
-    device = Profile.create(tmp_path / "device")
-    device.login(name, password, served.url + "/anki/")
+    name, password, device = _account(served, tmp_path)
     cloze = _cloze_note(device)
     sync(device, upload=True)
     key = _token(served, name, password)

@@ -168,13 +168,20 @@ def test_answers_schedule_exactly_as_anki_does(served: RunningServer, services: 
     assert [row[2] for row in answered] == ANSWERS
 
 
-def test_a_card_answered_twice_is_refused_and_undo_takes_an_answer_back(
-        served: RunningServer, services: Services, tmp_path: Path) -> None:
-    user, device = _account(served, services, tmp_path)
+def _studying(served: RunningServer, services: Services, directory: Path
+              ) -> tuple[UserId, Profile, int, Study, AnkiStudyCollections]:
+    """A new account's device, its deck, and its study collection downloaded."""
+    user, device = _account(served, services, directory)
     deck = device.col.decks.id("French")
     assert deck is not None
-    study, _ = _study(served, services, tmp_path / "study")
+    study, collections = _study(served, services, directory / "study")
     _wait_until_ready(study, user, deck)
+    return user, device, deck, study, collections
+
+
+def test_a_card_answered_twice_is_refused_and_undo_takes_an_answer_back(
+        served: RunningServer, services: Services, tmp_path: Path) -> None:
+    user, device, deck, study, _ = _studying(served, services, tmp_path)
     first = study.open_deck(user, deck).card
     assert first is not None
     before = device.col.get_card(first.card_id)  # type: ignore[arg-type]
@@ -200,11 +207,7 @@ def test_an_answer_after_a_sync_that_moved_the_current_deck_is_taken(
         served: RunningServer, services: Services, tmp_path: Path) -> None:
     # Another device choosing another deck syncs its current deck to the study device;
     # the card shown in the browser before that sync must still take its answer.
-    user, device = _account(served, services, tmp_path)
-    deck = device.col.decks.id("French")
-    assert deck is not None
-    study, collections = _study(served, services, tmp_path / "study")
-    _wait_until_ready(study, user, deck)
+    user, device, deck, study, collections = _studying(served, services, tmp_path)
     shown = study.open_deck(user, deck).card
     assert shown is not None
     time.sleep(1.1)  # config changes are merged by modification time, in seconds
