@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.ankiconnect.params import ActionError, Call, text
+from adapters.ankiconnect.params import ActionError, Call, flag, strings_list, text
 from adapters.ankiconnect.protocol import API_VERSION, Action
 from domain.errors import SyncRejected
 from domain.model import ObjectKind
@@ -86,6 +86,23 @@ def createDeck(call: Call, deck: Any) -> int:
         return found
 
 
+def deleteDecks(call: Call, decks: Any, cardsToo: Any = False) -> None:
+    """Delete the named decks (names as `deckNames` gives them; others are skipped) with
+    their subdecks and cards, as Anki does; AnkiConnect refuses unless `cardsToo`."""
+    names = strings_list(decks, "decks")
+    if not flag(cardsToo, "cardsToo"):
+        raise ActionError("Since Anki 2.1.28 it's not possible to delete decks without "
+                          "deleting cards as well")
+    for name in names:
+        did = deck_ids(call).get(name)
+        if did is not None:
+            call.api.delete_deck(call.user, did)
+
+
+def modelStyling(call: Call, modelName: Any) -> dict[str, str]:
+    return {"css": str(notetype_named(call, text(modelName, "modelName")).get("css", ""))}
+
+
 def modelNames(call: Call) -> list[str]:
     return list(notetypes(call))
 
@@ -107,5 +124,6 @@ ACTIONS: dict[str, Action] = {
     "version": version, "sync": sync, "deckNames": deckNames,
     "deckNamesAndIds": deckNamesAndIds, "createDeck": createDeck, "modelNames": modelNames,
     "modelNamesAndIds": modelNamesAndIds, "modelFieldNames": modelFieldNames,
+    "deleteDecks": deleteDecks, "modelStyling": modelStyling,
     **dict.fromkeys(GUI_ACTIONS, _gui),
 }

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from adapters.ankiconnect import adding, media
-from adapters.ankiconnect.decks import field_names
+from adapters.ankiconnect.decks import createDeck, field_names
 from adapters.ankiconnect.params import (
     MAX_NOTES,
     ActionError,
@@ -105,6 +105,16 @@ def _note_info(note: Note, notetype: dict[str, Any], cards: list[Card], profile:
             "fields": fields_of(note, notetype),
             "modelName": str(notetype.get("name", "")), "mod": note.mod,
             "cards": [c.id for c in sorted(cards, key=lambda c: (c.ord, c.id))]}
+
+
+def getNoteTags(call: Call, note: Any) -> list[str]:
+    return _note(call, integer(note, "note")).tags.split()
+
+
+def notesModTime(call: Call, notes: Any) -> list[dict[str, Any]]:
+    nids = ids(notes, "notes")
+    found = _notes(call, nids)
+    return [{"noteId": nid, "mod": found[nid].mod} if nid in found else {} for nid in nids]
 
 
 def getTags(call: Call) -> list[str]:
@@ -293,6 +303,38 @@ def cardsInfo(call: Call, cards: Any) -> list[dict[str, Any]]:
     return result
 
 
+def cardsModTime(call: Call, cards: Any) -> list[dict[str, Any]]:
+    cids = ids(cards, "cards")
+    found = _cards_by_id(call, cids)
+    return [{"cardId": cid, "mod": found[cid].mod} if cid in found else {} for cid in cids]
+
+
+def cardsToNotes(call: Call, cards: Any) -> list[int]:
+    """The notes of the cards, each once (ids that are no card are left out)."""
+    found = _cards_by_id(call, ids(cards, "cards"))
+    return list(dict.fromkeys(c.nid for c in found.values()))
+
+
+def getDecks(call: Call, cards: Any) -> dict[str, list[int]]:
+    """The cards by the name of the deck each is in (ids that are no card are left out)."""
+    cids = ids(cards, "cards")
+    found = _cards_by_id(call, cids)
+    names = {int(d["id"]): str(d["name"]) for d in call.api.objects(call.user, ObjectKind.DECK)}
+    decks: dict[str, list[int]] = {}
+    for cid in cids:
+        if cid in found:
+            decks.setdefault(names.get(found[cid].did, ""), []).append(cid)
+    return decks
+
+
+def changeDeck(call: Call, cards: Any, deck: Any) -> None:
+    """Move the cards to the deck, created if it does not exist (a card a filtered deck
+    borrowed goes home first, as in Anki)."""
+    cids = ids(cards, "cards")
+    did = createDeck(call, deck)
+    call.api.move_cards(call.user, cids, did)
+
+
 def areSuspended(call: Call, cards: Any) -> list[bool | None]:
     cids = ids(cards, "cards")
     found = _cards_by_id(call, cids)
@@ -306,5 +348,7 @@ ACTIONS: dict[str, Action] = {
     "updateNoteFields": updateNoteFields, "updateNote": updateNote,
     "deleteNotes": deleteNotes, "addTags": addTags, "removeTags": removeTags,
     "suspend": suspend, "unsuspend": unsuspend, "areSuspended": areSuspended,
-    "cardsInfo": cardsInfo,
+    "cardsInfo": cardsInfo, "cardsModTime": cardsModTime, "notesModTime": notesModTime,
+    "cardsToNotes": cardsToNotes, "getDecks": getDecks, "changeDeck": changeDeck,
+    "getNoteTags": getNoteTags,
 }

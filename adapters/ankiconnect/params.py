@@ -113,3 +113,12 @@ def tag_list(value: Any, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise ActionError(f'"{name}" must be a string or an array of strings')
     return [tag for item in value for tag in item.split()]
+
+
+def strings_list(value: Any, name: str, limit: int = MAX_IDS) -> list[str]:
+    """An array of strings (deck names)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ActionError(f'"{name}" must be an array of strings')
+    if len(value) > limit:
+        raise ActionError(f'"{name}" holds more than {limit} items')
+    return value
