@@ -51,6 +51,7 @@ from ports.collection import CollectionContents, StoredContents
 from ports.stores import UnitOfWork, UnitOfWorkFactory
 
 T = TypeVar("T")
+LOCAL_OFFSET = "localOffset"  # the time zone (minutes west of UTC) Anki records
 
 
 @dataclass
@@ -181,8 +182,9 @@ class SyncServer:
             col = _required(lock.col)
             ours, config = _server_changes(uow, user, col, session,
                                            with_config=changes.config is not None)
+            taken = _own_offset_kept(changes, config) if credentials.yields else changes
             session = _stage(uow, user, session,
-                             staging.stage_changes(_unchanged_dropped(changes, config, col)))
+                             staging.stage_changes(_unchanged_dropped(taken, config, col)))
             return ours, dataclasses.replace(session, phase=Phase.CHANGES_APPLIED)
 
         return self._step(credentials, skey, (Phase.STARTED,), step)
@@ -440,6 +442,22 @@ def _server_changes(
         crt=col.crt if ours else None,  # read under this step's lock
     )
     return changes, found.config
+
+
+def _own_offset_kept(changes: UnchunkedChanges, config: list[ConfigEntry] | None
+                     ) -> UnchunkedChanges:
+    """The server's own device (browser study) runs Anki on the server's clock, so the
+    time zone Anki records in its config (`localOffset`) is the server's, not the user's:
+    the value the user's devices recorded is kept, which the web pages count days by."""
+    if changes.config is None or LOCAL_OFFSET not in changes.config:
+        return changes
+    incoming = dict(changes.config)
+    ours = next((e for e in config or [] if e.key == LOCAL_OFFSET), None)
+    if ours is None:
+        del incoming[LOCAL_OFFSET]
+    else:
+        incoming[LOCAL_OFFSET] = json.loads(ours.json)
+    return dataclasses.replace(changes, config=incoming)
 
 
 def _unchanged_dropped(

@@ -340,3 +340,38 @@ def test_config_values_the_client_did_not_change_keep_their_usn(
     clock.tick(5000)
     sync_config(server, store, {"a": 2, "b": [1, 2], "new": None})
     assert store.state.collections[USER].config == second
+
+
+def test_the_study_device_does_not_set_the_users_time_zone(
+    server: SyncServer, store: InMemoryStore, clock: FakeClock
+) -> None:
+    # Anki on the server records the server's time zone; the user's devices record theirs.
+    sync_config(server, store, {"a": 1, "localOffset": -540})
+    recorded = store.state.collections[USER].config["localOffset"]
+    study = Credentials(USER, "study", yields=True)
+    with store() as uow:
+        uow.users.add_host_key(USER, "study", clock.now_ms())
+        uow.commit()
+    clock.tick(5000)
+    col = store.state.collections[USER].meta
+    server.start(study, "s", StartRequest(col.usn, True))
+    server.apply_changes(study, "s", UnchunkedChanges(config={"a": 2, "localOffset": 0}))
+    while not server.chunk(study, "s").done:
+        pass
+    server.apply_chunk(study, "s", Chunk(True))
+    assert server.sanity_check(study, "s", counts(store)).ok
+    server.finish(study, "s")
+    config = store.state.collections[USER].config
+    assert config["a"].json == "2"  # its other settings are taken
+    assert config["localOffset"] == recorded
+    # Where no device has recorded a time zone, it records none either.
+    clock.tick(5000)
+    sync_config(server, store, {"a": 2})
+    server.start(study, "t", StartRequest(store.state.collections[USER].meta.usn, True))
+    server.apply_changes(study, "t", UnchunkedChanges(config={"a": 3, "localOffset": 0}))
+    while not server.chunk(study, "t").done:
+        pass
+    server.apply_chunk(study, "t", Chunk(True))
+    assert server.sanity_check(study, "t", counts(store)).ok
+    server.finish(study, "t")
+    assert set(store.state.collections[USER].config) == {"a"}

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -606,3 +608,39 @@ def test_a_frame_address_of_a_card_the_user_does_not_have_is_a_404(
     for side in ("q", "a"):
         missing = re.sub(r"/card/\d+/q$", f"/card/1234567890123/{side}", frame)
         assert page.request.get(served.url + missing).status == 404, missing
+
+
+@pytest.fixture(scope="module")
+def served_in_tokyo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data = tmp_path_factory.mktemp("web-study-tokyo")
+    server = start_server(data / "server", f"sqlite:///{data / 'ankiserv.db'}", workers=1,
+                          ANKISERV_BASE_PATH="/anki/", TZ="JST-9")
+    yield server
+    server.stop()
+
+
+def _recorded_offset(server: RunningServer, name: str) -> Any:
+    path = server.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        found = db.execute("SELECT c.val FROM config c JOIN users u ON u.user_id = c.user_id"
+                           " WHERE u.name = ? AND c.key = 'localOffset'", (name,)).fetchone()
+    return None if found is None else json.loads(found[0])
+
+
+def test_studying_on_a_server_in_another_time_zone_keeps_the_users_zone(
+        served_in_tokyo: RunningServer, page: Any, tmp_path: Path) -> None:
+    # Anki on the server (9 hours east of this machine) records its own time zone in
+    # the study collection; what the account keeps is the one the user's device recorded.
+    name = f"zoë-{uuid.uuid4().hex[:6]}"
+    add_user_in_process(served_in_tokyo, name, "pw")
+    account = (name, "pw")
+    device = _device(served_in_tokyo, account, tmp_path / "device", 3)
+    device.col.set_config("localOffset", 0)  # as Anki records this machine's zone (UTC)
+    _sync(device)
+    mine = _recorded_offset(served_in_tokyo, name)
+    assert mine == 0
+    _log_in(page, served_in_tokyo, account)
+    _open(page, served_in_tokyo, _deck_id(device))
+    answered = _study_by_keys(page, [3])
+    assert _synced_revlog(device, 1) == answered  # the study device has synced since
+    assert _recorded_offset(served_in_tokyo, name) == mine
