@@ -22,6 +22,7 @@ from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
 from adapters.study.anki_collection import STUDY_DEVICE, AnkiStudyCollections
 from adapters.study.loopback import Loopback
+from adapters.study.zone_host import valid_zone
 from adapters.web.account import (
     AccountPage,
     CollectionDownload,
@@ -124,7 +125,9 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
         settings.study_dir, Loopback(lambda: app, settings.base_path),
         lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
                                                  yields=True),
-        lambda user: not services.server.in_progress(user)), services.accounts.clock)
+        lambda user: not services.server.in_progress(user),
+        lambda user: valid_zone(services.api.config_value(user, "localOffset"))),
+        services.accounts.clock)
     study_page = StudyPage(pages, sessions, study)
     app.add_route("/study/{deck}", study_page)
     app.add_route("/study/{deck}/answer", AnswerAction(pages, sessions, study, study_page))

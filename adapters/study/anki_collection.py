@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from anki.collection import Collection
 from anki.errors import BackendError, NotFoundError, SyncError, SyncErrorKind
@@ -26,6 +26,7 @@ from anki.sync import SyncAuth, SyncOutput
 
 from adapters.study.answer_undo import AnswerUndo
 from adapters.study.loopback import Loopback
+from adapters.study.zone_host import ZoneHosts
 from domain.model import UserId
 from ports.study import (
     CardChanged,
@@ -61,9 +62,11 @@ class OldScheduler(Exception):
 
 
 class AnkiStudyCollection:
-    def __init__(self, col: Collection, folder: Path, user: UserId,
-                 owner: AnkiStudyCollections) -> None:
-        self.col, self._folder, self._user, self._owner = col, folder, user, owner
+    """What the study device does with its open collection, through the `anki` library
+    (in the worker, or in a process on the user's time zone: see `zone_host`)."""
+
+    def __init__(self, col: Collection, folder: Path) -> None:
+        self.col, self._folder = col, folder
 
     @property
     def _sched(self) -> V3Scheduler:
@@ -73,27 +76,19 @@ class AnkiStudyCollection:
                                " on a computer once, which upgrades it, and sync")
         return sched
 
-    @property
-    def ready(self) -> bool:
-        return (self._folder / "ready").exists()
-
     # -- syncing -----------------------------------------------------------------------
 
-    def sync(self) -> SyncResult:
-        if not self._owner.may_sync(self._user):
-            return SyncResult.BUSY
-        for attempt in (1, 2):
-            auth = SyncAuth(hkey=self._owner.key(self._user, renew=attempt == 2),
-                            endpoint=self._owner.loopback.endpoint())
-            try:
-                return self._sync(auth)
-            except SyncError as e:
-                if e.kind == SyncErrorKind.AUTH and attempt == 1:
-                    continue  # its key was revoked (logged out, new password): a new one
-                if "Only one copy" in str(e) or "409" in str(e):  # another device syncs
-                    return SyncResult.BUSY
-                raise
-        raise AssertionError("unreachable")
+    def sync_with(self, key: str, endpoint: str) -> SyncResult | None:
+        """Sync under `key`; None if the server refused the key (revoked: logged out, or
+        a new password), so that a new one can be issued."""
+        try:
+            return self._sync(SyncAuth(hkey=key, endpoint=endpoint))
+        except SyncError as e:
+            if e.kind == SyncErrorKind.AUTH:
+                return None
+            if "Only one copy" in str(e) or "409" in str(e):  # another device syncs
+                return SyncResult.BUSY
+            raise
 
     def _sync(self, auth: SyncAuth) -> SyncResult:
         out = self.col.sync_collection(auth, sync_media=False)
@@ -206,13 +201,91 @@ class AnkiStudyCollection:
         return self.col.decks.name_if_exists(deck_id)  # type: ignore[arg-type]
 
 
+class Backend(Protocol):
+    def call(self, name: str, *args: Any) -> Any:
+        """Run `AnkiStudyCollection.<name>(*args)` on the open collection."""
+        ...
+
+
+class LocalBackend:
+    def __init__(self, study: AnkiStudyCollection) -> None:
+        self._study = study
+
+    def call(self, name: str, *args: Any) -> Any:
+        return getattr(self._study, name)(*args)
+
+
+class StudySession:
+    """One user's study collection while it is open, as `ports.study` sees it."""
+
+    def __init__(self, backend: Backend, folder: Path, user: UserId,
+                 owner: AnkiStudyCollections) -> None:
+        self._backend, self._folder, self._user, self._owner = backend, folder, user, owner
+
+    @property
+    def ready(self) -> bool:
+        return (self._folder / "ready").exists()
+
+    def sync(self) -> SyncResult:
+        if not self._owner.may_sync(self._user):
+            return SyncResult.BUSY
+        endpoint = self._owner.loopback.endpoint()
+        for renew in (False, True):
+            done = self._backend.call("sync_with", self._owner.key(self._user, renew), endpoint)
+            if done is not None:
+                return cast(SyncResult, done)
+        raise SyncRefused(self._user)
+
+    def next_card(self, deck_id: int) -> StudyCard | None:
+        return cast(StudyCard | None, self._backend.call("next_card", deck_id))
+
+    def render(self, card_id: int, answer: bool) -> RenderedCard:
+        return cast(RenderedCard, self._backend.call("render", card_id, answer))
+
+    def sides(self, card_id: int) -> CardSides:
+        return cast(CardSides, self._backend.call("sides", card_id))
+
+    def answer(self, deck_id: int, card_id: int, rating: int, shown_ms: int,
+               now_ms: int) -> None:
+        self._backend.call("answer", deck_id, card_id, rating, shown_ms, now_ms)
+
+    def undo(self) -> bool:
+        return bool(self._backend.call("undo"))
+
+    def can_undo(self) -> bool:
+        return bool(self._backend.call("can_undo"))
+
+    def finished(self, deck_id: int) -> Finished:
+        return cast(Finished, self._backend.call("finished", deck_id))
+
+    def deck_name(self, deck_id: int) -> str | None:
+        return cast(str | None, self._backend.call("deck_name", deck_id))
+
+
+class SyncRefused(Exception):
+    """The server refused even a newly issued key of the study device."""
+
+
+def server_minutes_west() -> int:
+    """This process's time zone now, as Anki records one (minutes west of UTC)."""
+    return -time.localtime().tm_gmtoff // 60
+
+
 class AnkiStudyCollections:
-    """Every user's study collection under `root/<user id>/`."""
+    """Every user's study collection under `root/<user id>/`.
+
+    Anki's scheduler starts each day at the rollover hour in the time zone of the process
+    it runs in. `time_zone` gives the one the user's devices recorded (minutes west of UTC,
+    None if none); a user whose zone is not the server's gets their collection opened in
+    a process of that zone (`zone_host`), so their day turns when it does on their devices.
+    """
 
     def __init__(self, root: Path, loopback: Loopback, issue_key: Callable[[UserId], str],
-                 may_sync: Callable[[UserId], bool]) -> None:
+                 may_sync: Callable[[UserId], bool],
+                 time_zone: Callable[[UserId], int | None] = lambda _user: None) -> None:
         self.root, self.loopback = root, loopback
-        self._issue_key, self.may_sync = issue_key, may_sync
+        self._issue_key, self.may_sync, self._time_zone = issue_key, may_sync, time_zone
+        self._hosts = ZoneHosts()
         self._pending: dict[UserId, float] = {}
         self._wake = threading.Condition()
         self._syncer: threading.Thread | None = None
@@ -239,7 +312,7 @@ class AnkiStudyCollections:
         return folder
 
     @contextmanager
-    def open(self, user: UserId) -> Iterator[AnkiStudyCollection]:
+    def open(self, user: UserId) -> Iterator[StudySession]:
         folder = self._folder(user)
         with (folder / "lock").open("a") as lock:
             deadline = time.monotonic() + LOCK_TIMEOUT_S
@@ -252,13 +325,24 @@ class AnkiStudyCollections:
                         raise StudyUnavailable(user) from None
                     time.sleep(0.02)
             try:
-                col = Collection(str(folder / "collection.anki2"))
-                try:
-                    yield AnkiStudyCollection(col, folder, user, self)
-                finally:
-                    col.close()
+                zone = self._time_zone(user)
+                if zone is None or zone == server_minutes_west():
+                    with self._local(folder) as backend:
+                        yield StudySession(backend, folder, user, self)
+                else:
+                    with self._hosts.opened(zone, folder) as backend:
+                        yield StudySession(backend, folder, user, self)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    @contextmanager
+    def _local(folder: Path) -> Iterator[Backend]:
+        col = Collection(str(folder / "collection.anki2"))
+        try:
+            yield LocalBackend(AnkiStudyCollection(col, folder))
+        finally:
+            col.close()
 
     # -- syncing off the request's path -----------------------------------------------
 

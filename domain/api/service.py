@@ -143,6 +143,11 @@ class CollectionApi:
         with self.uow(write=False) as uow:
             return uow.queries.revlog(user, card_id, after, limit)
 
+    def config_value(self, user: UserId, key: str) -> Any:
+        """A value of the collection's config (None if it has none, or no collection)."""
+        with self.uow(write=False, snapshot=False) as uow:
+            return _json_or_none(uow.collections.config_json(user, key))
+
     def deck_tree(self, user: UserId) -> DeckNode:
         """The deck tree with today's new, learning and review counts, as Anki's deck list
         shows them now (see `domain.deck_tree`), from one snapshot."""

@@ -6,6 +6,7 @@ around syncing, against the real server."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -65,11 +66,13 @@ def services(served: RunningServer) -> Iterator[Services]:
 
 
 def _study(served: RunningServer, services: Services, root: Path,
-           may_sync: Any = lambda _user: True) -> tuple[Study, AnkiStudyCollections]:
+           may_sync: Any = lambda _user: True, zone: int | None = None
+           ) -> tuple[Study, AnkiStudyCollections]:
     collections = AnkiStudyCollections(
         root, FixedEndpoint(served.url + "/anki/"),  # type: ignore[arg-type]
         lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
-                                                 yields=True), may_sync)
+                                                 yields=True), may_sync,
+        lambda _user: zone)
     return Study(collections, SystemClock()), collections
 
 
@@ -168,20 +171,23 @@ def test_answers_schedule_exactly_as_anki_does(served: RunningServer, services: 
     assert [row[2] for row in answered] == ANSWERS
 
 
-def _studying(served: RunningServer, services: Services, directory: Path
+def _studying(served: RunningServer, services: Services, directory: Path,
+              zone: int | None = None
               ) -> tuple[UserId, Profile, int, Study, AnkiStudyCollections]:
-    """A new account's device, its deck, and its study collection downloaded."""
+    """A new account's device, its deck, and its study collection downloaded (on the
+    time zone `zone`, minutes west of UTC, if given)."""
     user, device = _account(served, services, directory)
     deck = device.col.decks.id("French")
     assert deck is not None
-    study, collections = _study(served, services, directory / "study")
+    study, collections = _study(served, services, directory / "study", zone=zone)
     _wait_until_ready(study, user, deck)
     return user, device, deck, study, collections
 
 
+@pytest.mark.parametrize("zone", [None, -540], ids=["server zone", "user in Tokyo"])
 def test_a_card_answered_twice_is_refused_and_undo_takes_an_answer_back(
-        served: RunningServer, services: Services, tmp_path: Path) -> None:
-    user, device, deck, study, _ = _studying(served, services, tmp_path)
+        served: RunningServer, services: Services, tmp_path: Path, zone: int | None) -> None:
+    user, device, deck, study, _ = _studying(served, services, tmp_path, zone)
     first = study.open_deck(user, deck).card
     assert first is not None
     before = device.col.get_card(first.card_id)  # type: ignore[arg-type]
@@ -216,8 +222,28 @@ def test_an_answer_after_a_sync_that_moved_the_current_deck_is_taken(
     sync(device)
     with collections.open(user) as col:
         assert col.sync() == SyncResult.SYNCED
-        assert col.col.decks.get_current_id() != deck  # the sync moved it
+    study_file = tmp_path / "study" / str(int(user)) / "collection.anki2"
+    with sqlite3.connect(study_file) as db:
+        current = db.execute("SELECT val FROM config WHERE KEY = 'curDeck'").fetchone()[0]
+    assert int(current) != deck  # the sync moved it
     study.answer(user, deck, shown.card_id, 3, int(time.time() * 1000))
+
+
+def test_a_user_in_another_time_zone_studies_on_their_own_clock(
+        served: RunningServer, services: Services, tmp_path: Path) -> None:
+    # This process runs on UTC; the user's devices recorded Tokyo (9 hours east).
+    assert time.localtime().tm_gmtoff == 0
+    user, _device, deck, study, _ = _studying(served, services, tmp_path, zone=-540)
+    shown = study.open_deck(user, deck).card
+    assert shown is not None
+    study.answer(user, deck, shown.card_id, 3, int(time.time() * 1000))
+    sides = study.card_sides(user, [shown.card_id])[shown.card_id]
+    assert "front" in sides.question or "two-way" in sides.question
+    study_file = tmp_path / "study" / str(int(user)) / "collection.anki2"
+    with sqlite3.connect(study_file) as db:
+        recorded = db.execute("SELECT val FROM config WHERE KEY = 'localOffset'").fetchone()
+    # Anki recorded the zone of the process it scheduled in: Tokyo's.
+    assert recorded is not None and json.loads(recorded[0]) == -540
 
 
 def test_no_sync_while_another_device_syncs(served: RunningServer, services: Services,

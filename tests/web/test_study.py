@@ -629,8 +629,8 @@ def _recorded_offset(server: RunningServer, name: str) -> Any:
 
 def test_studying_on_a_server_in_another_time_zone_keeps_the_users_zone(
         served_in_tokyo: RunningServer, page: Any, tmp_path: Path) -> None:
-    # Anki on the server (9 hours east of this machine) records its own time zone in
-    # the study collection; what the account keeps is the one the user's device recorded.
+    # The server runs 9 hours east of the user's device: the study collection is scheduled
+    # on the user's clock, and the zone the account keeps is the one their device recorded.
     name = f"zoë-{uuid.uuid4().hex[:6]}"
     add_user_in_process(served_in_tokyo, name, "pw")
     account = (name, "pw")
@@ -644,3 +644,8 @@ def test_studying_on_a_server_in_another_time_zone_keeps_the_users_zone(
     answered = _study_by_keys(page, [3])
     assert _synced_revlog(device, 1) == answered  # the study device has synced since
     assert _recorded_offset(served_in_tokyo, name) == mine
+    # And the study collection was scheduled on the user's clock, not the server's.
+    studied = next((served_in_tokyo.data_dir / "study").glob("*/collection.anki2"))
+    with sqlite3.connect(studied) as db:
+        (zone,) = db.execute("SELECT val FROM config WHERE KEY = 'localOffset'").fetchone()
+    assert json.loads(zone) == 0
