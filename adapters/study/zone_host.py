@@ -4,9 +4,10 @@ Anki's scheduler starts each day at the rollover hour in the local time of the p
 runs in (on a device, the device's own), and a process has one time zone. A user whose
 devices recorded another zone than the server's gets their study collection opened in a
 process set to that zone: a few such processes per zone and worker, started when first
-needed (a second or two) and kept. The worker holds the collection's file lock; the
-process opens the collection, runs `AnkiStudyCollection` methods on it and closes it, on
-messages over a pipe. It ends when its worker does (the pipe closes).
+needed (a second or two) and stopped after ten idle minutes. The worker holds the
+collection's file lock; the process opens the collection, runs `AnkiStudyCollection`
+methods on it and closes it, on messages over a pipe. It ends when its worker does (the
+pipe closes).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ports.study import CardChanged, NoSuchCard
 log = logging.getLogger("ankiserv.study")
 
 PER_ZONE = 4  # processes per time zone and worker: users of one zone studying at once
+IDLE_S = 600.0  # a process unused this long is stopped (zones change with daylight saving)
 ANSWER_TIMEOUT_S = 900.0  # a first download of a large collection takes a while
 MAX_MINUTES = 18 * 60  # the widest offset a time zone has ever had is under 15 hours
 
@@ -61,6 +63,7 @@ class ZoneHost:
         self._process.start()
         theirs.close()
         self.broken = False
+        self.idle_since = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -97,8 +100,8 @@ class ZoneHost:
 class ZoneHosts:
     """The worker's study processes, by time zone."""
 
-    def __init__(self, per_zone: int = PER_ZONE) -> None:
-        self._per_zone = per_zone
+    def __init__(self, per_zone: int = PER_ZONE, idle_s: float = IDLE_S) -> None:
+        self._per_zone, self._idle_s = per_zone, idle_s
         self._idle: dict[int, list[ZoneHost]] = {}
         self._started: dict[int, int] = {}
         self._changed = threading.Condition()
@@ -117,6 +120,7 @@ class ZoneHosts:
             self._give(minutes_west, host)
 
     def _take(self, zone: int) -> ZoneHost:
+        self._reap()
         with self._changed:
             while True:
                 idle = self._idle.get(zone)
@@ -136,9 +140,29 @@ class ZoneHosts:
         if not host.alive:
             self._forget(zone)
             return
+        host.idle_since = time.monotonic()
         with self._changed:
             self._idle.setdefault(zone, []).append(host)
             self._changed.notify()
+
+    def _reap(self) -> None:
+        """Stop the processes that have been idle too long."""
+        old = time.monotonic() - self._idle_s
+        with self._changed:
+            stale = [(zone, host) for zone, hosts in self._idle.items() for host in hosts
+                     if host.idle_since < old]
+            for zone, host in stale:
+                self._idle[zone].remove(host)
+                self._started[zone] -= 1
+            if stale:
+                self._changed.notify_all()
+        for _zone, host in stale:
+            host.stop()
+
+    @property
+    def running(self) -> int:
+        with self._changed:
+            return sum(self._started.values())
 
     def _forget(self, zone: int) -> None:
         with self._changed:

@@ -12,6 +12,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def _wait_until_ready(study: Study, user: UserId, deck: int) -> None:
 
 
 def _rows(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         cards = db.execute(f"SELECT nid, ord, {CARD_COLUMNS} FROM cards ORDER BY nid, ord"
                            ).fetchall()
         revlog = db.execute(f"SELECT c.nid, c.ord, {REVLOG_COLUMNS} FROM revlog r"
@@ -223,7 +224,7 @@ def test_an_answer_after_a_sync_that_moved_the_current_deck_is_taken(
     with collections.open(user) as col:
         assert col.sync() == SyncResult.SYNCED
     study_file = tmp_path / "study" / str(int(user)) / "collection.anki2"
-    with sqlite3.connect(study_file) as db:
+    with closing(sqlite3.connect(study_file)) as db:
         current = db.execute("SELECT val FROM config WHERE KEY = 'curDeck'").fetchone()[0]
     assert int(current) != deck  # the sync moved it
     study.answer(user, deck, shown.card_id, 3, int(time.time() * 1000))
@@ -240,7 +241,7 @@ def test_a_user_in_another_time_zone_studies_on_their_own_clock(
     sides = study.card_sides(user, [shown.card_id])[shown.card_id]
     assert "front" in sides.question or "two-way" in sides.question
     study_file = tmp_path / "study" / str(int(user)) / "collection.anki2"
-    with sqlite3.connect(study_file) as db:
+    with closing(sqlite3.connect(study_file)) as db:
         recorded = db.execute("SELECT val FROM config WHERE KEY = 'localOffset'").fetchone()
     # Anki recorded the zone of the process it scheduled in: Tokyo's.
     assert recorded is not None and json.loads(recorded[0]) == -540

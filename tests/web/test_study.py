@@ -13,6 +13,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -621,7 +622,7 @@ def served_in_tokyo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
 
 def _recorded_offset(server: RunningServer, name: str) -> Any:
     path = server.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         found = db.execute("SELECT c.val FROM config c JOIN users u ON u.user_id = c.user_id"
                            " WHERE u.name = ? AND c.key = 'localOffset'", (name,)).fetchone()
     return None if found is None else json.loads(found[0])
@@ -646,6 +647,6 @@ def test_studying_on_a_server_in_another_time_zone_keeps_the_users_zone(
     assert _recorded_offset(served_in_tokyo, name) == mine
     # And the study collection was scheduled on the user's clock, not the server's.
     studied = next((served_in_tokyo.data_dir / "study").glob("*/collection.anki2"))
-    with sqlite3.connect(studied) as db:
+    with closing(sqlite3.connect(studied)) as db:
         (zone,) = db.execute("SELECT val FROM config WHERE KEY = 'localOffset'").fetchone()
     assert json.loads(zone) == 0
