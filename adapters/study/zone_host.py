@@ -55,6 +55,9 @@ class ZoneHost:
     """One process on one time zone."""
 
     def __init__(self, minutes_west: int) -> None:
+        # A fresh interpreter (no fork of a threaded worker). It imports the worker's main
+        # module again unless that is a package's __main__; every launcher of ankiserv
+        # (its command, `python -m entrypoints`, gunicorn's) guards its start-up code.
         context = multiprocessing.get_context("spawn")
         self._conn, theirs = context.Pipe()
         self._process = context.Process(
