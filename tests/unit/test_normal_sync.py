@@ -314,15 +314,16 @@ def test_chunks_hold_at_most_250_and_done_only_when_exhausted(
     assert third.done
 
 
-def sync_config(server: SyncServer, store: InMemoryStore, config: dict[str, object]) -> None:
+def sync_config(server: SyncServer, store: InMemoryStore, config: dict[str, object],
+                device: Credentials = ME) -> None:
     col = store.state.collections[USER].meta
-    server.start(ME, "cfg", StartRequest(col.usn, True))
-    server.apply_changes(ME, "cfg", UnchunkedChanges(config=config))
-    while not server.chunk(ME, "cfg").done:
+    server.start(device, "cfg", StartRequest(col.usn, True))
+    server.apply_changes(device, "cfg", UnchunkedChanges(config=config))
+    while not server.chunk(device, "cfg").done:
         pass
-    server.apply_chunk(ME, "cfg", Chunk(True))
-    assert server.sanity_check(ME, "cfg", counts(store)).ok
-    server.finish(ME, "cfg")
+    server.apply_chunk(device, "cfg", Chunk(True))
+    assert server.sanity_check(device, "cfg", counts(store)).ok
+    server.finish(device, "cfg")
 
 
 def test_config_values_the_client_did_not_change_keep_their_usn(
@@ -353,25 +354,13 @@ def test_the_study_device_does_not_set_the_users_time_zone(
         uow.users.add_host_key(USER, "study", clock.now_ms())
         uow.commit()
     clock.tick(5000)
-    col = store.state.collections[USER].meta
-    server.start(study, "s", StartRequest(col.usn, True))
-    server.apply_changes(study, "s", UnchunkedChanges(config={"a": 2, "localOffset": 0}))
-    while not server.chunk(study, "s").done:
-        pass
-    server.apply_chunk(study, "s", Chunk(True))
-    assert server.sanity_check(study, "s", counts(store)).ok
-    server.finish(study, "s")
+    sync_config(server, store, {"a": 2, "localOffset": 0}, study)
     config = store.state.collections[USER].config
     assert config["a"].json == "2"  # its other settings are taken
     assert config["localOffset"] == recorded
     # Where no device has recorded a time zone, it records none either.
     clock.tick(5000)
     sync_config(server, store, {"a": 2})
-    server.start(study, "t", StartRequest(store.state.collections[USER].meta.usn, True))
-    server.apply_changes(study, "t", UnchunkedChanges(config={"a": 3, "localOffset": 0}))
-    while not server.chunk(study, "t").done:
-        pass
-    server.apply_chunk(study, "t", Chunk(True))
-    assert server.sanity_check(study, "t", counts(store)).ok
-    server.finish(study, "t")
+    clock.tick(5000)
+    sync_config(server, store, {"a": 3, "localOffset": 0}, study)
     assert set(store.state.collections[USER].config) == {"a"}
