@@ -75,9 +75,10 @@ class Names:
     """The collection's decks and note types, read once per request."""
 
     def __init__(self, call: Call) -> None:
-        self.decks = {n.casefold(): i for n, i in deck_ids(call).items()}
+        ids = deck_ids(call)
+        self.decks = {n.casefold(): i for n, i in ids.items()}
         self.notetypes = notetypes(call)
-        self.deck_names = {i: n for n, i in deck_ids(call).items()}
+        self.deck_names = {i: n for n, i in ids.items()}
 
     def deck(self, name: str) -> int | None:
         return self.decks.get("::".join(p.strip() for p in name.split("::")).casefold())

@@ -30,6 +30,11 @@ def deck_ids(call: Call) -> dict[str, int]:
     return {name: decks[name] for name in sorted(decks, key=_name_order)}
 
 
+def deck_names(call: Call) -> dict[int, str]:
+    """The user's deck names by id."""
+    return {i: n for n, i in deck_ids(call).items()}
+
+
 def find_deck(call: Call, name: str) -> int | None:
     """The id of the deck called `name` (ignoring case, as Anki looks decks up)."""
     wanted = "::".join(part.strip() for part in name.split("::")).casefold()

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from adapters.ankiconnect import adding, media
-from adapters.ankiconnect.decks import createDeck, field_names
+from adapters.ankiconnect.decks import createDeck, deck_names, field_names
 from adapters.ankiconnect.params import (
     MAX_NOTES,
     ActionError,
@@ -278,7 +278,7 @@ def cardsInfo(call: Call, cards: Any) -> list[dict[str, Any]]:
     found = _cards_by_id(call, cids)
     notes_of = _notes(call, [c.nid for c in found.values()])
     types = {int(n["id"]): n for n in call.api.objects(call.user, ObjectKind.NOTETYPE)}
-    decks = {int(d["id"]): str(d["name"]) for d in call.api.objects(call.user, ObjectKind.DECK)}
+    decks = deck_names(call)
     sides = call.services.card_sides(call.user, list(found)) if found else {}
     result: list[dict[str, Any]] = []
     for cid in cids:
@@ -319,7 +319,7 @@ def getDecks(call: Call, cards: Any) -> dict[str, list[int]]:
     """The cards by the name of the deck each is in (ids that are no card are left out)."""
     cids = ids(cards, "cards")
     found = _cards_by_id(call, cids)
-    names = {int(d["id"]): str(d["name"]) for d in call.api.objects(call.user, ObjectKind.DECK)}
+    names = deck_names(call)
     decks: dict[str, list[int]] = {}
     for cid in cids:
         if cid in found:
