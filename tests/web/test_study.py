@@ -104,6 +104,15 @@ def _open(page: Any, served: RunningServer, deck_id: int) -> None:
     page.wait_for_selector("#show-answer, #finished", timeout=30_000)
 
 
+def _studying(page: Any, served: RunningServer, account: tuple[str, str], directory: Path,
+              notes: int) -> Profile:
+    """A device with a deck of `notes` notes, and the browser logged in on its study page."""
+    device = _device(served, account, directory / "device", notes)
+    _log_in(page, served, account)
+    _open(page, served, _deck_id(device))
+    return device
+
+
 def _shown_card(page: Any) -> int:
     return int(page.get_attribute("form.show input[name=answer]", "value"))
 
@@ -217,9 +226,7 @@ def test_studying_by_keys_reaches_the_device(
 
 def test_studying_by_mouse_reaches_the_device(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
-    device = _device(served, account, tmp_path / "device", 30)
-    _log_in(page, served, account)
-    _open(page, served, _deck_id(device))
+    device = _studying(page, served, account, tmp_path, 30)
     screenshot(page, "study-question")
     page.click("#show-answer")
     page.wait_for_selector("#answers")
@@ -234,9 +241,7 @@ def test_studying_by_mouse_reaches_the_device(
 
 def test_undo_takes_the_last_answer_back(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
-    device = _device(served, account, tmp_path / "device", 5)
-    _log_in(page, served, account)
-    _open(page, served, _deck_id(device))
+    device = _studying(page, served, account, tmp_path, 5)
     first = _shown_card(page)
     assert page.locator("#undo").count() == 0  # nothing answered: nothing to undo
     # Answered and undone within the study device's one-second sync delay.
@@ -256,9 +261,7 @@ def test_undo_takes_the_last_answer_back(
 
 def test_undo_after_the_answer_was_synced_keeps_the_study_device_syncing(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
-    device = _device(served, account, tmp_path / "device", 5)
-    _log_in(page, served, account)
-    _open(page, served, _deck_id(device))
+    device = _studying(page, served, account, tmp_path, 5)
     answered = _study_by_keys(page, [4])
     assert _synced_revlog(device, 1) == answered  # the answer reached the account
     with page.expect_navigation():
@@ -602,9 +605,7 @@ def test_hostile_answers_and_addresses_are_refused(
 
 def test_a_frame_address_of_a_card_the_user_does_not_have_is_a_404(
         served: RunningServer, account: tuple[str, str], page: Any, tmp_path: Path) -> None:
-    device = _device(served, account, tmp_path / "device", 1)
-    _log_in(page, served, account)
-    _open(page, served, _deck_id(device))
+    _studying(page, served, account, tmp_path, 1)
     frame = page.get_attribute("#card", "src")
     for side in ("q", "a"):
         missing = re.sub(r"/card/\d+/q$", f"/card/1234567890123/{side}", frame)
