@@ -446,9 +446,9 @@ def _server_changes(
 
 def _own_offset_kept(changes: UnchunkedChanges, config: list[ConfigEntry] | None
                      ) -> UnchunkedChanges:
-    """The server's own device (browser study) runs Anki on the server's clock, so the
-    time zone Anki records in its config (`localOffset`) is the server's, not the user's:
-    the value the user's devices recorded is kept, which the web pages count days by."""
+    """The server's own device (browser study) runs Anki on the server, which records the
+    time zone of the process it runs in (`localOffset`), not necessarily the user's: the
+    value the user's devices recorded is kept, which the web pages count days by."""
     if changes.config is None or LOCAL_OFFSET not in changes.config:
         return changes
     incoming = dict(changes.config)
