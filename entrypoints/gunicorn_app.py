@@ -75,6 +75,7 @@ def gunicorn_options(settings: Settings, bind: str | None) -> dict[str, Any]:
         "loglevel": settings.log_level.lower(),
         "errorlog": "-",
         "logconfig_dict": logs.gunicorn_config(settings.log_level, settings.log_format),
+        "logger_class": logs.GunicornLogger,
         "child_exit": _child_exit,
     }
     if settings.access_log:

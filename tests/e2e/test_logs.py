@@ -98,3 +98,23 @@ def _get(url: str, **headers: str) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+
+def test_no_access_line_when_off(db_url: str, tmp_path: Path) -> None:
+    """With the access log off (the default; the test servers turn it on) nothing is
+    written, nor formatted, per request, while gunicorn's own lines still come through."""
+    server = start_server(tmp_path / "server", db_url, workers=1, ANKISERV_ACCESS_LOG="0")
+    try:
+        name = f"quiet-{uuid.uuid4().hex[:8]}"
+        add_user_in_process(server, name, "pw")
+        device = Profile.create(tmp_path / "device")
+        device.login(name, "pw", server.endpoint)
+        add_basic_note(device.col, "unlogged")
+        device.sync()
+        assert _get(f"{server.url}/health") == 200
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Booting worker" in log
+    assert "gunicorn.access" not in log and "/sync/" not in log
