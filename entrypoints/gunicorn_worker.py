@@ -49,6 +49,7 @@ MALFORMED_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-T
 BODY_TOO_LARGE_ANSWER = (b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
                          b"Content-Length: 0\r\n\r\n")
 SEND_BLOCK = 64 * 1024
+HEARTBEAT_S = 1.0
 _log = logging.getLogger("ankiserv.http")
 
 
@@ -143,6 +144,16 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         self.arrivals: dict[int, Arrival] = {}
         self.stopping_since: float | None = None
         self.arriving_per_address: dict[str, dict[int, Arrival]] = {}
+        self.last_heartbeat = float("-inf")
+
+    def notify(self) -> None:
+        """gunicorn's heartbeat to the master, at most once per HEARTBEAT_S: the event loop
+        calls it on every wake (twice per request), and each is a file-time update on disk;
+        the master only looks for one per `timeout`."""
+        now = time.monotonic()
+        if now - self.last_heartbeat >= HEARTBEAT_S:
+            self.last_heartbeat = now
+            super().notify()
 
     def accept(self, listener: socket.socket) -> None:
         if self.cfg.is_ssl:  # TLS wraps the socket in the thread: stock behaviour
