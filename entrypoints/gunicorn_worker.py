@@ -95,8 +95,8 @@ class ReplaySocket:
         """Send like `socket.sendall`, but give up on a client that stops reading: each
         SEND_BLOCK must leave within the timeout (so at least SEND_BLOCK per timeout)."""
         view = memoryview(data)
-        previous = self._sock.gettimeout()
-        self._sock.settimeout(self._send_timeout_s)
+        # Left in place: gunicorn sets the socket's mode itself before it next needs one.
+        self.settimeout(self._send_timeout_s)
         try:
             for at in range(0, len(view), SEND_BLOCK):
                 self._sock.sendall(view[at:at + SEND_BLOCK])
@@ -104,9 +104,15 @@ class ReplaySocket:
             _log.info("cut off an answer to %s reading too slowly", _peer(self._sock))
             # gunicorn drops the connection quietly on EPIPE, as when a client goes away
             raise BrokenPipeError(errno.EPIPE, "client reads too slowly") from None
-        finally:
-            with contextlib.suppress(OSError):
-                self._sock.settimeout(previous)
+
+    def settimeout(self, value: float | None) -> None:
+        """Each change is a system call that lets go of the GIL: gunicorn asks for the mode
+        a socket is already in several times per request."""
+        if self._sock.gettimeout() != value:
+            self._sock.settimeout(value)
+
+    def setblocking(self, flag: bool) -> None:
+        self.settimeout(None if flag else 0.0)
 
     def close(self) -> None:
         self._forget_body()
