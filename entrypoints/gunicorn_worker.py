@@ -182,7 +182,9 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             super().enqueue_req(conn)
             return
         peer = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
-        address = _address_key(peer)
+        address = getattr(conn, "arrival_address", None)
+        if address is None:  # once per connection, not per request
+            address = conn.arrival_address = _address_key(peer)
         if self._over_limit(peer, address):
             _count_refused("too_many")
             self._refuse(conn, BUSY_ANSWER)
@@ -199,10 +201,10 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
 
     def _over_limit(self, peer: str, address: str) -> bool:
         cap = self.limits.max_arriving_per_address
-        if not cap or self._exempt(peer):
+        if not cap:
             return False
         arriving = self.arriving_per_address.get(address, {})
-        if len(arriving) < cap:
+        if len(arriving) < cap or self._exempt(peer):
             return False
         # Only slow ones count: under load, many requests from one busy address (a NAT, a
         # proxy not declared trusted) may be waiting a moment for the event loop.
