@@ -77,9 +77,10 @@ class ReplaySocket:
         self._head = b""
         self._body: IO[bytes] | None = None
         self._send_timeout_s = send_timeout_s
+        self.whole = False  # the request being replayed is all here, body included
 
-    def replay(self, head: bytes, body: IO[bytes] | None) -> None:
-        self._head, self._body = head, body
+    def replay(self, head: bytes, body: IO[bytes] | None, *, whole: bool) -> None:
+        self._head, self._body, self.whole = head, body, whole
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         if self._head:
@@ -95,7 +96,6 @@ class ReplaySocket:
         """Send like `socket.sendall`, but give up on a client that stops reading: each
         SEND_BLOCK must leave within the timeout (so at least SEND_BLOCK per timeout)."""
         view = memoryview(data)
-        # Left in place: gunicorn sets the socket's mode itself before it next needs one.
         self.settimeout(self._send_timeout_s)
         try:
             for at in range(0, len(view), SEND_BLOCK):
@@ -112,7 +112,9 @@ class ReplaySocket:
             self._sock.settimeout(value)
 
     def setblocking(self, flag: bool) -> None:
-        self.settimeout(None if flag else 0.0)
+        # Blocking, for a thread, means blocking with the send timeout: a read of a request
+        # handed on unread, or a sendfile, gives up on a stalled client too.
+        self.settimeout(self._send_timeout_s if flag else 0.0)
 
     def close(self) -> None:
         self._forget_body()
@@ -197,6 +199,10 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         conn.sock.setblocking(False)
         if arrival.head and self._advance(arrival, b""):
             return
+        # A kept-alive connection comes here once it is readable: its request has most
+        # likely arrived whole, so read it before asking the poller.
+        if self._receive(arrival):
+            return
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arrival))
 
     def _over_limit(self, peer: str, address: str) -> bool:
@@ -219,17 +225,21 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         return any(ip in network for network in self.limits.exempt)
 
     def _readable(self, arrival: Arrival, _sock: Any) -> None:
+        self._receive(arrival)
+
+    def _receive(self, arrival: Arrival) -> bool:
+        """Take in what has arrived; True when the arrival is over (handed on or dropped)."""
         try:
             data = arrival.conn.sock.recv(READ_BYTES)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             self._drop(arrival, None)
-            return
+            return True
         if not data:  # the client went away
             self._drop(arrival, None)
-            return
-        self._advance(arrival, data)
+            return True
+        return self._advance(arrival, data)
 
     def _advance(self, arrival: Arrival, data: bytes) -> bool:
         """Take in `data`; True when the arrival is over (handed on or dropped)."""
@@ -239,7 +249,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             if head is Framing.NEED_MORE:
                 return False
             if head is Framing.HAND_ON:
-                self._hand_on(arrival)
+                self._hand_on(arrival, whole=False)
                 return True
             if head is Framing.TOO_LARGE:
                 self._drop(arrival, HEAD_TOO_LARGE_ANSWER)
@@ -255,7 +265,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         expects_body = head.chunked or bool(head.content_length)
         too_big = (head.content_length or 0) > self.limits.max_body_bytes
         if not expects_body or too_big:  # too big: the application refuses it unread
-            self._hand_on(arrival)
+            self._hand_on(arrival, whole=not too_big)
             return True
         if head.expects_continue:
             head_bytes = without_expect(head_bytes)
@@ -282,21 +292,30 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             elif outcome is Framing.NEED_MORE:
                 return False
             else:
-                self._hand_on(arrival)
+                self._hand_on(arrival, whole=True)
             return True
         if arrival.body_bytes < (arrival.framing.content_length or 0):
             return False
-        self._hand_on(arrival)
+        self._hand_on(arrival, whole=True)
         return True
 
-    def _hand_on(self, arrival: Arrival) -> None:
-        """The request has arrived (or the parser must judge it): a thread takes it."""
+    def _hand_on(self, arrival: Arrival, *, whole: bool) -> None:
+        """The request has arrived (`whole`), or the parser must judge it: a thread takes it."""
         conn = self._end(arrival)
         if arrival.body is not None:
             arrival.body.seek(0)
-        conn.sock.replay(bytes(arrival.head), arrival.body)
+        conn.sock.replay(bytes(arrival.head), arrival.body, whole=whole)
         conn.data_ready = True  # the bytes are here, not on the socket
         super().enqueue_req(conn)
+
+    def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
+        """Whether the connection serves another request. gunicorn first drains what the
+        application left of the body, bounding each socket read by a deadline (two socket
+        timeout changes per request); a request read whole is drained from memory."""
+        sock = conn.sock
+        if keepalive and isinstance(sock, ReplaySocket) and sock.whole:
+            return bool(conn.parser.finish_body())
+        return bool(super()._keepalive_after(conn, keepalive))
 
     def _end(self, arrival: Arrival) -> Any:
         conn = arrival.conn
