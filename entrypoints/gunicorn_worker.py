@@ -49,6 +49,7 @@ MALFORMED_ANSWER = (b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-T
 BODY_TOO_LARGE_ANSWER = (b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n"
                          b"Content-Length: 0\r\n\r\n")
 SEND_BLOCK = 64 * 1024
+HELD_HEAD_BYTES = 16 * 1024  # an answer's head up to this size waits for its body
 HEARTBEAT_S = 1.0
 _log = logging.getLogger("ankiserv.http")
 
@@ -78,9 +79,12 @@ class ReplaySocket:
         self._body: IO[bytes] | None = None
         self._send_timeout_s = send_timeout_s
         self.whole = False  # the request being replayed is all here, body included
+        self._answer_started = True
+        self._held = b""
 
     def replay(self, head: bytes, body: IO[bytes] | None, *, whole: bool) -> None:
         self._head, self._body, self.whole = head, body, whole
+        self._answer_started = False
 
     def recv(self, size: int, flags: int = 0) -> bytes:
         if self._head:
@@ -94,7 +98,37 @@ class ReplaySocket:
 
     def sendall(self, data: bytes | memoryview) -> None:
         """Send like `socket.sendall`, but give up on a client that stops reading: each
-        SEND_BLOCK must leave within the timeout (so at least SEND_BLOCK per timeout)."""
+        SEND_BLOCK must leave within the timeout (so at least SEND_BLOCK per timeout).
+
+        gunicorn sends an answer's head and its body apart: the head is held and goes out
+        with the body's first bytes (or at `flush`), one system call and one segment for a
+        small answer instead of two."""
+        if not self._answer_started:
+            self._answer_started = True
+            if len(data) <= HELD_HEAD_BYTES and bytes(data[:5]) == b"HTTP/" and bytes(
+                    data[-4:]) == b"\r\n\r\n":
+                self._held = bytes(data)
+                return
+        if self._held:
+            data, self._held = self._held + bytes(data), b""
+        self._send(data)
+
+    def flush(self) -> None:
+        """Send a held head: the answer has no body, or no more is coming now."""
+        if self._held:
+            data, self._held = self._held, b""
+            self._send(data)
+
+    def sendfile(self, file: IO[bytes], offset: int = 0, count: int | None = None) -> int:
+        self.flush()
+        return self._sock.sendfile(file, offset, count)
+
+    def shutdown(self, how: int) -> None:
+        with contextlib.suppress(OSError):
+            self.flush()
+        self._sock.shutdown(how)
+
+    def _send(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         self.settimeout(self._send_timeout_s)
         try:
@@ -117,6 +151,8 @@ class ReplaySocket:
         self.settimeout(self._send_timeout_s if flag else 0.0)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.flush()
         self._forget_body()
         self._sock.close()
 
@@ -313,8 +349,10 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         application left of the body, bounding each socket read by a deadline (two socket
         timeout changes per request); a request read whole is drained from memory."""
         sock = conn.sock
-        if keepalive and isinstance(sock, ReplaySocket) and sock.whole:
-            return bool(conn.parser.finish_body())
+        if isinstance(sock, ReplaySocket):
+            sock.flush()  # the answer is complete
+            if keepalive and sock.whole:
+                return bool(conn.parser.finish_body())
         return bool(super()._keepalive_after(conn, keepalive))
 
     def _end(self, arrival: Arrival) -> Any:
