@@ -17,6 +17,8 @@ import contextlib
 import errno
 import ipaddress
 import logging
+import os
+import queue
 import selectors
 import socket
 import tempfile
@@ -27,7 +29,12 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+from gunicorn.workers.gthread import (
+    STOP_KEEPALIVE_LINGER,
+    PollableMethodQueue,
+    TConn,
+    ThreadWorker,
+)
 
 from adapters.http.arrival import ChunkedEnd, Framing, Head, parse_head, without_expect
 from adapters.http.client_address import Network
@@ -180,11 +187,41 @@ class Arrival:
     started: float = field(default_factory=time.monotonic)
 
 
+class CoalescedWakeQueue(PollableMethodQueue):  # type: ignore[misc]
+    """gunicorn's queue of work for the event loop, woken once for all the work queued
+    before it runs: each finished request queues its connection, and under load many
+    finish while the loop is busy (each wake is a pipe write and two thread switches)."""
+
+    def init(self) -> None:
+        super().init()
+        self._wake_pending = False
+
+    def defer(self, callback: Callable[..., Any], *args: Any) -> None:
+        self._queue.put(partial(callback, *args))
+        if not self._wake_pending:
+            self._wake_pending = True
+            with contextlib.suppress(OSError):  # a full pipe wakes the loop anyway
+                os.write(self._write_fd, b"\0")
+
+    def run_callbacks(self, _fileobj: Any, max_callbacks: int = 50) -> None:
+        with contextlib.suppress(OSError):
+            os.read(self._read_fd, max_callbacks)
+        # Cleared before draining: work queued from here on wakes the loop again.
+        self._wake_pending = False
+        while True:
+            try:
+                callback = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            callback()
+
+
 class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
     limits: ArrivalLimits  # set by `worker_class`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.method_queue = CoalescedWakeQueue()
         self.arrivals: dict[int, Arrival] = {}
         self.stopping_since: float | None = None
         self.arriving_per_address: dict[str, dict[int, Arrival]] = {}
