@@ -20,8 +20,8 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
-from adapters.study.anki_collection import STUDY_DEVICE, AnkiStudyCollections
 from adapters.study.loopback import Loopback
+from adapters.study.on_first_use import STUDY_DEVICE, StudyOnFirstUse
 from adapters.study.zone_host import valid_zone
 from adapters.web.account import (
     AccountPage,
@@ -53,6 +53,7 @@ from domain.study import Study
 from domain.user_export import UserExporter
 from entrypoints.config import Settings, settings_from_environment
 from entrypoints.services import Services, build_services, configure_logging
+from ports.study import StudyCollections
 
 WsgiApp = falcon.App[falcon.Request, falcon.Response]
 
@@ -121,13 +122,17 @@ def add_web_routes(app: WsgiApp, pages: Pages, settings: Settings, services: Ser
     app.add_route("/decks", DecksPage(pages, sessions, services.api))
     app.add_route("/browse", BrowsePage(pages, sessions,
                                         NoteSearch(services.uow, services.accounts.clock)))
-    study = Study(AnkiStudyCollections(
-        settings.study_dir, Loopback(lambda: app, settings.base_path),
-        lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
-                                                 yields=True),
-        lambda user: not services.server.in_progress(user),
-        lambda user: valid_zone(services.api.config_value(user, "localOffset"))),
-        services.accounts.clock)
+    def study_collections() -> StudyCollections:
+        from adapters.study.anki_collection import AnkiStudyCollections
+
+        return AnkiStudyCollections(
+            settings.study_dir, Loopback(lambda: app, settings.base_path),
+            lambda user: services.accounts.issue_key(user, KeyKind.SYNC, STUDY_DEVICE,
+                                                     yields=True),
+            lambda user: not services.server.in_progress(user),
+            lambda user: valid_zone(services.api.config_value(user, "localOffset")))
+
+    study = Study(StudyOnFirstUse(study_collections), services.accounts.clock)
     study_page = StudyPage(pages, sessions, study)
     app.add_route("/study/{deck}", study_page)
     app.add_route("/study/{deck}/answer", AnswerAction(pages, sessions, study, study_page))

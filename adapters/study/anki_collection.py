@@ -43,7 +43,6 @@ if TYPE_CHECKING:  # imported on its own, anki.cards runs into an import cycle
 
 log = logging.getLogger("ankiserv.study")
 
-STUDY_DEVICE = "Study in the browser"  # its name in the account's list of devices
 LOCK_TIMEOUT_S = 30.0
 SYNC_DELAY_S = 1.0  # answers in a burst share one sync
 BUSY_RETRY_S = 5.0
