@@ -23,7 +23,7 @@ import selectors
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -128,7 +128,8 @@ class ReplaySocket:
 
     def sendfile(self, file: IO[bytes], offset: int = 0, count: int | None = None) -> int:
         self.flush()
-        return self._sock.sendfile(file, offset, count)
+        with self._cut_off_slow_readers():
+            return self._sock.sendfile(file, offset, count)
 
     def shutdown(self, how: int) -> None:
         with contextlib.suppress(OSError):
@@ -138,9 +139,14 @@ class ReplaySocket:
     def _send(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         self.settimeout(self._send_timeout_s)
-        try:
+        with self._cut_off_slow_readers():
             for at in range(0, len(view), SEND_BLOCK):
                 self._sock.sendall(view[at:at + SEND_BLOCK])
+
+    @contextlib.contextmanager
+    def _cut_off_slow_readers(self) -> Iterator[None]:
+        try:
+            yield
         except TimeoutError:
             _log.info("cut off an answer to %s reading too slowly", _peer(self._sock))
             # gunicorn drops the connection quietly on EPIPE, as when a client goes away
