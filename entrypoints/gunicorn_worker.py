@@ -80,8 +80,10 @@ class ArrivalLimits:
 class ReplaySocket:
     """A connection's socket that first gives back the request read ahead of the parser."""
 
-    def __init__(self, sock: socket.socket, send_timeout_s: float) -> None:
+    def __init__(self, sock: socket.socket, send_timeout_s: float, peer: str = "") -> None:
         self._sock = sock
+        self.peer = peer  # the client's address
+        self.address = _address_key(peer)  # whom the connection counts against
         self._head = b""
         self._body: IO[bytes] | None = None
         self._send_timeout_s = send_timeout_s
@@ -253,7 +255,8 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
                 return
             raise
         self.nr_conns += 1
-        sock = ReplaySocket(client_sock, self.limits.arrival_timeout_s)
+        peer = str(client_addr[0]) if isinstance(client_addr, tuple) else str(client_addr)
+        sock = ReplaySocket(client_sock, self.limits.arrival_timeout_s, peer)
         conn = TConn(self.cfg, sock, client_addr, listener.getsockname())
         self.enqueue_req(conn)
 
@@ -262,10 +265,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         if not isinstance(conn.sock, ReplaySocket):
             super().enqueue_req(conn)
             return
-        peer = str(conn.client[0]) if isinstance(conn.client, tuple) else str(conn.client)
-        address = getattr(conn, "arrival_address", None)
-        if address is None:  # once per connection, not per request
-            address = conn.arrival_address = _address_key(peer)
+        peer, address = conn.sock.peer, conn.sock.address
         if self._over_limit(peer, address):
             _count_refused("too_many")
             self._refuse(conn, BUSY_ANSWER)
