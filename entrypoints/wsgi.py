@@ -20,8 +20,9 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
+from adapters.study import STUDY_DEVICE
 from adapters.study.loopback import Loopback
-from adapters.study.on_first_use import STUDY_DEVICE, StudyOnFirstUse
+from adapters.study.on_first_use import StudyOnFirstUse
 from adapters.study.zone_host import valid_zone
 from adapters.web.account import (
     AccountPage,

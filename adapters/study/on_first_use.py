@@ -14,8 +14,6 @@ from contextlib import AbstractContextManager
 from domain.model import UserId
 from ports.study import StudyCollection, StudyCollections
 
-STUDY_DEVICE = "Study in the browser"  # its name in the account's list of devices
-
 
 class StudyOnFirstUse:
     """`StudyCollections` made by `make` at the first call."""

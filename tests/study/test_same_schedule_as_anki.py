@@ -20,8 +20,8 @@ import pytest
 from anki.collection import Collection
 from anki.scheduler.v3 import CardAnswer
 
+from adapters.study import STUDY_DEVICE
 from adapters.study.anki_collection import AnkiStudyCollections
-from adapters.study.on_first_use import STUDY_DEVICE
 from adapters.system import SystemClock
 from domain.model import KeyKind, UserId
 from domain.study import Study
