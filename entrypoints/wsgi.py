@@ -20,6 +20,7 @@ from adapters.http.request_scope import RequestScope
 from adapters.http.resources import HealthResource, ReadyResource, SyncResource
 from adapters.http.security_headers import SecurityHeaders
 from adapters.sql.schema import readiness_check
+from adapters.sql.statements import compile_all
 from adapters.study import STUDY_DEVICE
 from adapters.study.loopback import Loopback
 from adapters.study.on_first_use import StudyOnFirstUse
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Ws
     settings = settings or settings_from_environment()
     configure_logging(settings)
     services = build_services(settings, migrate=migrate)
+    compile_all(services.engine.dialect)
     return build_app(settings, services)
 
 

@@ -28,6 +28,7 @@ Processor = Callable[[Any], Any]
 Build = Callable[[str], ClauseElement]
 
 _NUMBERS = itertools.count()
+_ALL: list[Statement] = []
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
 _PG_PARAM = re.compile(r"\$(\d+)")
 _FORMAT_TOKEN = re.compile(r"%%|%s")
@@ -79,6 +80,7 @@ class Statement:
         self._build = build
         self._compiled: dict[str, Compiled] = {}
         self._lock = threading.Lock()
+        _ALL.append(self)
 
     def compiled(self, dialect: Dialect) -> Compiled:
         found = self._compiled.get(dialect.name)
@@ -89,6 +91,13 @@ class Statement:
                     found = compile_for(self._build(dialect.name), dialect)
                     self._compiled[dialect.name] = found
         return found
+
+
+def compile_all(dialect: Dialect) -> None:
+    """Compile every statement for `dialect` now, so that a serving process's first
+    requests do not pay for it (about half a millisecond each)."""
+    for statement in _ALL:
+        statement.compiled(dialect)
 
 
 def compile_for(construct: ClauseElement, dialect: Dialect) -> Compiled:
