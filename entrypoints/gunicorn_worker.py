@@ -62,8 +62,8 @@ SEND_BLOCK = 64 * 1024
 HELD_HEAD_BYTES = 16 * 1024  # an answer's head up to this size waits for its body
 HEARTBEAT_S = 1.0
 # How long a thread that answered a request waits on its connection for the next one
-# while another thread is free: a syncing client sends its next request within about a
-# millisecond, and reading it here saves the round trip through the event loop.
+# when the worker is otherwise idle: a syncing client sends its next request within about
+# a millisecond, and reading it here saves the round trip through the event loop.
 LINGER_S = 0.003
 _log = logging.getLogger("ankiserv.http")
 
@@ -254,7 +254,8 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         self.stopping_since: float | None = None
         self.arriving_per_address: dict[str, dict[int, Arrival]] = {}
         self.last_heartbeat = float("-inf")
-        self.busy_threads = 0
+        self.busy_threads = 0  # in `handle`, serving or waiting for a next request
+        self.queued = 0  # requests handed to the thread pool that no thread has taken yet
         self.busy_lock = threading.Lock()
 
     def notify(self) -> None:
@@ -285,7 +286,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
     def enqueue_req(self, conn: Any) -> None:
         """gunicorn calls this when a request may be coming: read it before a thread does."""
         if not isinstance(conn.sock, ReplaySocket):
-            super().enqueue_req(conn)
+            self._submit(conn)
             return
         peer, address = conn.sock.peer, conn.sock.address
         if self._over_limit(peer, address):
@@ -407,12 +408,18 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             arrival.body.seek(0)
         conn.sock.replay(bytes(arrival.head), arrival.body, whole=whole)
         conn.data_ready = True  # the bytes are here, not on the socket
+        self._submit(conn)
+
+    def _submit(self, conn: Any) -> None:
+        with self.busy_lock:
+            self.queued += 1
         super().enqueue_req(conn)
 
     def handle(self, conn: Any) -> Any:
         """Serve a request, then (see LINGER_S) the connection's next ones that arrive
         whole while this thread waits for them."""
         with self.busy_lock:
+            self.queued -= 1
             self.busy_threads += 1
         try:
             while True:
@@ -428,8 +435,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         ready for this thread. Anything else (nothing in time, a request still arriving or
         one to refuse, the client gone) goes on to the event loop, with what was read."""
         sock = conn.sock
-        if (not isinstance(sock, ReplaySocket) or not self.alive
-                or self.busy_threads >= self.cfg.threads
+        if (not isinstance(sock, ReplaySocket) or not self.alive or not self._idle_but_this()
                 or conn.parser.unreader.buf.getvalue()):
             return False
         deadline = time.monotonic() + LINGER_S
@@ -448,6 +454,12 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         if data:
             conn.parser.unreader.unread(data)
         return False
+
+    def _idle_but_this(self) -> bool:
+        """Whether this thread is the worker's only one at work, with nothing waiting for
+        a thread, and another thread is there for what arrives meanwhile. Under load a
+        thread never waits: the connections it would favour would leave others queued."""
+        return self.busy_threads == 1 and not self.queued and self.cfg.threads > 1
 
     def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
         """Whether the connection serves another request. gunicorn first drains what the

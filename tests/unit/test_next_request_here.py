@@ -28,9 +28,9 @@ CHUNKED = (b"POST /sync/meta HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r
 GET = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-def _worker(*, threads: int = 2, busy: int = 1, alive: bool = True) -> Any:
+def _worker(*, threads: int = 2, busy: int = 1, queued: int = 0, alive: bool = True) -> Any:
     worker: Any = ArrivalGuardedWorker.__new__(ArrivalGuardedWorker)
-    worker.alive, worker.busy_threads = alive, busy
+    worker.alive, worker.busy_threads, worker.queued = alive, busy, queued
     worker.cfg = SimpleNamespace(threads=threads)
     worker.limits = ArrivalLimits(arrival_timeout_s=5, max_arriving_per_address=0,
                                   max_body_bytes=1000, spool_dir=Path("/nonexistent"))
@@ -114,11 +114,12 @@ def test_a_client_gone_is_left_for_the_event_loop_to_see(
 
 
 @pytest.mark.parametrize("worker", [
-    _worker(threads=2, busy=2),  # no other thread free: requests may be queued
-    _worker(threads=1, busy=1),
+    _worker(threads=4, busy=2),  # another thread at work: the worker is under load
+    _worker(threads=1, busy=1),  # none left for other connections
+    _worker(threads=4, busy=1, queued=1),  # a request waits for a thread
     _worker(alive=False),  # stopping
-], ids=["all-busy", "one-thread", "stopping"])
-def test_no_wait_when_threads_are_needed_or_the_worker_stops(
+], ids=["under-load", "one-thread", "request-waiting", "stopping"])
+def test_no_wait_under_load_or_when_the_worker_stops(
         conn: tuple[Any, socket.socket], worker: Any) -> None:
     connection, client = conn
     client.sendall(SIZED)
