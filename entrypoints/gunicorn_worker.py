@@ -61,6 +61,9 @@ BODY_TOO_LARGE_ANSWER = (b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r
 SEND_BLOCK = 64 * 1024
 HELD_HEAD_BYTES = 16 * 1024  # an answer's head up to this size waits for its body
 HEARTBEAT_S = 1.0
+# A worker that already has a connection stops accepting for this long after taking
+# another, so that connections opened together are shared among the workers (see accept).
+ACCEPT_PAUSE_S = 0.002
 # How long a thread that answered a request waits on its connection for the next one
 # when the worker is otherwise idle: a syncing client sends its next request within about
 # a millisecond, and reading it here saves the round trip through the event loop.
@@ -257,6 +260,7 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         self.busy_threads = 0  # in `handle`, serving or waiting for a next request
         self.queued = 0  # requests handed to the thread pool that no thread has taken yet
         self.busy_lock = threading.Lock()
+        self.accept_paused_until = 0.0
 
     def notify(self) -> None:
         """gunicorn's heartbeat to the master, at most once per HEARTBEAT_S: the event loop
@@ -268,6 +272,18 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
             super().notify()
 
     def accept(self, listener: socket.socket) -> None:
+        """Take a connection. The workers share one listening socket, and the one that
+        wakes first takes every connection waiting: ten clients connecting at once all
+        landed on one worker (which then did all their work while the other idled, for
+        as long as they kept their connections). So a worker that already has one pauses
+        after taking another, and the others get their turn."""
+        before = self.nr_conns
+        self._accept(listener)
+        if self.nr_conns > before and self.nr_conns > 1 and self.cfg.workers > 1:
+            self.accept_paused_until = time.monotonic() + ACCEPT_PAUSE_S
+            self.set_accept_enabled(False)
+
+    def _accept(self, listener: socket.socket) -> None:
         if self.cfg.is_ssl:  # TLS wraps the socket in the thread: stock behaviour
             super().accept(listener)
             return
@@ -282,6 +298,16 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         sock = ReplaySocket(client_sock, self.limits.arrival_timeout_s, peer)
         conn = TConn(self.cfg, sock, client_addr, listener.getsockname())
         self.enqueue_req(conn)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and time.monotonic() < self.accept_paused_until:
+            return  # the event loop asks again at its next turn (see below)
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if not self._accepting and self.accept_paused_until > time.monotonic():
+            timeout = min(timeout, self.accept_paused_until - time.monotonic())
+        super().wait_for_and_dispatch_events(max(timeout, 0.0))
 
     def enqueue_req(self, conn: Any) -> None:
         """gunicorn calls this when a request may be coming: read it before a thread does."""
