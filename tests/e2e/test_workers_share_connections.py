@@ -12,22 +12,9 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.support.server import start_server
+from tests.support.server import start_server, worker_pids
 
 CLIENTS = 10
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -80,7 +67,7 @@ def test_clients_connecting_at_once_are_spread_over_the_workers(tmp_path: Path) 
     parts = urlsplit(running.url)
     address = (parts.hostname or "", parts.port or 0)
     listener, deadline = _listener_inode(address[1]), time.monotonic() + 60
-    workers = _children(running.process.pid)
+    workers = worker_pids(running)
     while not all(_accepting(worker, listener) for worker in workers):
         assert time.monotonic() < deadline, "the workers did not start"
         time.sleep(0.1)
