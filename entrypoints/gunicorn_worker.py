@@ -468,10 +468,8 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
         data = b""
         while len(data) <= MEMORY_BYTES and (more := sock.receive_by(deadline)):
             data += more
-            end = request_end(data, self.limits.max_body_bytes)
-            if end == len(data):
-                head = parse_head(data)
-                assert isinstance(head, Head)
+            head, end = _framed(data, self.limits.max_body_bytes)
+            if end == len(data) and isinstance(head, Head):
                 body = data[head.length:]
                 sock.replay(data[:head.length], io.BytesIO(body) if body else None, whole=True)
                 return True
@@ -550,23 +548,28 @@ class ArrivalGuardedWorker(ThreadWorker):  # type: ignore[misc]
 def request_end(data: bytes, max_body_bytes: int) -> int | None:
     """Where the request at the start of `data` ends; None while it is still arriving,
     -1 for one the event loop must take (to refuse it, or to answer "100 Continue")."""
+    return _framed(data, max_body_bytes)[1]
+
+
+def _framed(data: bytes, max_body_bytes: int) -> tuple[Head | Framing, int | None]:
+    """The head at the start of `data` and where its request ends (see `request_end`)."""
     head = parse_head(data)
     if head is Framing.NEED_MORE:
-        return None
+        return head, None
     if not isinstance(head, Head) or head.expects_continue:
-        return -1
+        return head, -1
     body = data[head.length:]
     if head.chunked:
         if len(body) > max_body_bytes:
-            return -1
+            return head, -1
         outcome = ChunkedEnd().feed(body)
         if outcome is Framing.NEED_MORE:
-            return None
-        return head.length + outcome if isinstance(outcome, int) else -1
+            return head, None
+        return head, head.length + outcome if isinstance(outcome, int) else -1
     size = head.content_length or 0
     if size > max_body_bytes:
-        return -1
-    return head.length + size if len(body) >= size else None
+        return head, -1
+    return head, head.length + size if len(body) >= size else None
 
 
 def _address_key(peer: str) -> str:
