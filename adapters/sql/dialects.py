@@ -38,8 +38,9 @@ def normalise_url(url: str) -> str:
 def build_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-backend settings ankiserv relies on."""
     url = normalise_url(url)
-    backend = make_url(url).get_backend_name()
-    if make_url(url).database not in (None, "", ":memory:"):
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if parsed.database not in (None, "", ":memory:"):
         # The connection used last is taken first: it has the statements prepared and its
         # caches warm, and the others stay idle and can be let go.
         kwargs.setdefault("pool_use_lifo", True)
