@@ -37,7 +37,6 @@ _APPLY_CHANGES = sync_schemas.ApplyChangesSchema()
 _APPLY_CHUNK = sync_schemas.ApplyChunkSchema()
 _SANITY = sync_schemas.SanityRequestSchema()
 _HOST_KEY = schemas.HostKeyRequestSchema()
-_META = schemas.MetaRequestSchema()
 
 
 @dataclass
@@ -148,7 +147,7 @@ class SyncResource:
 
     def _meta(self, call: codec.SyncCall, resp: falcon.Response) -> None:
         device = self._device(call)
-        request = _META.load(codec.json_object(call.json()))
+        request = schemas.load_meta(codec.json_object(call.json()))
         metrics.SYNCS_BY_CLIENT.labels(metrics.client_name(call.client_version)).inc()
         codec.write_json(resp, call, schemas.dump_meta(self.server.meta(device, request)))
 

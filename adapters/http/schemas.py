@@ -10,7 +10,8 @@ from domain.sync.meta import MetaRequest, ServerMeta
 
 # Every integer a client sends must fit the 64 bits the databases store: larger ones are
 # a bad request (400), never an overflow deep inside a driver (500).
-INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64 = validate.Range(min=INT64_MIN, max=INT64_MAX)
 
 
 class HostKeyRequestSchema(Schema):
@@ -33,21 +34,25 @@ class MetaRequestSchema(Schema):
         return MetaRequest(**data)
 
 
-class MetaResponseSchema(Schema):
-    mod = fields.Integer()
-    scm = fields.Integer()
-    usn = fields.Integer()
-    ts = fields.Integer()
-    msg = fields.String()
-    cont = fields.Boolean()
-    host_num = fields.Integer(data_key="hostNum")
-    empty = fields.Boolean()
-    media_usn = fields.Integer()
+_META_REQUEST = MetaRequestSchema()
 
 
-_META_RESPONSE = MetaResponseSchema()  # built once: building a schema costs ~0.2 ms
+def load_meta(data: dict[str, Any]) -> MetaRequest:
+    """A `meta` request. What every client sends (an integer version and a string client
+    version) is taken as it is; anything else goes through the schema, which converts it
+    or says what is wrong. Running the schema on every request was a tenth of the
+    server's own time for a `meta` request."""
+    version, client_version = data.get("v"), data.get("cv", "")
+    if (type(version) is int and INT64_MIN <= version <= INT64_MAX
+            and type(client_version) is str):
+        return MetaRequest(version=version, client_version=client_version)
+    result: MetaRequest = _META_REQUEST.load(data)
+    return result
 
 
 def dump_meta(meta: ServerMeta) -> dict[str, Any]:
-    result: dict[str, Any] = _META_RESPONSE.dump(meta)
-    return result
+    # By hand, like the normal-sync steps' answers: a marshmallow dump of these nine
+    # fields was about a tenth of the server's own time for a `meta` request.
+    return {"mod": meta.mod, "scm": meta.scm, "usn": meta.usn, "ts": meta.ts, "msg": meta.msg,
+            "cont": meta.cont, "hostNum": meta.host_num, "empty": meta.empty,
+            "media_usn": meta.media_usn}
