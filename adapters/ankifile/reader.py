@@ -74,6 +74,13 @@ def _typed_select(columns: tuple[tuple[str, str], ...]) -> str:
                      for c, kind in columns)
 
 
+def _condition(table: str, conditions: dict[str, str], also: str = "") -> str:
+    """SQL true for a row of `table` whose every value meets the condition for its
+    column's kind in `conditions` (and that meets `also`)."""
+    return " AND ".join([*(conditions[kind].format(c=f'"{c}"')
+                           for c, kind in _RECORD_COLUMNS[table]), *([also] if also else [])])
+
+
 def _true(*_values: object) -> int:
     return 1
 
@@ -169,20 +176,25 @@ class UploadedCollection:
     def revlog(self) -> Iterator[RevlogEntry]:
         return self._typed_rows("revlog", RevlogEntry._make, _revlog)
 
-    def copy_lines(self, table: str, user: int) -> Iterator[str] | None:
+    def copy_lines(self, table: str, user: int) -> Iterator[str | None] | None:
         """The rows of `notes`, `cards` or `revlog` as PostgreSQL COPY text lines (the
         user's id first, then the record's fields, as `notes()` and the others give them),
         formatted by SQLite itself: a full upload's rows then never become Python values.
-        None when some value is not plainly of its type (NUL, U+E000, a float or blob
-        where text or an integer belongs...): those rows take the checked way."""
+        A row with a value not plainly of its type (NUL, U+E000, a float or blob where
+        text or an integer belongs...) comes out as None, and nothing after it: the
+        caller then reads that table the checked way. The check rides on the formatting
+        query rather than a scan of its own before it, so the database receiving the
+        lines need not wait for one. None for another table."""
         columns = _RECORD_COLUMNS.get(table)
-        if columns is None or self._has_odd(table, _PLAIN):
+        if columns is None:
             return None
+        plain = _condition(table, _PLAIN)
         # One printf per row (tab-separated, newline-ended): SQLite's || would copy the
         # growing line once per column.
         template = "\t".join(["%d", *("%d" if kind == "int" else "%s" for _, kind in columns)])
         values = ", ".join(_AS_COPY[kind].format(c=f'"{c}"') for c, kind in columns)
-        return self._lines(f"SELECT printf('{template}\n', {int(user)}, {values}) FROM {table}")
+        return self._lines(f"SELECT CASE WHEN {plain} THEN printf('{template}\n', {int(user)},"
+                           f" {values}) END FROM {table}")
 
     def largest_note_bytes(self) -> int:
         """The size of the biggest note's text (what a database must take in one
@@ -211,11 +223,14 @@ class UploadedCollection:
             return None
         return _typed_select(columns)
 
-    def _lines(self, sql: str) -> Iterator[str]:
+    def _lines(self, sql: str) -> Iterator[str | None]:
         try:
             cursor = self._con.execute(sql)
             while batch := cursor.fetchmany(200):  # well under COPY's 64 KiB reads
                 lines = [r[0] for r in batch]
+                if None in lines:  # a row that is not plain (see copy_lines)
+                    yield None
+                    return
                 if sum(map(len, lines)) < 1 << 20:
                     yield "".join(lines)
                 else:  # big rows (long fields): one at a time, memory stays bounded
@@ -237,8 +252,7 @@ class UploadedCollection:
     def _has_odd(self, table: str, conditions: dict[str, str], also: str = "") -> bool:
         """Whether some row of `table` has a value failing the condition for its column's
         kind in `conditions` (or the condition `also`)."""
-        plain = " AND ".join([*(conditions[kind].format(c=f'"{c}"')
-                                for c, kind in _RECORD_COLUMNS[table]), *([also] if also else [])])
+        plain = _condition(table, conditions, also)
         try:
             odd = self._con.execute(
                 f"SELECT EXISTS(SELECT 1 FROM {table} WHERE NOT ({plain}))").fetchone()[0]

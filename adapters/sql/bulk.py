@@ -148,7 +148,14 @@ class CopyText(Protocol):
     """Contents that can give a table's rows ready as PostgreSQL COPY text (an uploaded
     file does, formatting them in SQLite), or None to be read as records."""
 
-    def copy_lines(self, table: str, user: int) -> Iterator[str] | None: ...
+    def copy_lines(self, table: str, user: int) -> Iterator[str | None] | None:
+        """The table's rows as COPY text; a None among them ends them: some row is not
+        plainly of its type, and the table must be read as records."""
+        ...
+
+
+class NotPlainRows(Exception):
+    """`copy_text` met the None a `CopyText` gives for a row it cannot format."""
 
 
 @runtime_checkable
@@ -198,9 +205,18 @@ def detach_file(conn: Connection) -> None:
         raw.execute(f"DETACH DATABASE {ATTACHED}")
 
 
-def copy_text(conn: Connection, table: Table, lines: Iterator[str]) -> int:
-    """COPY text (whole lines, any number per string) into `table`; return the count."""
-    return _run_copy(conn, table, _CopySource(lines, lambda chunk: chunk.count("\n")))
+def copy_text(conn: Connection, table: Table, lines: Iterator[str | None]) -> int:
+    """COPY text (whole lines, any number per string) into `table`; return the count.
+    A None among the lines raises `NotPlainRows` (what was copied stays in the aborted
+    transaction, for the caller to roll back to a savepoint)."""
+
+    def checked() -> Iterator[str]:
+        for chunk in lines:
+            if chunk is None:
+                raise NotPlainRows(table.name)
+            yield chunk
+
+    return _run_copy(conn, table, _CopySource(checked(), lambda chunk: chunk.count("\n")))
 
 
 def _copy(conn: Connection, table: Table, rows: Iterable[Values]) -> int:

@@ -435,7 +435,11 @@ class SqlCollectionStore:
         if self._conn.dialect.name == "postgresql" and isinstance(contents, bulk.CopyText):
             lines = contents.copy_lines(table.name, user)
             if lines is not None:
-                return bulk.copy_text(self._conn, table, lines)
+                try:
+                    with self._conn.begin_nested():
+                        return bulk.copy_text(self._conn, table, lines)
+                except bulk.NotPlainRows:
+                    pass  # undone to the savepoint: the rows are read as records below
         if self._conn.dialect.name == "sqlite" and isinstance(contents, bulk.SqliteRows):
             select = contents.sqlite_select(table.name)
             if select is not None:
