@@ -6,9 +6,10 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from adapters.http.schemas import INT64
+
 MAX_PAGE = 1000
 MAX_BATCH = 1000
-INT64 = validate.Range(min=-(2**63), max=2**63 - 1)
 
 
 class Strict(Schema):

@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
 
 from adapters.http.schemas import INT64 as INT64_RANGE
+from adapters.http.schemas import INT64_MAX, INT64_MIN
 from domain.model import Card, Note, RevlogEntry
 from domain.sync.values import (
     Chunk,
@@ -31,17 +32,16 @@ REVLOG_COLUMNS = ("id", "cid", "usn", "ease", "ivl", "lastIvl", "factor", "time"
 # NOTE: Anki's own parser accepts floats in these columns (deserialize_int_from_number).
 CARD_FLOAT_OK = {"mod", "due", "ivl", "odue"}
 REVLOG_FLOAT_OK = {"ivl", "lastIvl", "factor", "time"}
-INT64 = 2**63
 
 
 def _int(value: Any, column: str, float_ok: bool = False) -> int:
     if isinstance(value, bool):
         raise ValidationError(f"{column} must be a number")
     if isinstance(value, int):
-        if -INT64 <= value < INT64:
+        if INT64_MIN <= value <= INT64_MAX:
             return value
         raise ValidationError(f"{column} is out of range")
-    if float_ok and isinstance(value, float) and abs(value) < INT64:
+    if float_ok and isinstance(value, float) and INT64_MIN < value <= INT64_MAX:
         return int(value)
     raise ValidationError(f"{column} must be an integer")
 
