@@ -17,25 +17,28 @@ from tests.support.server import start_server, worker_pids
 CLIENTS = 10
 
 
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
+def _fd_targets(pid: int) -> dict[str, str]:
+    """What each of the process's file descriptors points at."""
+    targets = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            targets[fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    return inodes
+    return targets
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    return {t[8:-1] for t in _fd_targets(pid).values() if t.startswith("socket:[")}
 
 
 def _accepting(pid: int, listener_inode: str) -> bool:
     """Whether the worker's event loop watches the listening socket (it has loaded the
     application and runs)."""
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    for fd, target in _fd_targets(pid).items():
+        if target != f"socket:[{listener_inode}]":
+            continue
         try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") != f"socket:[{listener_inode}]":
-                continue
             for other in os.listdir(f"/proc/{pid}/fdinfo"):
                 if f"tfd: {int(fd):8d}" in Path(f"/proc/{pid}/fdinfo/{other}").read_text():
                     return True
